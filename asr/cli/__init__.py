@@ -1,0 +1,50 @@
+"""The ``asr`` command line: one module per subcommand in this package.
+
+Each module ``asr/cli/<name>.py`` defines ``register(subparsers)``, which adds its sub-parser and
+sets ``func`` to a callable taking the parsed ``argparse.Namespace`` and returning an exit code.
+Modules are found by listing this package, so adding a subcommand touches no other file.
+Subcommand modules import their heavy dependencies inside ``func`` so ``asr --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from asr import __version__
+from asr.errors import AsrError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="asr",
+        description="Conv-CTC speech recognition: features, training, decoding, scoring.",
+    )
+    parser.add_argument("--version", action="version", version=f"asr {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``asr`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except AsrError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
