@@ -1,0 +1,314 @@
+"""Audio I/O: read any libsndfile format as mono float32, resample with soxr, write WAV/FLAC.
+
+Reading goes through ``soundfile`` (libsndfile >= 1.1: WAV PCM 16/24/32 and float, FLAC, OGG
+Vorbis/Opus, MP3 and the other libsndfile containers). Multi-channel audio is mixed to mono by
+averaging the channels. A segment (``offset_s``, ``duration_s``) is read by seeking, so only that
+part of the file is decoded.
+
+Everything that can go wrong with a file raises :class:`AudioError`, one line naming the path and
+the reason: missing file, unreadable/corrupt/truncated file, unsupported format, zero-length
+audio, NaN or Inf samples, a segment beyond the end of the file.
+
+Example::
+
+    samples, rate = load_audio("utt.flac", sample_rate=16000)   # (samples,) float32, 16000
+    info = audio_info("utt.flac")                               # rate, length, channels, format
+    save_audio("out.wav", samples, rate)                        # 16-bit PCM, atomic
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from asr.atomic import atomic_path
+from asr.errors import AsrError
+
+# Tolerance for a segment that ends just past the end of the file (manifest durations are
+# rounded, e.g. to 10 ms): up to this much overshoot is clamped instead of being an error.
+SEGMENT_END_TOLERANCE_S = 0.02
+
+# MP3 lengths come from the Xing/LAME header or an estimate; a shortfall this small when
+# decoding is not truncation (two MPEG-1 layer III frames of samples plus 1% of the length).
+_MP3_SHORTFALL_SAMPLES = 2 * 1152
+_MP3_SHORTFALL_FRACTION = 0.01
+
+# Formats and default subtypes that save_audio writes, by file suffix.
+_WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
+
+# File suffixes libsndfile can read: a file with one of these that libsndfile does not recognise
+# is corrupt; any other suffix is an unsupported format.
+_KNOWN_SUFFIXES = frozenset(
+    {f".{name.lower()}" for name in sf.available_formats()}
+    | {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".sph", ".caf"}
+)
+
+# soxr quality used by resample(): "HQ" (20-bit, the soxr default); "VHQ" for 28-bit.
+RESAMPLE_QUALITY = "HQ"
+
+
+class AudioError(AsrError):
+    """An audio file that cannot be used; the message names the path and the reason."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header of an audio file says."""
+
+    sample_rate: int  # samples per second per channel
+    num_samples: int  # samples per channel (frames)
+    channels: int  # number of channels before mixing to mono
+    duration_s: float  # num_samples / sample_rate, seconds
+    format: str  # libsndfile container name: "WAV", "FLAC", "OGG", "MP3", ...
+    subtype: str = ""  # libsndfile encoding: "PCM_16", "PCM_24", "FLOAT", "VORBIS", ...
+
+
+def _open(path: Path) -> sf.SoundFile:
+    """Open ``path`` for reading, turning every failure into an :class:`AudioError`."""
+    if not path.exists():
+        raise AudioError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        handle = sf.SoundFile(str(path))
+    except sf.LibsndfileError as err:
+        reason = err.error_string.strip().rstrip(".")
+        if "not recognised" in reason.lower():
+            suffix = path.suffix.lower()
+            if suffix not in _KNOWN_SUFFIXES:
+                raise AudioError(
+                    f"{path}: unsupported audio format {suffix or '(no suffix)'!r} "
+                    f"(libsndfile: {reason})"
+                ) from None
+            raise AudioError(
+                f"{path}: corrupt or not a {suffix[1:].upper()} file (libsndfile: {reason})"
+            ) from None
+        msg = f"{path}: unreadable or corrupt audio file (libsndfile: {reason})"
+        raise AudioError(msg) from None
+    except (OSError, RuntimeError, TypeError) as err:
+        raise AudioError(f"{path}: cannot open audio file ({err})") from None
+    return handle
+
+
+def _riff_data_shortfall(path: Path) -> tuple[int, int] | None:
+    """For a RIFF/WAVE file, (declared, present) byte sizes of a truncated ``data`` chunk.
+
+    libsndfile silently shortens a WAV whose data chunk is cut off; this reads the chunk
+    headers to tell. Returns None when the file is complete or is not plain RIFF/WAVE.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        header = fh.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        pos = 12
+        while pos + 8 <= size:
+            fh.seek(pos)
+            chunk_id, chunk_size = struct.unpack("<4sI", fh.read(8))
+            if chunk_id == b"data":
+                present = size - (pos + 8)
+                if chunk_size in (0, 0xFFFFFFFF) or chunk_size <= present:
+                    return None
+                return chunk_size, present
+            pos += 8 + chunk_size + (chunk_size & 1)
+    return None
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    """Read the header of an audio file.
+
+    Args:
+        path: audio file in any format libsndfile reads.
+
+    Returns:
+        :class:`AudioInfo`. Raises :class:`AudioError` for a missing, unreadable or
+        unsupported file, or one that holds no samples.
+    """
+    path = Path(path)
+    with _open(path) as fh:
+        info = AudioInfo(
+            sample_rate=int(fh.samplerate),
+            num_samples=int(fh.frames),
+            channels=int(fh.channels),
+            duration_s=fh.frames / fh.samplerate if fh.samplerate else 0.0,
+            format=str(fh.format),
+            subtype=str(fh.subtype),
+        )
+    if info.num_samples <= 0:
+        raise AudioError(f"{path}: zero-length audio (no samples)")
+    return info
+
+
+def _segment_frames(
+    path: Path, info: AudioInfo, offset_s: float, duration_s: float | None
+) -> tuple[int, int]:
+    """Turn (offset_s, duration_s) into (start, count) in samples, checked against the file."""
+    if not math.isfinite(offset_s) or offset_s < 0:
+        raise AudioError(f"{path}: offset_s must be a finite number >= 0, got {offset_s}")
+    rate, total = info.sample_rate, info.num_samples
+    start = round(offset_s * rate)
+    if start >= total:
+        raise AudioError(
+            f"{path}: segment offset {offset_s:.3f} s is beyond the end of the audio "
+            f"({info.duration_s:.3f} s)"
+        )
+    if duration_s is None:
+        return start, total - start
+    if not math.isfinite(duration_s) or duration_s <= 0:
+        raise AudioError(f"{path}: duration_s must be a finite number > 0, got {duration_s}")
+    count = round(duration_s * rate)
+    if start + count > total + round(SEGMENT_END_TOLERANCE_S * rate):
+        raise AudioError(
+            f"{path}: segment {offset_s:.3f}-{offset_s + duration_s:.3f} s is beyond the end of "
+            f"the audio ({info.duration_s:.3f} s)"
+        )
+    count = min(count, total - start)
+    if count <= 0:
+        raise AudioError(f"{path}: zero-length segment (duration_s={duration_s})")
+    return start, count
+
+
+def _check_complete(path: Path, info: AudioInfo, wanted: int, got: int) -> None:
+    """Raise when fewer samples could be decoded than the header promised."""
+    if got >= wanted:
+        return
+    if info.format == "MP3":
+        slack = _MP3_SHORTFALL_SAMPLES + int(_MP3_SHORTFALL_FRACTION * info.num_samples)
+        if wanted - got <= slack and got > 0:
+            return
+    raise AudioError(
+        f"{path}: truncated or corrupt file: header declares {wanted} samples from this "
+        f"position, only {got} could be decoded"
+    )
+
+
+def _check_finite(path: Path, samples: np.ndarray, rate: int, start: int) -> None:
+    """Raise on NaN or Inf samples, naming the first bad sample's time."""
+    finite = np.isfinite(samples)
+    if finite.all():
+        return
+    first = int(np.argmin(finite.all(axis=1) if finite.ndim == 2 else finite))
+    bad = int(finite.size - np.count_nonzero(finite))
+    raise AudioError(
+        f"{path}: {bad} NaN or Inf sample value(s), first at {(start + first) / rate:.4f} s "
+        f"(sample {start + first})"
+    )
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int | None = None,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+) -> tuple[np.ndarray, int]:
+    """Read an audio file (or a segment of it) as mono float32.
+
+    Args:
+        path: audio file in any format libsndfile reads (WAV, FLAC, OGG, MP3, ...).
+        sample_rate: resample to this rate with soxr; None (default) keeps the file's rate.
+        offset_s: start of the segment in seconds (default 0.0). Reached by seeking.
+        duration_s: length of the segment in seconds; None (default) reads to the end. A segment
+            that ends up to ``SEGMENT_END_TOLERANCE_S`` past the end is clamped to the end;
+            further is an error.
+
+    Returns:
+        ``(samples, rate)``: samples of shape ``(samples,)``, float32, channels averaged. PCM
+        files give values in [-1, 1); float files are returned as stored (not clipped).
+        ``rate`` is ``sample_rate`` when given, else the file's rate.
+
+    Raises:
+        AudioError: missing, unreadable, corrupt, truncated or unsupported file; zero-length
+            audio; NaN/Inf samples; a segment beyond the end of the file.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    start, count = _segment_frames(path, info, offset_s, duration_s)
+    if info.format in ("WAV", "WAVEX"):
+        shortfall = _riff_data_shortfall(path)
+        if shortfall is not None:
+            raise AudioError(
+                f"{path}: truncated WAV file: data chunk declares {shortfall[0]} bytes, "
+                f"only {shortfall[1]} present"
+            )
+    try:
+        with _open(path) as fh:
+            if start:
+                fh.seek(start)
+            data = fh.read(count, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as err:
+        reason = err.error_string.strip().rstrip(".")
+        msg = f"{path}: corrupt or truncated audio data (libsndfile: {reason})"
+        raise AudioError(msg) from None
+    _check_complete(path, info, count, len(data))
+    _check_finite(path, data, info.sample_rate, start)
+    samples = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if sample_rate is not None and sample_rate != info.sample_rate:
+        return resample(samples, info.sample_rate, sample_rate), int(sample_rate)
+    return samples, info.sample_rate
+
+
+def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample with soxr (band-limited, ``RESAMPLE_QUALITY``).
+
+    Args:
+        samples: ``(samples,)`` or ``(samples, channels)``, float32 or float64.
+        orig_rate: rate of ``samples`` in Hz (> 0).
+        new_rate: wanted rate in Hz (> 0).
+
+    Returns:
+        float32 array of shape ``(round(samples * new_rate / orig_rate),)`` (channels kept);
+        a float32 copy of the input when the rates are equal.
+    """
+    for name, rate in (("orig_rate", orig_rate), ("new_rate", new_rate)):
+        if not (isinstance(rate, (int, np.integer)) and rate > 0):
+            raise ValueError(f"resample: {name} must be a positive integer, got {rate!r}")
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim not in (1, 2):
+        raise ValueError(f"resample: samples must be 1-D or 2-D, got shape {samples.shape}")
+    if orig_rate == new_rate or samples.shape[0] == 0:
+        if orig_rate == new_rate:
+            return samples.copy()
+        return np.zeros((0, *samples.shape[1:]), dtype=np.float32)
+    out = soxr.resample(samples, int(orig_rate), int(new_rate), quality=RESAMPLE_QUALITY)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def save_audio(
+    path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str | None = None
+) -> None:
+    """Write WAV or FLAC (chosen by the suffix of ``path``), atomically.
+
+    Args:
+        path: output file ending in ``.wav`` or ``.flac``.
+        samples: ``(samples,)`` or ``(samples, channels)`` float in [-1, 1]; values outside are
+            clipped for integer subtypes.
+        sample_rate: rate in Hz.
+        subtype: libsndfile subtype; default "PCM_16". WAV also takes PCM_24, PCM_32, FLOAT,
+            DOUBLE; FLAC takes PCM_16, PCM_24, PCM_S8.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _WRITE_FORMATS:
+        raise AudioError(f"{path}: cannot write audio with suffix {suffix!r} (use .wav or .flac)")
+    fmt, default_subtype = _WRITE_FORMATS[suffix]
+    subtype = subtype or default_subtype
+    if not sf.check_format(fmt, subtype):
+        raise AudioError(f"{path}: {fmt} cannot hold subtype {subtype!r}")
+    samples = np.asarray(samples)
+    if samples.ndim not in (1, 2) or samples.shape[0] == 0:
+        raise AudioError(f"{path}: nothing to write (samples shape {samples.shape})")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{path}: refusing to write NaN or Inf samples")
+    if subtype not in ("FLOAT", "DOUBLE"):
+        samples = np.clip(samples, -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), samples, int(sample_rate), format=fmt, subtype=subtype)
