@@ -1,0 +1,254 @@
+"""JSONL manifests: one utterance a line, with NeMo-compatible keys.
+
+Each line is a JSON object with ``audio_filepath`` (str), ``duration`` (seconds, number >= 0) and
+``text`` (str), plus the optional ``offset`` (seconds into the file, default 0), ``utt_id`` and
+``speaker``. Other keys are allowed and ignored (NeMo manifests carry e.g. ``lang``). Blank lines
+are skipped. A relative ``audio_filepath`` is resolved against the manifest's own folder, so a
+corpus folder with its manifests can be moved as a whole.
+
+Anything wrong with a line raises :class:`ManifestError`, one line naming the manifest path and
+line number: bad JSON, a missing key, a wrong type, a negative or non-finite duration/offset and,
+when checked, a missing audio file.
+
+Example::
+
+    utts = read_manifest("data/dev-clean.jsonl")
+    short = filter_by_duration(utts, max_duration=16.0)
+    write_manifest("data/dev-clean-short.jsonl", short)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asr.atomic import atomic_open
+from asr.errors import AsrError
+
+REQUIRED_KEYS = ("audio_filepath", "duration", "text")
+
+
+class ManifestError(AsrError):
+    """A manifest that cannot be used; the message names the path, line number and reason."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One manifest line: a whole audio file or a segment of it, and its transcript."""
+
+    # Path of the audio file (absolute after reading; as given when constructed by hand).
+    audio_filepath: str
+    # Length of the utterance in seconds (of the segment when offset/duration cut a file).
+    duration: float
+    # Transcript.
+    text: str
+    # Start of the utterance in the audio file, in seconds.
+    offset: float = 0.0
+    # Unique utterance id (LibriSpeech: "<speaker>-<chapter>-<utt>"), if known.
+    utt_id: str | None = None
+    # Speaker id, if known.
+    speaker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written for this utterance (optional keys only when set)."""
+        out: dict[str, Any] = {
+            "audio_filepath": self.audio_filepath,
+            "duration": self.duration,
+            "text": self.text,
+        }
+        if self.offset:
+            out["offset"] = self.offset
+        if self.utt_id is not None:
+            out["utt_id"] = self.utt_id
+        if self.speaker is not None:
+            out["speaker"] = self.speaker
+        return out
+
+
+def _number(obj: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ManifestError(f"{where}: '{key}' must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ManifestError(f"{where}: '{key}' must be finite, got {value!r}")
+    if value < 0:
+        raise ManifestError(f"{where}: '{key}' must be >= 0, got {value!r}")
+    return float(value)
+
+
+def _optional_id(obj: dict[str, Any], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ManifestError(f"{where}: '{key}' must be a string, got {value!r}")
+    return str(value)
+
+
+def parse_line(line: str, where: str, base_dir: Path | None = None) -> Utterance:
+    """Parse one manifest line; ``where`` ("path:line") prefixes any error message.
+
+    A relative ``audio_filepath`` is joined to ``base_dir`` when given.
+    """
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"{where}: bad JSON: {err.msg} (column {err.colno})") from None
+    if not isinstance(obj, dict):
+        raise ManifestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    missing = [key for key in REQUIRED_KEYS if key not in obj]
+    if missing:
+        raise ManifestError(f"{where}: missing key {', '.join(repr(k) for k in missing)}")
+    audio = obj["audio_filepath"]
+    if not isinstance(audio, str) or not audio:
+        raise ManifestError(f"{where}: 'audio_filepath' must be a non-empty string, got {audio!r}")
+    if not isinstance(obj["text"], str):
+        raise ManifestError(f"{where}: 'text' must be a string, got {obj['text']!r}")
+    if base_dir is not None and not os.path.isabs(audio):
+        audio = os.path.normpath(base_dir / audio)
+    return Utterance(
+        audio_filepath=audio,
+        duration=_number(obj, "duration", where),
+        text=obj["text"],
+        offset=_number(obj, "offset", where, default=0.0),
+        utt_id=_optional_id(obj, "utt_id", where),
+        speaker=_optional_id(obj, "speaker", where),
+    )
+
+
+def iter_manifest(path: str | Path, check_files: bool = False) -> Iterator[Utterance]:
+    """Yield the utterances of a manifest one by one (relative audio paths made absolute).
+
+    Args:
+        path: the JSONL manifest.
+        check_files: also raise :class:`ManifestError` for an audio file that does not exist
+            (default False: one ``stat`` per line; :func:`validate_manifest` turns it on).
+    """
+    path = Path(path)
+    base_dir = path.resolve().parent
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ManifestError(f"{where}: not UTF-8 text ({err.reason})") from None
+            if not line.strip():
+                continue
+            utt = parse_line(line, where, base_dir)
+            if check_files and not os.path.isfile(utt.audio_filepath):
+                raise ManifestError(f"{where}: audio file not found: {utt.audio_filepath}")
+            yield utt
+
+
+def read_manifest(path: str | Path, check_files: bool = False) -> list[Utterance]:
+    """Read a whole manifest (see :func:`iter_manifest`)."""
+    return list(iter_manifest(path, check_files=check_files))
+
+
+def validate_manifest(path: str | Path) -> list[Utterance]:
+    """Read a manifest checking every line, that every audio file exists and utt_ids are unique.
+
+    Returns the utterances; raises :class:`ManifestError` naming the first bad line.
+    """
+    utts: list[Utterance] = []
+    seen: dict[str, int] = {}
+    path = Path(path)
+    lineno = 0
+    for utt in iter_manifest(path, check_files=True):
+        utts.append(utt)
+        lineno += 1
+        if utt.utt_id is None:
+            continue
+        if utt.utt_id in seen:
+            raise ManifestError(
+                f"{path}: duplicate utt_id {utt.utt_id!r} "
+                f"(utterances {seen[utt.utt_id]} and {lineno})"
+            )
+        seen[utt.utt_id] = lineno
+    return utts
+
+
+def _relative_audio(utt: Utterance, out_dir: Path) -> Utterance:
+    audio = utt.audio_filepath
+    if os.path.isabs(audio):
+        audio = os.path.relpath(audio, out_dir)
+    return Utterance(audio, utt.duration, utt.text, utt.offset, utt.utt_id, utt.speaker)
+
+
+def write_manifest(
+    path: str | Path, utterances: Iterable[Utterance], relative: bool = False
+) -> int:
+    """Write utterances to a JSONL manifest atomically; returns the number written.
+
+    Args:
+        path: output manifest (parent folders are created).
+        utterances: what to write, in order.
+        relative: write absolute audio paths relative to the manifest's folder (default False),
+            so the folder can be moved with its manifests.
+    """
+    path = Path(path)
+    out_dir = path.resolve().parent
+    count = 0
+    with atomic_open(path, "w") as fh:
+        for utt in utterances:
+            if relative:
+                utt = _relative_audio(utt, out_dir)
+            fh.write(json.dumps(utt.to_dict(), ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def filter_by_duration(
+    utterances: Iterable[Utterance],
+    min_duration: float | None = None,
+    max_duration: float | None = None,
+) -> list[Utterance]:
+    """Keep utterances with ``min_duration <= duration <= max_duration`` (None: no bound)."""
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        raise ManifestError(
+            f"filter_by_duration: min_duration {min_duration} > max_duration {max_duration}"
+        )
+    return [
+        utt
+        for utt in utterances
+        if (min_duration is None or utt.duration >= min_duration)
+        and (max_duration is None or utt.duration <= max_duration)
+    ]
+
+
+def concat_manifests(
+    inputs: Sequence[str | Path], output: str | Path | None = None, relative: bool = False
+) -> list[Utterance]:
+    """Concatenate manifests in order; write them to ``output`` when given.
+
+    Relative audio paths of each input are resolved against that input's folder, so the result
+    is correct wherever ``output`` lives (absolute paths, or relative to ``output`` when
+    ``relative``). Duplicate utt_ids across inputs are an error.
+    """
+    utts: list[Utterance] = []
+    seen: dict[str, str] = {}
+    for path in inputs:
+        for utt in iter_manifest(path):
+            if utt.utt_id is not None:
+                if utt.utt_id in seen:
+                    raise ManifestError(
+                        f"{path}: utt_id {utt.utt_id!r} already in {seen[utt.utt_id]}"
+                    )
+                seen[utt.utt_id] = str(path)
+            utts.append(utt)
+    if output is not None:
+        write_manifest(output, utts, relative=relative)
+    return utts
+
+
+def total_duration(utterances: Iterable[Utterance]) -> float:
+    """Sum of the utterance durations, in seconds."""
+    return sum(utt.duration for utt in utterances)
