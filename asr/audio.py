@@ -3,7 +3,8 @@
 Reading goes through ``soundfile`` (libsndfile >= 1.1: WAV PCM 16/24/32 and float, FLAC, OGG
 Vorbis/Opus, MP3 and the other libsndfile containers). Multi-channel audio is mixed to mono by
 averaging the channels. A segment (``offset_s``, ``duration_s``) is read by seeking, so only that
-part of the file is decoded.
+part of the file is decoded (MP3 and OGG excepted: libsndfile's seek is inexact there, so the
+head is decoded and dropped).
 
 Everything that can go wrong with a file raises :class:`AudioError`, one line naming the path and
 the reason: missing file, unreadable/corrupt/truncated file, unsupported format, zero-length
@@ -38,6 +39,10 @@ SEGMENT_END_TOLERANCE_S = 0.02
 # decoding is not truncation (two MPEG-1 layer III frames of samples plus 1% of the length).
 _MP3_SHORTFALL_SAMPLES = 2 * 1152
 _MP3_SHORTFALL_FRACTION = 0.01
+# Formats whose libsndfile seek is inexact: segments are reached by decoding and dropping the
+# head, in blocks of _SKIP_BLOCK samples.
+_INEXACT_SEEK_FORMATS = frozenset({"MP3", "OGG"})
+_SKIP_BLOCK = 1 << 16
 
 # Formats and default subtypes that save_audio writes, by file suffix.
 _WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16")}
@@ -203,6 +208,27 @@ def _check_finite(path: Path, samples: np.ndarray, rate: int, start: int) -> Non
     )
 
 
+def _seek(fh: sf.SoundFile, start: int) -> None:
+    """Position ``fh`` at sample ``start``.
+
+    libsndfile's MP3 seek (mpg123 fuzzy seeking, bit reservoir) lands up to thousands of samples
+    off and its Ogg Vorbis seek sometimes lands 128 samples off (libsndfile 1.2.2), so for MP3 and
+    OGG the samples before ``start`` are decoded and dropped (exact; cost grows with the offset).
+    Every other format (WAV, FLAC, ...) seeks directly, which is exact.
+    """
+    if start == 0:
+        return
+    if fh.format not in _INEXACT_SEEK_FORMATS:
+        fh.seek(start)
+        return
+    remaining = start
+    while remaining > 0:
+        got = len(fh.read(min(remaining, _SKIP_BLOCK), dtype="float32", always_2d=True))
+        if got == 0:
+            return
+        remaining -= got
+
+
 def load_audio(
     path: str | Path,
     sample_rate: int | None = None,
@@ -240,8 +266,7 @@ def load_audio(
             )
     try:
         with _open(path) as fh:
-            if start:
-                fh.seek(start)
+            _seek(fh, start)
             data = fh.read(count, dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
         reason = err.error_string.strip().rstrip(".")
