@@ -1,0 +1,284 @@
+"""asr.scoring, asr.transcripts and ``asr score``: against hand counts, a brute-force edit
+distance and jiwer's own rates."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jiwer
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from asr.cli import main
+from asr.scoring import ScoreError, format_alignment, format_report, score
+from asr.transcripts import detect_format, read_transcripts
+
+
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
+    """Textbook Levenshtein distance (unit costs), independent of jiwer."""
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        current = [i]
+        for j, h in enumerate(hyp, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1]
+
+
+def _counts(report) -> tuple[int, int, int, int]:
+    w = report.words
+    return w.hits, w.substitutions, w.deletions, w.insertions
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "hits", "subs", "dels", "ins"),
+    [
+        ("THE CAT SAT", "THE CAT SAT", 3, 0, 0, 0),
+        ("THE CAT SAT", "THE CAT SAT DOWN", 3, 0, 0, 1),
+        ("THE CAT SAT", "THE DOG SAT", 2, 1, 0, 0),
+        ("THE CAT SAT", "CAT SAT", 2, 0, 1, 0),
+        ("A B C D", "A X C", 2, 1, 1, 0),
+        ("A B", "", 0, 0, 2, 0),
+        ("", "A B", 0, 0, 0, 2),
+        ("", "", 0, 0, 0, 0),
+        ("  A   B ", "A B", 2, 0, 0, 0),  # whitespace runs are one separator
+    ],
+)
+def test_hand_computed_word_counts(ref, hyp, hits, subs, dels, ins):
+    report = score([ref], [hyp])
+    assert _counts(report) == (hits, subs, dels, ins)
+    n = len(ref.split())
+    errors = subs + dels + ins
+    expected = errors / n if n else (0.0 if errors == 0 else math.inf)
+    assert report.wer == expected
+    assert report.num_utterances == 1
+    assert report.num_utterances_with_errors == int(errors > 0)
+
+
+def test_empty_reference_rates_and_json():
+    report = score({"a": "", "b": ""}, {"a": "", "b": "X"})
+    assert math.isinf(report.wer) and math.isinf(report.cer)
+    data = report.to_dict()
+    assert data["wer"] is None and data["words"]["insertions"] == 1
+    json.dumps(data, allow_nan=False)
+    assert score([""], [""]).wer == 0.0
+
+
+def test_hand_computed_character_counts():
+    report = score(["abc", "ab cd"], ["abd", "abcd"])
+    # abc -> abd: 1 sub of 3 chars; "ab cd" -> "abcd": 1 deleted space of 5 chars.
+    assert report.chars.ref_len == 8 and report.chars.errors == 2
+    assert report.cer == 2 / 8
+    assert report.chars.substitutions == 1 and report.chars.deletions == 1
+
+
+words = st.lists(st.sampled_from(["A", "B", "C", "D"]), max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(words, words), min_size=1, max_size=4))
+def test_counts_match_brute_force_edit_distance(pairs):
+    refs = [" ".join(r) for r, _ in pairs]
+    hyps = [" ".join(h) for _, h in pairs]
+    report = score(refs, hyps)
+    for utt, (ref, hyp) in zip(report.utterances, pairs):
+        w = utt.words
+        assert w.errors == edit_distance(ref, hyp)
+        assert w.hits + w.substitutions + w.deletions == len(ref) == w.ref_len
+        assert w.hits + w.substitutions + w.insertions == len(hyp) == w.hyp_len
+        # The alignment spells out both sides.
+        assert [t.ref for t in utt.alignment if t.ref is not None] == ref
+        assert [t.hyp for t in utt.alignment if t.hyp is not None] == hyp
+        assert all((t.op == "C") == (t.ref == t.hyp) for t in utt.alignment)
+        assert utt.chars.errors == edit_distance(list(" ".join(ref)), list(" ".join(hyp)))
+    total_ref = sum(len(r) for r, _ in pairs)
+    if total_ref:
+        assert report.wer == pytest.approx(jiwer.wer(refs, hyps))
+        assert report.cer == pytest.approx(jiwer.cer(refs, hyps))
+
+
+def test_against_jiwer_on_realistic_sentences():
+    refs = {
+        "1": "HE HOPED THERE WOULD BE STEW FOR DINNER TURNIPS AND CARROTS",
+        "2": "STUFF IT INTO YOU HIS BELLY COUNSELLED HIM",
+        "3": "AFTER EARLY NIGHTFALL THE YELLOW LAMPS WOULD LIGHT UP HERE AND THERE",
+    }
+    hyps = {
+        "3": "AFTER EARLY NIGHT FALL THE YELLOW LAMPS WOULD LIGHT UP HERE AND THERE",
+        "1": "HE HOPED THERE WOULD BE STEW FOR DINNER TURNIPS AND CARROTS",
+        "2": "STUFF IT IN TO YOU HIS BELLY COUNSEL HIM",
+    }
+    report = score(refs, hyps)
+    ordered = [hyps[k] for k in refs]
+    out = jiwer.process_words(list(refs.values()), ordered)
+    assert report.wer == pytest.approx(out.wer)
+    assert (report.words.substitutions, report.words.deletions, report.words.insertions) == (
+        out.substitutions,
+        out.deletions,
+        out.insertions,
+    )
+    assert report.cer == pytest.approx(jiwer.cer(list(refs.values()), ordered))
+    assert [u.utt_id for u in report.utterances] == ["1", "2", "3"]  # reference order
+    assert report.num_utterances_with_errors == 2
+
+
+def test_confusions_are_counted_and_ranked():
+    refs = ["A CAT", "A CAT SAT", "THE DOG", "THE END"]
+    hyps = ["THE CAT", "THE CAT", "A DOG", "THE END NOW"]
+    report = score(refs, hyps)
+    assert report.substitutions == (("A", "THE", 2), ("THE", "A", 1))
+    assert report.deletions == (("SAT", 1),)
+    assert report.insertions == (("NOW", 1),)
+    text = format_report(report, title="hyp.txt", top=1)
+    assert "      2  A -> THE" in text and "THE -> A" not in text
+    assert "%WER 55.56 [ 5 / 9, 1 ins, 1 del, 3 sub ]" in text
+    assert "%SER 100.00 [ 4 / 4 ]" in text
+    assert "| word    |      4       9 |   44.4   33.3   11.1   11.1   55.6  100.0 |" in text
+
+
+def test_alignment_text_and_char_unit():
+    report = score(["THE CAT SAT"], ["THE KITTEN SAT DOWN"])
+    assert format_alignment(report.utterances[0]).splitlines() == [
+        "REF: THE CAT    SAT ***",
+        "HYP: THE KITTEN SAT DOWN",
+        "         S          I",
+    ]
+    chars = score(["ab c"], ["a c"], unit="char")
+    assert chars.unit == "char" and chars.deletions == (("b", 1),)
+    assert format_alignment(chars.utterances[0], "char").splitlines()[0] == "REF: a b   | c"
+    with pytest.raises(ValueError, match="unit"):
+        score(["a"], ["a"], unit="phone")
+
+
+def test_pairing_errors():
+    with pytest.raises(ScoreError, match=r"^hyp\.txt: no hypothesis for utterance 'b'$"):
+        score({"a": "X", "b": "Y"}, {"a": "X"}, ref_name="ref.txt", hyp_name="hyp.txt")
+    with pytest.raises(ScoreError, match=r"hyp\.txt: utterance 'c' is not in the reference"):
+        score({"a": "X"}, {"a": "X", "c": "Y"}, ref_name="ref.txt", hyp_name="hyp.txt")
+    with pytest.raises(ScoreError, match=r"hyp\.txt: has 1 utterances but ref\.txt has 2"):
+        score(["X", "Y"], ["X"], ref_name="ref.txt", hyp_name="hyp.txt")
+    with pytest.raises(ScoreError, match=r"^hyp\.txt: has no utterance ids but ref\.txt has"):
+        score({"a": "X"}, ["X"], ref_name="ref.txt", hyp_name="hyp.txt")
+
+
+# ---------------------------------------------------------------- transcript files
+
+
+def test_read_formats(tmp_path):
+    (tmp_path / "k").write_text("1089-1-0 HELLO WORLD\n1089-1-1\n\n1089-1-2  SPACED   OUT \n")
+    assert read_transcripts(tmp_path / "k") == {
+        "1089-1-0": "HELLO WORLD",
+        "1089-1-1": "",
+        "1089-1-2": "SPACED   OUT",
+    }
+    (tmp_path / "h.trn").write_text("hello world (utt_a)\n(utt_b)\n")
+    assert read_transcripts(tmp_path / "h.trn") == {"utt_a": "hello world", "utt_b": ""}
+    (tmp_path / "p.txt").write_text("hello world\n\nthird line\n")
+    assert read_transcripts(tmp_path / "p.txt") == ["hello world", "", "third line"]
+    assert read_transcripts(tmp_path / "k", fmt="plain")[0] == "1089-1-0 HELLO WORLD"
+    (tmp_path / "digits.txt").write_text("4 SCORE AND 7 YEARS\n")
+    assert detect_format(tmp_path / "digits.txt", ["4 SCORE"]) == "kaldi"
+    assert read_transcripts(tmp_path / "digits.txt", fmt="plain") == ["4 SCORE AND 7 YEARS"]
+
+
+def test_read_jsonl_ids_and_keys(tmp_path):
+    (tmp_path / "wav").mkdir()
+    lines = [
+        {"audio_filepath": "wav/a.wav", "duration": 1.0, "text": "A", "pred_text": "PA"},
+        {"audio_filepath": str(tmp_path / "wav" / "b.wav"), "duration": 1.0, "text": "B"},
+        {"audio_filepath": "wav/b.wav", "offset": 2.5, "duration": 1.0, "text": "C"},
+        {"utt_id": "u4", "audio_filepath": "x.wav", "text": "D"},
+    ]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    a, b = str(tmp_path / "wav" / "a.wav"), str(tmp_path / "wav" / "b.wav")
+    assert read_transcripts(tmp_path / "m.jsonl") == {a: "PA", b: "B", f"{b}@2.5": "C", "u4": "D"}
+    assert read_transcripts(tmp_path / "m.jsonl", text_key="text")[a] == "A"
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt", "message"),
+    [
+        (
+            '{"utt_id": "a", "text": "X"}\n{"utt_id": "a", "text": "Y"}\n',
+            "jsonl",
+            r"m:2: duplicate utterance id 'a' \(first on line 1\)",
+        ),
+        ('{"utt_id": "a", "text": "X"}\n{bad json\n', "jsonl", r"m:2: bad JSON"),
+        ('{"utt_id": "a", "txt": "X"}\n', "jsonl", r"m:1: missing or non-string 'text'"),
+        ('{"text": "X"}\n', "jsonl", r"m:1: needs 'utt_id' or 'audio_filepath'"),
+        ("u1 A\nu2 B\nu1 C\n", "kaldi", r"m:3: duplicate utterance id 'u1'"),
+        ("a (x)\nno id here\n", "trn", r"m:2: not a trn line"),
+    ],
+)
+def test_read_errors_name_file_and_line(tmp_path, content, fmt, message):
+    (tmp_path / "m").write_text(content)
+    with pytest.raises(ScoreError, match=message):
+        read_transcripts(tmp_path / "m", fmt=fmt)
+
+
+def test_read_missing_and_binary_files(tmp_path):
+    with pytest.raises(ScoreError, match="no such file"):
+        read_transcripts(tmp_path / "nope.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ScoreError, match="not UTF-8"):
+        read_transcripts(tmp_path / "bin.txt")
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _write_pair(tmp_path):
+    ref = tmp_path / "ref.jsonl"
+    hyp = tmp_path / "hyp"
+    ref.write_text(
+        "".join(
+            json.dumps({"utt_id": f"spk-{i}", "audio_filepath": f"{i}.wav", "text": t}) + "\n"
+            for i, t in enumerate(["THE CAT SAT", "ON THE MAT", "HELLO"])
+        )
+    )
+    hyp.write_text("spk-2 HELLO\nspk-0 THE CAT SAT\nspk-1 ON A MAT TODAY\n")
+    return ref, hyp
+
+
+def test_cli_text_and_json(tmp_path, capsys):
+    ref, hyp = _write_pair(tmp_path)
+    assert main(["score", str(ref), str(hyp)]) == 0
+    out = capsys.readouterr().out
+    assert "%WER 28.57 [ 2 / 7, 1 ins, 0 del, 1 sub ]" in out
+    assert "HYP: ON A   MAT TODAY" in out and "THE -> A" in out
+    assert main(["score", str(ref), str(hyp), "--json", "--cer"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["wer"] == pytest.approx(2 / 7)
+    assert data["unit"] == "char" and data["num_utterances"] == 3
+    refs = ["THE CAT SAT", "ON THE MAT", "HELLO"]
+    hyps = ["THE CAT SAT", "ON A MAT TODAY", "HELLO"]
+    assert data["cer"] == pytest.approx(jiwer.cer(refs, hyps))
+    assert [u["utt_id"] for u in data["utterances"]] == ["spk-0", "spk-1", "spk-2"]
+
+
+def test_cli_plain_text_and_alignment_filter(tmp_path, capsys):
+    (tmp_path / "r.txt").write_text("a b\nc d\n")
+    (tmp_path / "h.txt").write_text("a b\nc e\n")
+    assert (
+        main(["score", str(tmp_path / "r.txt"), str(tmp_path / "h.txt"), "--alignments", "errors"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "id: 2 " in out and "id: 1 " not in out
+    assert "%WER 25.00 [ 1 / 4" in out
+
+
+def test_cli_mismatched_ids_are_one_line_errors(tmp_path, capsys):
+    ref, hyp = _write_pair(tmp_path)
+    hyp.write_text("spk-2 HELLO\nspk-0 THE CAT SAT\n")
+    assert main(["score", str(ref), str(hyp)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {hyp}: no hypothesis for utterance 'spk-1'\n"
+    hyp.write_text("spk-2 HELLO\nspk-0 THE CAT SAT\nspk-1 X\nspk-9 EXTRA\n")
+    assert main(["score", str(ref), str(hyp)]) == 2
+    assert "utterance 'spk-9' is not in the reference" in capsys.readouterr().err
+    hyp.write_text("spk-2 HELLO\nspk-2 HELLO\n")
+    assert main(["score", str(ref), str(hyp)]) == 2
+    assert f"error: {hyp}:2: duplicate utterance id 'spk-2'" in capsys.readouterr().err
