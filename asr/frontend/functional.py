@@ -1,0 +1,484 @@
+"""Pure front-end functions: framing, windows, spectra, mel filterbanks, MFCC, deltas, CMVN.
+
+Every function works on batches: waveforms are ``(batch, samples)`` with a ``lengths`` tensor
+``(batch,)`` of valid samples, features are ``(batch, frames, features)`` with ``(batch,)`` valid
+frame counts. They run on CPU or CUDA, in float32 or float64 (the dtype of the input), and are
+padding-invariant: samples or frames beyond an utterance's length never change its valid output.
+
+Conventions follow the references they are tested against: Kaldi (``torchaudio.compliance.kaldi``)
+for snip-edges framing, per-frame DC removal and pre-emphasis, the povey window, HTK mel scale with
+triangles in the mel domain, ``log(max(x, eps))`` and the MFCC lifter; librosa / NeMo for centred
+frames, the Slaney mel scale and area normalisation, ``log(x + guard)`` and per-feature
+normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+WindowKind = Literal["hann", "hamming", "povey", "blackman", "rectangular"]
+MelScale = Literal["htk", "slaney"]
+PadMode = Literal["zeros", "reflect", "symmetric"]
+
+# Kaldi's floor for log energies and log filterbanks: numeric_limits<float>::epsilon().
+KALDI_EPSILON = 1.1920928955078125e-07
+
+
+def samples_from_ms(duration_ms: float, sample_rate_hz: int) -> int:
+    """Samples in ``duration_ms`` at ``sample_rate_hz``, truncated as Kaldi does (25 ms -> 400)."""
+    return int(sample_rate_hz * duration_ms / 1000.0 + 1e-6)
+
+
+def next_power_of_two(n: int) -> int:
+    """Smallest power of two ``>= n`` (``n >= 1``)."""
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def length_mask(lengths: Tensor, size: int) -> Tensor:
+    """Boolean mask ``(batch, size)``: True at positions before each length."""
+    steps = torch.arange(size, device=lengths.device)
+    return steps[None, :] < lengths[:, None]
+
+
+def dither(
+    waveforms: Tensor, lengths: Tensor, amount: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """Add Gaussian noise of standard deviation ``amount`` to the valid samples.
+
+    Args:
+        waveforms: ``(batch, samples)``.
+        lengths: ``(batch,)`` valid samples per row.
+        amount: noise standard deviation (0 returns the input unchanged).
+        generator: optional ``torch.Generator`` on the waveforms' device for reproducible noise.
+
+    Returns:
+        ``(batch, samples)``; samples beyond each length are left as they were.
+    """
+    if amount == 0.0:
+        return waveforms
+    noise = torch.randn(
+        waveforms.shape, generator=generator, device=waveforms.device, dtype=waveforms.dtype
+    )
+    mask = length_mask(lengths.to(waveforms.device), waveforms.shape[1])
+    return waveforms + amount * noise * mask
+
+
+def preemphasis(waveforms: Tensor, lengths: Tensor, coeff: float) -> Tensor:
+    """Signal-level pre-emphasis as NeMo does: ``y[0] = x[0]``, ``y[n] = x[n] - coeff * x[n-1]``.
+
+    Args:
+        waveforms: ``(batch, samples)``.
+        lengths: ``(batch,)`` valid samples; the output is zero beyond them.
+        coeff: pre-emphasis coefficient (0 disables the filter, but still zeroes padding).
+
+    Returns:
+        ``(batch, samples)``.
+    """
+    out = waveforms
+    if coeff != 0.0:
+        out = torch.cat([waveforms[:, :1], waveforms[:, 1:] - coeff * waveforms[:, :-1]], dim=1)
+    mask = length_mask(lengths.to(waveforms.device), waveforms.shape[1])
+    return out * mask
+
+
+def num_frames(
+    lengths: Tensor,
+    frame_length: int,
+    frame_shift: int,
+    snip_edges: bool = True,
+    center: bool = False,
+) -> Tensor:
+    """Frames per utterance for ``lengths`` samples (0 for an empty utterance).
+
+    - ``center``: librosa / NeMo centred frames, ``1 + L // shift``.
+    - ``snip_edges`` (Kaldi default): only frames that fit, ``1 + (L - frame_length) // shift``, and
+      0 frames when ``L < frame_length``.
+    - otherwise Kaldi's ``snip_edges=false``: ``(L + shift // 2) // shift``.
+    """
+    lengths = lengths.long()
+    if center:
+        frames = 1 + torch.div(lengths, frame_shift, rounding_mode="floor")
+    elif snip_edges:
+        frames = 1 + torch.div(lengths - frame_length, frame_shift, rounding_mode="floor")
+    else:
+        frames = torch.div(lengths + frame_shift // 2, frame_shift, rounding_mode="floor")
+    return torch.where(lengths > 0, frames.clamp(min=0), torch.zeros_like(frames))
+
+
+def frame_offset(
+    frame_length: int, frame_shift: int, snip_edges: bool, center: bool, n_fft: int
+) -> int:
+    """Samples of padding before the first frame: frame ``t`` starts at ``t * shift - offset``."""
+    if center:  # torch.stft / librosa centre an n_fft frame, the window centred inside it
+        return n_fft // 2 - (n_fft - frame_length) // 2
+    if snip_edges:
+        return 0
+    return frame_length // 2 - frame_shift // 2
+
+
+def reflect_index(index: Tensor, lengths: Tensor, mode: PadMode) -> Tensor:
+    """Map sample indices outside ``[0, L)`` back inside by reflection about each row's edges.
+
+    ``symmetric`` repeats the edge sample (Kaldi: ``x[-1] = x[0]``), ``reflect`` does not
+    (numpy / torch: ``x[-1] = x[1]``); reflection is periodic, so any index maps inside.
+
+    Args:
+        index: ``(batch, n)`` integer indices (may be negative or ``>= L``).
+        lengths: ``(batch,)`` row lengths (values < 1 are treated as 1).
+        mode: ``"symmetric"`` or ``"reflect"``.
+    """
+    length = lengths.clamp(min=1)[:, None]
+    if mode == "symmetric":
+        period = 2 * length
+        m = torch.remainder(index, period)
+        return torch.where(m >= length, period - 1 - m, m)
+    period = (2 * length - 2).clamp(min=1)
+    m = torch.remainder(index, period)
+    return torch.where(m >= length, period - m, m).clamp(max=length - 1)
+
+
+def frame_signal(
+    waveforms: Tensor,
+    lengths: Tensor,
+    frame_length: int,
+    frame_shift: int,
+    offset: int,
+    frames: Tensor,
+    pad_mode: PadMode = "zeros",
+) -> Tensor:
+    """Cut ``(batch, samples)`` into frames, padding each row at its own edges.
+
+    Frame ``t`` of a row holds samples ``t * frame_shift - offset + [0, frame_length)``; samples
+    before 0 or at/after the row's length come from ``pad_mode``: ``zeros``, ``reflect`` or
+    ``symmetric`` (see :func:`reflect_index`). The result is a strided view when no padding is
+    needed (Kaldi ``snip_edges``).
+
+    Args:
+        waveforms: ``(batch, samples)``.
+        lengths: ``(batch,)`` valid samples.
+        frame_length: samples per frame.
+        frame_shift: samples between frame starts.
+        offset: samples of padding before the first frame (:func:`frame_offset`).
+        frames: ``(batch,)`` frames per row (:func:`num_frames`); frames beyond are garbage.
+        pad_mode: how samples outside a row are filled.
+
+    Returns:
+        ``(batch, max(frames), frame_length)``.
+    """
+    batch, total = waveforms.shape
+    max_frames = int(frames.max()) if frames.numel() else 0
+    if max_frames == 0:
+        return waveforms.new_zeros(batch, 0, frame_length)
+    lengths = lengths.to(waveforms.device).long()
+    frames = frames.to(waveforms.device)
+    # Samples needed past each row's end by its last valid frame.
+    need = (frames - 1) * frame_shift - offset + frame_length - lengths
+    right = max(int(need.max()), 0)
+    if offset == 0 and right == 0:
+        return waveforms.unfold(1, frame_length, frame_shift)[:, :max_frames]
+    if pad_mode == "zeros":
+        signal = waveforms * length_mask(lengths, total)
+        padded = torch.nn.functional.pad(signal, (max(offset, 0), right))
+    else:
+        padded = waveforms.new_zeros(batch, max(offset, 0) + total + right)
+        padded[:, max(offset, 0) : max(offset, 0) + total] = waveforms
+        if offset > 0:
+            left = torch.arange(-offset, 0, device=waveforms.device).expand(batch, offset)
+            padded[:, :offset] = waveforms.gather(1, reflect_index(left, lengths, pad_mode))
+        if right > 0:
+            pos = lengths[:, None] + torch.arange(right, device=waveforms.device)[None, :]
+            src = reflect_index(pos, lengths, pad_mode).clamp(max=total - 1)
+            padded.scatter_(1, pos + max(offset, 0), waveforms.gather(1, src))
+    if offset < 0:  # the first frame starts after sample 0
+        padded = padded[:, -offset:]
+    needed = (max_frames - 1) * frame_shift + frame_length
+    if padded.shape[1] < needed:
+        padded = torch.nn.functional.pad(padded, (0, needed - padded.shape[1]))
+    return padded.unfold(1, frame_length, frame_shift)[:, :max_frames]
+
+
+def remove_dc_offset(frames: Tensor) -> Tensor:
+    """Subtract each frame's mean, ``(..., frame_length)`` -> same shape (Kaldi)."""
+    return frames - frames.mean(dim=-1, keepdim=True)
+
+
+def preemphasis_frames(frames: Tensor, coeff: float) -> Tensor:
+    """Kaldi's per-frame pre-emphasis: ``y[j] = x[j] - coeff * x[max(j - 1, 0)]``."""
+    if coeff == 0.0:
+        return frames
+    previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
+    return frames - coeff * previous
+
+
+def log_energy(frames: Tensor, energy_floor: float = 0.0) -> Tensor:
+    """Kaldi's frame log energy ``log(max(sum x^2, eps))``, floored at ``log(energy_floor)``.
+
+    Args:
+        frames: ``(..., frame_length)``.
+        energy_floor: absolute energy floor (0 disables it).
+
+    Returns:
+        ``(...)``.
+    """
+    energy = frames.pow(2).sum(dim=-1).clamp(min=KALDI_EPSILON).log()
+    if energy_floor > 0.0:
+        energy = energy.clamp(min=math.log(energy_floor))
+    return energy
+
+
+def feature_window(
+    kind: WindowKind,
+    length: int,
+    periodic: bool = False,
+    blackman_coeff: float = 0.42,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Window of ``length`` samples, ``(length,)``.
+
+    ``hann``/``hamming`` are symmetric (Kaldi, NeMo) unless ``periodic`` (librosa); ``povey`` is
+    Kaldi's ``hann ** 0.85``; ``blackman`` uses Kaldi's ``blackman_coeff``.
+    """
+    n = torch.arange(length, dtype=torch.float64)
+    denom = length if periodic else max(length - 1, 1)
+    phase = 2.0 * math.pi * n / denom
+    if kind in ("hann", "povey"):
+        window = 0.5 - 0.5 * torch.cos(phase)
+        if kind == "povey":
+            window = window.pow(0.85)
+    elif kind == "hamming":
+        window = 0.54 - 0.46 * torch.cos(phase)
+    elif kind == "blackman":
+        a = blackman_coeff
+        window = a - 0.5 * torch.cos(phase) + (0.5 - a) * torch.cos(2.0 * phase)
+    elif kind == "rectangular":
+        window = torch.ones(length, dtype=torch.float64)
+    else:
+        raise ValueError(f"unknown window {kind!r}")
+    return window.to(dtype=dtype, device=device)
+
+
+def spectrum(frames: Tensor, window: Tensor, n_fft: int, power: float = 2.0) -> Tensor:
+    """Windowed, zero-padded real FFT of each frame: ``|X|^power``.
+
+    Args:
+        frames: ``(..., frame_length)``.
+        window: ``(frame_length,)``.
+        n_fft: FFT size (``>= frame_length``); frames are zero-padded at the end.
+        power: 2 for the power spectrum, 1 for the magnitude.
+
+    Returns:
+        ``(..., n_fft // 2 + 1)``.
+    """
+    fft = torch.fft.rfft(frames * window, n=n_fft)
+    power_spec = torch.view_as_real(fft).pow(2).sum(dim=-1)
+    if power == 2.0:
+        return power_spec
+    return power_spec.pow(power / 2.0)
+
+
+def hz_to_mel(freq_hz: Tensor, scale: MelScale = "htk") -> Tensor:
+    """Hertz to mel: HTK ``1127 ln(1 + f / 700)`` or Slaney (linear < 1 kHz, log above)."""
+    if scale == "htk":
+        return 1127.0 * torch.log1p(freq_hz / 700.0)
+    f_sp, min_log_hz, min_log_mel = 200.0 / 3.0, 1000.0, 15.0
+    logstep = math.log(6.4) / 27.0
+    linear = freq_hz / f_sp
+    log_part = min_log_mel + torch.log(freq_hz.clamp(min=min_log_hz) / min_log_hz) / logstep
+    return torch.where(freq_hz >= min_log_hz, log_part, linear)
+
+
+def mel_to_hz(mel: Tensor, scale: MelScale = "htk") -> Tensor:
+    """Inverse of :func:`hz_to_mel`."""
+    if scale == "htk":
+        return 700.0 * torch.expm1(mel / 1127.0)
+    f_sp, min_log_hz, min_log_mel = 200.0 / 3.0, 1000.0, 15.0
+    logstep = math.log(6.4) / 27.0
+    return torch.where(
+        mel >= min_log_mel, min_log_hz * torch.exp(logstep * (mel - min_log_mel)), f_sp * mel
+    )
+
+
+def mel_filterbank(
+    num_mels: int,
+    n_fft: int,
+    sample_rate_hz: float,
+    low_freq_hz: float = 0.0,
+    high_freq_hz: float = 0.0,
+    scale: MelScale = "htk",
+    slaney_norm: bool = False,
+    triangles_in_mel: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Triangular mel filterbank as a matrix ``(n_fft // 2 + 1, num_mels)`` (float64 maths).
+
+    Args:
+        num_mels: number of filters.
+        n_fft: FFT size.
+        sample_rate_hz: sample rate.
+        low_freq_hz: lower edge of the first filter.
+        high_freq_hz: upper edge of the last filter; ``<= 0`` means Nyquist plus this value
+            (Kaldi's convention: 0 is Nyquist, -400 is 400 Hz below it).
+        scale: ``"htk"`` (Kaldi, HTK) or ``"slaney"`` (librosa default, NeMo).
+        slaney_norm: scale each filter to unit area, ``2 / (f_right - f_left)`` (librosa/NeMo).
+        triangles_in_mel: triangles linear in mel (Kaldi) rather than in Hz (librosa, NeMo).
+        dtype: dtype of the result.
+    """
+    nyquist = 0.5 * sample_rate_hz
+    high = high_freq_hz if high_freq_hz > 0 else nyquist + high_freq_hz
+    if not 0.0 <= low_freq_hz < high <= nyquist + 1e-6:
+        raise ValueError(
+            f"need 0 <= low_freq_hz < high_freq_hz <= {nyquist}, got {low_freq_hz}, {high}"
+        )
+    f64 = torch.float64
+    edges_mel = torch.linspace(
+        float(hz_to_mel(torch.tensor(low_freq_hz, dtype=f64), scale)),
+        float(hz_to_mel(torch.tensor(high, dtype=f64), scale)),
+        num_mels + 2,
+        dtype=f64,
+    )
+    fft_hz = torch.arange(n_fft // 2 + 1, dtype=f64) * (sample_rate_hz / n_fft)
+    if triangles_in_mel:
+        edges, points = edges_mel, hz_to_mel(fft_hz, scale)
+    else:
+        edges, points = mel_to_hz(edges_mel, scale), fft_hz
+    left, centre, right = edges[:-2], edges[1:-1], edges[2:]
+    up = (points[:, None] - left[None, :]) / (centre - left)[None, :]
+    down = (right[None, :] - points[:, None]) / (right - centre)[None, :]
+    weights = torch.minimum(up, down).clamp(min=0.0)
+    if slaney_norm:
+        edges_hz = mel_to_hz(edges_mel, scale)
+        weights = weights * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[None, :]
+    return weights.to(dtype)
+
+
+def log_compress(x: Tensor, mode: Literal["floor", "guard"], eps: float) -> Tensor:
+    """``log(max(x, eps))`` (``floor``, Kaldi) or ``log(x + eps)`` (``guard``, NeMo)."""
+    if mode == "floor":
+        return x.clamp(min=eps).log()
+    return (x + eps).log()
+
+
+def dct_matrix(num_mels: int, num_ceps: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Orthonormal DCT-II as a right-multiply matrix ``(num_mels, num_ceps)``.
+
+    ``C[n, k] = sqrt(2 / N) cos(pi k (n + 0.5) / N)``, with column 0 scaled to ``sqrt(1 / N)``
+    (what Kaldi, scipy ``norm="ortho"`` and librosa compute).
+    """
+    n = torch.arange(num_mels, dtype=torch.float64)[:, None]
+    k = torch.arange(num_ceps, dtype=torch.float64)[None, :]
+    dct = torch.cos(math.pi * k * (n + 0.5) / num_mels) * math.sqrt(2.0 / num_mels)
+    dct[:, 0] = math.sqrt(1.0 / num_mels)
+    return dct.to(dtype)
+
+
+def lifter_coefficients(num_ceps: int, lifter: float, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Kaldi's cepstral lifter ``1 + 0.5 Q sin(pi k / Q)``, ``(num_ceps,)``; ones when Q is 0."""
+    k = torch.arange(num_ceps, dtype=torch.float64)
+    if lifter == 0.0:
+        return torch.ones(num_ceps, dtype=dtype)
+    return (1.0 + 0.5 * lifter * torch.sin(math.pi * k / lifter)).to(dtype)
+
+
+def compute_deltas(features: Tensor, lengths: Tensor, window: int = 2) -> Tensor:
+    """Regression deltas ``sum_n n (c[t+n] - c[t-n]) / (2 sum_n n^2)``, ``n = 1..window``.
+
+    Frames beyond each utterance's ends are replaced by its first/last valid frame (as
+    ``torchaudio.functional.compute_deltas`` and Kaldi's ``add-deltas`` do for one utterance).
+
+    Args:
+        features: ``(batch, frames, features)``.
+        lengths: ``(batch,)`` valid frames.
+        window: half-width ``N`` of the regression window.
+
+    Returns:
+        ``(batch, frames, features)``.
+    """
+    batch, frames, dim = features.shape
+    if frames == 0:
+        return features.clone()
+    lengths = lengths.to(features.device).long()
+    idx = torch.arange(-window, frames + window, device=features.device)[None, :]
+    idx = torch.minimum(idx.clamp(min=0), (lengths[:, None] - 1).clamp(min=0))
+    padded = features.gather(1, idx[:, :, None].expand(batch, frames + 2 * window, dim))
+    denom = 2.0 * sum(n * n for n in range(1, window + 1))
+    out = torch.zeros_like(features)
+    for n in range(1, window + 1):
+        ahead = padded[:, window + n : window + n + frames]
+        behind = padded[:, window - n : window - n + frames]
+        out = out + n * (ahead - behind)
+    return out / denom
+
+
+def add_deltas(features: Tensor, lengths: Tensor, order: int = 2, window: int = 2) -> Tensor:
+    """Append deltas up to ``order`` (2: deltas and delta-deltas).
+
+    ``(batch, frames, f) -> (batch, frames, f * (1 + order))``.
+    """
+    parts = [features]
+    for _ in range(order):
+        parts.append(compute_deltas(parts[-1], lengths, window))
+    return torch.cat(parts, dim=-1)
+
+
+def mask_frames(features: Tensor, lengths: Tensor, value: float = 0.0) -> Tensor:
+    """Set frames at/after each length to ``value``; ``(batch, frames, features)``."""
+    mask = length_mask(lengths.to(features.device), features.shape[1])
+    return features.masked_fill(~mask[:, :, None], value)
+
+
+def _masked_moments(features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean ``(b, 1, f)``, mask ``(b, t, 1)`` and clamped counts ``(b, 1, 1)`` over valid frames."""
+    mask = length_mask(lengths.to(features.device), features.shape[1])[:, :, None]
+    mask = mask.to(features.dtype)
+    count = mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+    mean = (features * mask).sum(dim=1, keepdim=True) / count
+    return mean, mask, count
+
+
+def utterance_cmvn(features: Tensor, lengths: Tensor, norm_vars: bool = False) -> Tensor:
+    """Kaldi-style per-utterance CMVN over valid frames (population variance, floored at 1e-20).
+
+    Args:
+        features: ``(batch, frames, features)``.
+        lengths: ``(batch,)`` valid frames.
+        norm_vars: also divide by the standard deviation.
+
+    Returns:
+        ``(batch, frames, features)`` with padded frames set to 0.
+    """
+    mean, mask, count = _masked_moments(features, lengths)
+    out = features - mean
+    if norm_vars:
+        var = ((out * mask).pow(2).sum(dim=1, keepdim=True) / count).clamp(min=1e-20)
+        out = out / var.sqrt()
+    return out * mask
+
+
+def per_feature_normalize(features: Tensor, lengths: Tensor, eps: float = 1e-5) -> Tensor:
+    """NeMo ``per_feature`` normalisation: ``(x - mean) / (std + eps)`` per utterance and feature.
+
+    ``std`` is the unbiased (``n - 1``) standard deviation over valid frames, 0 for one frame.
+
+    Args:
+        features: ``(batch, frames, features)``.
+        lengths: ``(batch,)`` valid frames.
+        eps: added to the standard deviation (NeMo: 1e-5).
+
+    Returns:
+        ``(batch, frames, features)`` with padded frames set to 0.
+    """
+    mean, mask, count = _masked_moments(features, lengths)
+    centred = (features - mean) * mask
+    dof = (count - 1.0).clamp(min=1.0)
+    std = (centred.pow(2).sum(dim=1, keepdim=True) / dof).sqrt()
+    return centred / (std + eps)
+
+
+def global_cmvn(features: Tensor, lengths: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """``(x - mean) / std`` with corpus ``mean``/``std`` ``(features,)``; padding set to 0."""
+    return mask_frames((features - mean) / std, lengths)

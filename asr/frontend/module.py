@@ -1,0 +1,334 @@
+"""The speech front-end as an ``nn.Module`` built from a frozen :class:`FrontendConfig`.
+
+``Frontend(cfg)(waveforms (batch, samples), lengths (batch,))`` returns log-mel filterbanks or
+MFCCs ``(batch, frames, features)`` and the valid frame counts ``(batch,)``. The window, mel
+matrix, DCT, lifter and (for ``normalize="global"``) the CMVN statistics are buffers, so they
+move with ``.to(device)`` and are saved in the model's state dict.
+
+Pipeline: scale -> dither (training mode only) -> [signal pre-emphasis] -> frames -> [DC removal]
+-> [frame pre-emphasis] -> window -> ``|FFT|^p`` -> [denoise] -> mel -> log -> [DCT, lifter,
+energy] -> [normalisation] -> [deltas] -> padded frames set to 0.
+
+Short inputs: an utterance that yields no frame (empty, or shorter than one frame with
+``snip_edges``) gets 0 frames; its rows are all padding (zeros). A batch in which no utterance
+yields a frame returns ``(batch, 0, features)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from asr import config as config_io
+from asr.errors import AsrError
+from asr.frontend import functional as F
+from asr.frontend.denoise import DenoiseConfig, denoise_power
+
+
+class FrontendError(AsrError):
+    """Bad input to the front-end (wrong shapes, lengths out of range, missing CMVN stats)."""
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Front-end options; the defaults are Kaldi's ``compute-fbank-feats`` with 80 mel bins."""
+
+    sample_rate_hz: int = 16000  # expected input sample rate
+    waveform_scale: float = 1.0  # input multiplied by this first (32768: Kaldi's int16 scale)
+    dither: float = 0.0  # std of Gaussian noise added to the samples, in training mode only
+    frame_length_ms: float = 25.0  # analysis window length
+    frame_shift_ms: float = 10.0  # hop between frames
+    snip_edges: bool = True  # Kaldi: only frames that fit; false: (L + shift/2) // shift frames
+    center: bool = False  # librosa/NeMo centred frames, 1 + L // shift (needs snip_edges false)
+    pad_mode: F.PadMode = "symmetric"  # padding at utterance edges: zeros, reflect, symmetric
+    remove_dc_offset: bool = True  # subtract each frame's mean (Kaldi)
+    preemphasis: float = 0.97  # pre-emphasis coefficient (0 turns it off)
+    preemphasis_mode: Literal["frame", "signal"] = "frame"  # per frame (Kaldi) or signal (NeMo)
+    window: F.WindowKind = "povey"  # hann, hamming, povey, blackman, rectangular
+    window_periodic: bool = False  # periodic hann/hamming (librosa) instead of symmetric
+    blackman_coeff: float = 0.42  # Kaldi's blackman window coefficient
+    n_fft: int | None = None  # FFT size; None: next power of two >= frame length
+    spectrum_power: float = 2.0  # 2: power spectrum, 1: magnitude
+    denoise: DenoiseConfig = field(default_factory=DenoiseConfig)  # off unless method is set
+    features: Literal["fbank", "mfcc"] = "fbank"  # log-mel filterbank or MFCC
+    num_mel_bins: int = 80  # mel filters
+    low_freq_hz: float = 20.0  # lower edge of the first mel filter
+    high_freq_hz: float = 0.0  # upper edge of the last filter; <= 0: Nyquist + this (Kaldi)
+    mel_scale: F.MelScale = "htk"  # htk (Kaldi) or slaney (librosa, NeMo)
+    mel_norm: Literal["none", "slaney"] = "none"  # slaney: unit-area filters (librosa, NeMo)
+    mel_triangles: Literal["mel", "hz"] = "mel"  # triangles linear in mel (Kaldi) or Hz
+    log: Literal["floor", "guard", "none"] = "floor"  # log(max(x, eps)), log(x + eps) or none
+    log_eps: float = F.KALDI_EPSILON  # the floor / guard value of the log
+    num_ceps: int = 13  # MFCC: cepstra kept
+    cepstral_lifter: float = 22.0  # MFCC: lifter Q (0 turns it off)
+    use_energy: bool = False  # MFCC: log energy replaces C0; fbank: prepended as column 0
+    raw_energy: bool = True  # energy before pre-emphasis and window (Kaldi) or after
+    energy_floor: float = 0.0  # absolute energy floor (0: none)
+    normalize: Literal["none", "utterance", "per_feature", "global"] = "none"  # normalisation
+    normalize_vars: bool = False  # utterance CMVN: also divide by the std
+    normalize_eps: float = 1e-5  # per_feature: added to the std (NeMo)
+    cmvn_stats: str | None = None  # global: stats file (safetensors or JSON with mean, std)
+    deltas: int = 0  # 0: none, 1: deltas, 2: deltas and delta-deltas
+    delta_window: int = 2  # half-width of the delta regression window, frames
+
+    def __post_init__(self) -> None:
+        if self.sample_rate_hz <= 0:
+            raise ValueError(f"sample_rate_hz must be > 0, got {self.sample_rate_hz}")
+        if self.frame_length_samples < 2 or self.frame_shift_samples < 1:
+            raise ValueError(
+                f"frame_length_ms/frame_shift_ms give {self.frame_length_samples}/"
+                f"{self.frame_shift_samples} samples; need >= 2 and >= 1"
+            )
+        if self.n_fft is not None and (self.n_fft < self.frame_length_samples or self.n_fft % 2):
+            raise ValueError(f"n_fft must be even and >= the frame length, got {self.n_fft}")
+        if self.center and self.snip_edges:
+            raise ValueError("center: true needs snip_edges: false")
+        if self.dither < 0 or self.waveform_scale <= 0:
+            raise ValueError("dither must be >= 0 and waveform_scale > 0")
+        if not 0.0 <= self.preemphasis <= 1.0:
+            raise ValueError(f"preemphasis must be in [0, 1], got {self.preemphasis}")
+        if self.spectrum_power <= 0 or (self.log_eps <= 0 and self.log != "none"):
+            raise ValueError("spectrum_power and log_eps must be > 0")
+        if self.num_mel_bins < 1 or (
+            self.features == "mfcc" and not 1 <= self.num_ceps <= (self.num_mel_bins)
+        ):
+            raise ValueError(f"need 1 <= num_ceps <= num_mel_bins, got {self.num_ceps}")
+        if self.deltas not in (0, 1, 2) or self.delta_window < 1:
+            raise ValueError("deltas must be 0, 1 or 2 and delta_window >= 1")
+        if self.normalize == "global" and not self.cmvn_stats:
+            raise ValueError("normalize: global needs cmvn_stats (a stats file)")
+        nyquist = self.sample_rate_hz / 2
+        high = self.high_freq_hz if self.high_freq_hz > 0 else nyquist + self.high_freq_hz
+        if not 0.0 <= self.low_freq_hz < high <= nyquist:
+            raise ValueError(
+                f"need 0 <= low_freq_hz < high_freq_hz <= {nyquist}, "
+                f"got {self.low_freq_hz} and {self.high_freq_hz}"
+            )
+
+    @property
+    def frame_length_samples(self) -> int:
+        """Window length in samples."""
+        return F.samples_from_ms(self.frame_length_ms, self.sample_rate_hz)
+
+    @property
+    def frame_shift_samples(self) -> int:
+        """Frame shift in samples."""
+        return F.samples_from_ms(self.frame_shift_ms, self.sample_rate_hz)
+
+    @property
+    def fft_size(self) -> int:
+        """FFT size: ``n_fft`` or the next power of two >= the frame length."""
+        return self.n_fft or F.next_power_of_two(self.frame_length_samples)
+
+    @property
+    def base_features(self) -> int:
+        """Features per frame before deltas."""
+        if self.features == "mfcc":
+            return self.num_ceps
+        return self.num_mel_bins + int(self.use_energy)
+
+    @property
+    def num_features(self) -> int:
+        """Features per frame in the output."""
+        return self.base_features * (1 + self.deltas)
+
+
+class Frontend(nn.Module):
+    """Waveforms ``(batch, samples)`` + lengths -> features ``(batch, frames, features)`` + lengths.
+
+    Args:
+        cfg: the options.
+        load_stats: for ``normalize="global"``, read ``cfg.cmvn_stats`` now; pass False when the
+            statistics will come from ``load_state_dict`` (they are buffers).
+    """
+
+    def __init__(self, cfg: FrontendConfig | None = None, load_stats: bool = True) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or FrontendConfig()
+        self.num_features = cfg.num_features
+        self.register_buffer("window", self._window(cfg), persistent=False)
+        mel = F.mel_filterbank(
+            cfg.num_mel_bins,
+            cfg.fft_size,
+            cfg.sample_rate_hz,
+            cfg.low_freq_hz,
+            cfg.high_freq_hz,
+            scale=cfg.mel_scale,
+            slaney_norm=cfg.mel_norm == "slaney",
+            triangles_in_mel=cfg.mel_triangles == "mel",
+        )
+        self.register_buffer("mel_matrix", mel, persistent=False)
+        if cfg.features == "mfcc":
+            dct = F.dct_matrix(cfg.num_mel_bins, cfg.num_ceps)
+            dct = dct * F.lifter_coefficients(cfg.num_ceps, cfg.cepstral_lifter)[None, :]
+            self.register_buffer("dct_matrix", dct, persistent=False)
+        if cfg.normalize == "global":
+            mean = torch.zeros(cfg.base_features)
+            std = torch.ones(cfg.base_features)
+            if load_stats:
+                from asr.frontend.cmvn import load_cmvn_stats
+
+                mean, std = load_cmvn_stats(str(cfg.cmvn_stats), cfg.base_features)
+            self.register_buffer("cmvn_mean", mean)
+            self.register_buffer("cmvn_std", std)
+
+    @staticmethod
+    def _window(cfg: FrontendConfig) -> Tensor:
+        return F.feature_window(
+            cfg.window, cfg.frame_length_samples, cfg.window_periodic, cfg.blackman_coeff
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Frontend:
+        """Build from a YAML preset (``conf/frontend/*.yaml``) and ``key=value`` overrides."""
+        return cls(load_config(path, overrides))
+
+    def num_frames(self, lengths: Tensor) -> Tensor:
+        """Frames produced for ``lengths`` samples, ``(batch,)`` long."""
+        cfg = self.cfg
+        return F.num_frames(
+            lengths, cfg.frame_length_samples, cfg.frame_shift_samples, cfg.snip_edges, cfg.center
+        )
+
+    def extra_repr(self) -> str:
+        cfg = self.cfg
+        return (
+            f"{cfg.features}, {self.num_features} features, {cfg.sample_rate_hz} Hz, "
+            f"{cfg.frame_length_ms}/{cfg.frame_shift_ms} ms, n_fft={cfg.fft_size}"
+        )
+
+    def _check(self, waveforms: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
+        if waveforms.dim() != 2:
+            raise FrontendError(
+                f"waveforms must be (batch, samples), got shape {tuple(waveforms.shape)}"
+            )
+        batch, total = waveforms.shape
+        if lengths is None:
+            lengths = torch.full((batch,), total, dtype=torch.long)
+        lengths = lengths.to(waveforms.device).long()
+        if lengths.shape != (batch,):
+            raise FrontendError(f"lengths must be ({batch},), got shape {tuple(lengths.shape)}")
+        if batch and (int(lengths.min()) < 0 or int(lengths.max()) > total):
+            raise FrontendError(f"lengths must lie in [0, {total}], got {lengths.tolist()}")
+        if not waveforms.is_floating_point():
+            waveforms = waveforms.float()
+        return waveforms, lengths
+
+    def spectrogram(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Power (or magnitude) spectra ``(batch, frames, n_fft // 2 + 1)``, frame counts and
+        log energies ``(batch, frames)`` (zeros unless ``use_energy``)."""
+        cfg = self.cfg
+        x = waveforms * cfg.waveform_scale if cfg.waveform_scale != 1.0 else waveforms
+        if self.training and cfg.dither > 0:
+            x = F.dither(x, lengths, cfg.dither)
+        if cfg.preemphasis_mode == "signal":
+            x = F.preemphasis(x, lengths, cfg.preemphasis)
+        frames_per_utt = self.num_frames(lengths)
+        length, shift = cfg.frame_length_samples, cfg.frame_shift_samples
+        offset = F.frame_offset(length, shift, cfg.snip_edges, cfg.center, cfg.fft_size)
+        frames = F.frame_signal(x, lengths, length, shift, offset, frames_per_utt, cfg.pad_mode)
+        if cfg.remove_dc_offset:
+            frames = F.remove_dc_offset(frames)
+        energy = x.new_zeros(frames.shape[:2])
+        if cfg.use_energy and cfg.raw_energy:
+            energy = F.log_energy(frames, cfg.energy_floor)
+        if cfg.preemphasis_mode == "frame":
+            frames = F.preemphasis_frames(frames, cfg.preemphasis)
+        window = self.window.to(x.dtype)
+        if cfg.use_energy and not cfg.raw_energy:
+            energy = F.log_energy(frames * window, cfg.energy_floor)
+        spec = F.spectrum(frames, window, cfg.fft_size, cfg.spectrum_power)
+        return spec, frames_per_utt, energy
+
+    def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Compute features.
+
+        Args:
+            waveforms: ``(batch, samples)`` float (int16 is converted to float first).
+            lengths: ``(batch,)`` valid samples per row; None means all ``samples``.
+
+        Returns:
+            features ``(batch, frames, num_features)`` in the waveforms' float dtype (frames
+            beyond a row's count are 0) and frame counts ``(batch,)`` long.
+        """
+        cfg = self.cfg
+        waveforms, lengths = self._check(waveforms, lengths)
+        spec, out_lengths, energy = self.spectrogram(waveforms, lengths)
+        dtype = spec.dtype
+        if cfg.denoise.method != "none":
+            spec = denoise_power(spec, out_lengths, cfg.denoise)
+        feats = spec @ self.mel_matrix.to(dtype)
+        if cfg.log != "none":
+            feats = F.log_compress(feats, cfg.log, cfg.log_eps)
+        if cfg.features == "mfcc":
+            feats = feats @ self.dct_matrix.to(dtype)
+            if cfg.use_energy:
+                feats = torch.cat([energy[:, :, None], feats[:, :, 1:]], dim=-1)
+        elif cfg.use_energy:
+            feats = torch.cat([energy[:, :, None], feats], dim=-1)
+        feats = self._normalize(feats, out_lengths)
+        if cfg.deltas:
+            feats = F.add_deltas(feats, out_lengths, cfg.deltas, cfg.delta_window)
+        return F.mask_frames(feats, out_lengths), out_lengths
+
+    def _normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        cfg = self.cfg
+        if cfg.normalize == "utterance":
+            return F.utterance_cmvn(feats, lengths, cfg.normalize_vars)
+        if cfg.normalize == "per_feature":
+            return F.per_feature_normalize(feats, lengths, cfg.normalize_eps)
+        if cfg.normalize == "global":
+            mean, std = self.cmvn_mean.to(feats.dtype), self.cmvn_std.to(feats.dtype)
+            return F.global_cmvn(feats, lengths, mean, std)
+        return feats
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> FrontendConfig:
+    """Read a :class:`FrontendConfig` from YAML (strict keys and types) with ``k=v`` overrides."""
+    return config_io.load(FrontendConfig, path, overrides)
+
+
+def compute_features(
+    path: str | Path,
+    cfg_or_yaml: FrontendConfig | str | Path,
+    overrides: list[str] | None = None,
+) -> Tensor:
+    """Features of one audio file, ``(frames, num_features)`` float32 (inference mode).
+
+    Args:
+        path: audio file (any format :func:`asr.audio.load_audio` reads), resampled to the
+            config's ``sample_rate_hz``.
+        cfg_or_yaml: a :class:`FrontendConfig` or the path of a YAML preset.
+        overrides: ``key=value`` overrides when ``cfg_or_yaml`` is a YAML path.
+    """
+    from asr.audio import load_audio
+
+    if isinstance(cfg_or_yaml, FrontendConfig):
+        cfg = cfg_or_yaml
+    else:
+        cfg = load_config(cfg_or_yaml, overrides)
+    samples, _ = load_audio(path, sample_rate=cfg.sample_rate_hz)
+    frontend = Frontend(cfg).eval()
+    wave = torch.from_numpy(samples).float()[None, :]
+    with torch.inference_mode():
+        feats, _ = frontend(wave, torch.tensor([wave.shape[1]]))
+    return feats[0]
+
+
+def replace(cfg: FrontendConfig, **changes: object) -> FrontendConfig:
+    """A copy of ``cfg`` with fields changed (validated again)."""
+    return dataclasses.replace(cfg, **changes)
+
+
+__all__ = [
+    "Frontend",
+    "FrontendConfig",
+    "FrontendError",
+    "compute_features",
+    "load_config",
+]
