@@ -1,0 +1,1 @@
+"""Training: optimisers and schedules, checkpoints, the training loop, distributed set-up."""
