@@ -1,0 +1,290 @@
+"""Downloads that survive bad networks: resume, md5 check, atomic completion, safe extraction.
+
+- :func:`download` fetches a URL into a file with a progress bar. Bytes arrive in ``<file>.part``;
+  a dropped connection is resumed with an HTTP ``Range`` request (within the call, up to
+  ``retries`` times, and on the next call if the process died). A server that ignores ``Range``
+  (answers 200 instead of 206) makes the download restart from byte 0. When complete, the md5 is
+  checked and the ``.part`` file is renamed onto the destination, so the destination only ever
+  holds a whole, verified file.
+- :func:`fetch` resolves where a :class:`Resource` comes from: a mirror base URL (default: the
+  resource's own, e.g. openslr), a local folder holding the files, or a local file path.
+- :func:`extract_tar` unpacks a tarball safely (no absolute paths, no ``..``, no links out of
+  the destination, no device files) and leaves a marker file so a second call skips the work.
+
+Every failure is a :class:`DownloadError`: one line naming the URL or path and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from asr.atomic import atomic_path
+from asr.errors import AsrError
+
+# Bytes read from the network or disk per step.
+CHUNK_BYTES = 1 << 20
+# Socket timeout for connecting and for each read, in seconds.
+TIMEOUT_S = 60.0
+# Times a dropped connection is resumed within one download() call.
+RETRIES = 3
+# Pause before retry k is RETRY_PAUSE_S * k seconds.
+RETRY_PAUSE_S = 1.0
+USER_AGENT = "asr-download/0.1 (+https://github.com/)"
+
+
+class DownloadError(AsrError):
+    """A download, checksum or extraction failure; the message names the URL or path."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A file published at ``<base_url>/<name>`` with a known checksum."""
+
+    # File name on the server and on disk, e.g. "dev-clean.tar.gz".
+    name: str
+    # Default mirror base URL, e.g. "https://www.openslr.org/resources/12".
+    base_url: str
+    # Published md5 (hex), or None when no checksum is published (a warning is printed).
+    md5: str | None
+
+
+class _DroppedError(Exception):
+    """The connection ended before the whole file arrived (resumable)."""
+
+
+def md5sum(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex md5 of a file, read in chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_md5(path: str | Path, md5: str | None, what: str | None = None) -> None:
+    """Raise :class:`DownloadError` unless ``path``'s md5 is ``md5`` (None: warn, no check).
+
+    ``what`` (default: the path) names the file in the messages, e.g. the URL it came from.
+    """
+    what = what or str(path)
+    if md5 is None:
+        print(f"warning: {what}: no published md5 checksum; not verified", file=sys.stderr)
+        return
+    actual = md5sum(path)
+    if actual != md5.lower():
+        raise DownloadError(f"{what}: md5 mismatch: expected {md5.lower()}, got {actual}")
+
+
+def _open_url(url: str, offset: int, timeout_s: float) -> http.client.HTTPResponse:
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        return urllib.request.urlopen(request, timeout=timeout_s)
+    except urllib.error.HTTPError as err:
+        err.close()
+        if err.code == 416 and offset:
+            raise _DroppedError("server refused the resume range") from None
+        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
+    except urllib.error.URLError as err:
+        raise DownloadError(f"{url}: cannot connect: {err.reason}") from None
+    except (OSError, http.client.HTTPException) as err:
+        raise _DroppedError(f"{type(err).__name__}: {err}") from None
+
+
+def _resume_offset(response: http.client.HTTPResponse, offset: int) -> int:
+    """Where the response body starts: ``offset`` for a matching 206, else 0 (restart)."""
+    if not offset or response.status != 206:
+        return 0
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return offset if match and int(match.group(1)) == offset else 0
+
+
+def _fetch_into(url: str, part: Path, timeout_s: float, progress: bool) -> None:
+    """Append the rest of ``url`` to ``part`` (or restart it); _DroppedError when cut short."""
+    offset = part.stat().st_size if part.exists() else 0
+    try:
+        response = _open_url(url, offset, timeout_s)
+    except _DroppedError:
+        if offset:  # 416: the partial file cannot be resumed; start again
+            part.unlink()
+        raise
+    with response:
+        start = _resume_offset(response, offset)
+        length = response.headers.get("Content-Length")
+        total = start + int(length) if length and length.isdigit() else None
+        bar = tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=part.name[: -len(".part")], disable=not progress, leave=False,
+        )  # fmt: skip
+        with bar, open(part, "ab" if start else "wb") as fh:
+            try:
+                while chunk := response.read(CHUNK_BYTES):
+                    fh.write(chunk)
+                    bar.update(len(chunk))
+            except (OSError, http.client.HTTPException) as err:
+                raise _DroppedError(f"{type(err).__name__}: {err}") from None
+    size = part.stat().st_size
+    if total is not None and size < total:
+        raise _DroppedError(f"connection closed after {size} of {total} bytes")
+    if total is not None and size > total:
+        part.unlink()
+        raise DownloadError(f"{url}: received {size} bytes, more than the {total} announced")
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    md5: str | None = None,
+    progress: bool = True,
+    retries: int = RETRIES,
+    timeout_s: float = TIMEOUT_S,
+) -> Path:
+    """Download ``url`` to ``dest``: resumable, md5-verified, atomic. Returns ``dest``.
+
+    Args:
+        url: http(s) URL of the file.
+        dest: destination file; an existing one is verified against ``md5`` and kept.
+        md5: expected hex md5 (None: not checked, with a warning).
+        progress: show a tqdm progress bar on stderr.
+        retries: how many times a dropped connection is resumed before giving up (the
+            ``.part`` file is kept, so running again resumes too).
+        timeout_s: socket timeout for connecting and for each read.
+    """
+    dest = Path(dest)
+    if dest.is_file():
+        verify_md5(dest, md5, f"{dest} (delete it to download {url} again)")
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    for attempt in range(retries + 1):
+        try:
+            _fetch_into(url, part, timeout_s, progress)
+            break
+        except _DroppedError as err:
+            if attempt == retries:
+                have = part.stat().st_size if part.exists() else 0
+                raise DownloadError(
+                    f"{url}: download interrupted ({err}); {have} bytes kept in {part}, "
+                    "run again to resume"
+                ) from None
+            time.sleep(RETRY_PAUSE_S * attempt)
+    try:
+        verify_md5(part, md5, url)
+    except DownloadError:
+        part.unlink()
+        raise
+    with open(part, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(part, dest)
+    return dest
+
+
+def _local_file(name: str, source: Path) -> Path:
+    if source.is_dir():
+        path = source / name
+        if not path.is_file():
+            raise DownloadError(f"{source}: source folder has no {name}")
+        return path
+    if source.is_file():
+        if source.name != name:
+            raise DownloadError(f"{source}: source file is not {name}")
+        return source
+    raise DownloadError(f"{source}: source not found (expected a folder or {name})")
+
+
+def fetch(
+    resource: Resource,
+    dest_dir: str | Path,
+    mirror: str | None = None,
+    source: str | Path | None = None,
+    progress: bool = True,
+    copy: bool = False,
+) -> Path:
+    """Get a verified local copy of ``resource``; returns its path.
+
+    Args:
+        resource: what to get.
+        dest_dir: folder that receives downloads (``dest_dir/<name>``).
+        mirror: base URL replacing ``resource.base_url`` (the file is ``<mirror>/<name>``).
+        source: a local folder holding ``<name>`` or the local file itself, used instead of
+            the network; it is verified and used in place unless ``copy``.
+        progress: show progress bars.
+        copy: copy a local source into ``dest_dir`` (atomically) instead of using it in place.
+    """
+    dest_dir = Path(dest_dir)
+    if source is None:
+        url = f"{(mirror or resource.base_url).rstrip('/')}/{resource.name}"
+        return download(url, dest_dir / resource.name, resource.md5, progress=progress)
+    path = _local_file(resource.name, Path(source))
+    verify_md5(path, resource.md5)
+    target = dest_dir / resource.name
+    if not copy or (target.exists() and target.resolve() == path.resolve()):
+        return path
+    with atomic_path(target) as tmp:
+        shutil.copyfile(path, tmp)
+    return target
+
+
+def _check_member(member: tarfile.TarInfo, root: Path, tarball: Path) -> None:
+    """Raise unless extracting ``member`` under ``root`` is safe."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts or member.name.startswith(("/", "\\")):
+        raise DownloadError(f"{tarball}: unsafe path in archive: {member.name!r}")
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        raise DownloadError(f"{tarball}: unsupported member type in archive: {member.name!r}")
+    if member.issym() or member.islnk():
+        base = root if member.islnk() else (root / name).parent
+        target = (base / member.linkname).resolve()
+        if not target.is_relative_to(root.resolve()):
+            raise DownloadError(
+                f"{tarball}: link {member.name!r} points outside the destination: "
+                f"{member.linkname!r}"
+            )
+
+
+def extract_tar(
+    tarball: str | Path, dest_dir: str | Path, marker: str | Path | None = None
+) -> bool:
+    """Extract a (gzip/bz2/xz) tarball into ``dest_dir`` unless already done.
+
+    Args:
+        tarball: the archive.
+        dest_dir: where its members go (created).
+        marker: file written after a complete extraction and checked before starting
+            (default ``dest_dir/.<tarball name>.extracted``).
+
+    Returns:
+        True if it extracted, False if the marker showed it was already done.
+    """
+    tarball, dest_dir = Path(tarball), Path(dest_dir)
+    marker = Path(marker) if marker else dest_dir / f".{tarball.name}.extracted"
+    if marker.is_file():
+        return False
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    try:
+        with tarfile.open(tarball, "r|*") as tar:  # one streaming pass over the archive
+            for member in tar:
+                _check_member(member, dest_dir, tarball)
+                tar.extract(member, dest_dir, **kwargs)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise DownloadError(f"{tarball}: cannot extract: {err}") from None
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{tarball.name}\n", encoding="utf-8")
+    return True

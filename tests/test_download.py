@@ -1,0 +1,202 @@
+"""Downloads from a local HTTP server: resume with Range, md5 rejection, atomicity, safe tar."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import tarfile
+from pathlib import Path
+
+import pytest
+from local_http_server import ServerState, serve
+
+from asr.data import download as dl
+from asr.data.download import DownloadError, Resource, download, extract_tar, fetch, md5sum
+
+PAYLOAD = os.urandom(300_000)
+PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dl, "RETRY_PAUSE_S", 0.0)
+
+
+@pytest.fixture
+def server():
+    with serve(ServerState(files={"/data.bin": PAYLOAD})) as state:
+        yield state
+
+
+def test_download_verifies_and_completes_atomically(server: ServerState, tmp_path: Path) -> None:
+    dest = tmp_path / "sub" / "data.bin"
+    assert download(f"{server.base_url}/data.bin", dest, PAYLOAD_MD5, progress=False) == dest
+    assert dest.read_bytes() == PAYLOAD
+    assert md5sum(dest) == PAYLOAD_MD5
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["data.bin"]
+    assert server.ranges("/data.bin") == [None]
+    # Done already: verified locally, no second request.
+    download(f"{server.base_url}/data.bin", dest, PAYLOAD_MD5, progress=False)
+    assert len(server.requests) == 1
+
+
+def test_dropped_connection_is_resumed_with_range(server: ServerState, tmp_path: Path) -> None:
+    server.drop_once.add("/data.bin")
+    dest = tmp_path / "data.bin"
+    download(f"{server.base_url}/data.bin", dest, PAYLOAD_MD5, progress=False, retries=1)
+    assert dest.read_bytes() == PAYLOAD
+    assert server.ranges("/data.bin") == [None, f"bytes={len(PAYLOAD) // 2}-"]
+    assert not (tmp_path / "data.bin.part").exists()
+
+
+def test_partial_file_survives_and_next_call_resumes(server: ServerState, tmp_path: Path) -> None:
+    server.drop_once.add("/data.bin")
+    dest = tmp_path / "data.bin"
+    url = f"{server.base_url}/data.bin"
+    with pytest.raises(DownloadError) as info:
+        download(url, dest, PAYLOAD_MD5, progress=False, retries=0)
+    assert str(info.value).startswith(f"{url}: download interrupted")
+    assert "run again to resume" in str(info.value)
+    part = tmp_path / "data.bin.part"
+    assert part.read_bytes() == PAYLOAD[: len(PAYLOAD) // 2]
+    assert not dest.exists()
+    download(url, dest, PAYLOAD_MD5, progress=False, retries=0)
+    assert dest.read_bytes() == PAYLOAD
+    assert server.ranges("/data.bin")[1] == f"bytes={len(PAYLOAD) // 2}-"
+
+
+def test_server_ignoring_range_restarts_from_scratch(server: ServerState, tmp_path: Path) -> None:
+    server.ignore_range = True
+    (tmp_path / "data.bin.part").write_bytes(b"stale bytes from another file")
+    dest = tmp_path / "data.bin"
+    download(f"{server.base_url}/data.bin", dest, PAYLOAD_MD5, progress=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert server.ranges("/data.bin") == ["bytes=29-"]
+
+
+def test_unresumable_part_longer_than_file_restarts(server: ServerState, tmp_path: Path) -> None:
+    (tmp_path / "data.bin.part").write_bytes(PAYLOAD + b"junk")
+    dest = tmp_path / "data.bin"
+    download(f"{server.base_url}/data.bin", dest, PAYLOAD_MD5, progress=False, retries=1)
+    assert dest.read_bytes() == PAYLOAD
+    assert server.ranges("/data.bin") == [f"bytes={len(PAYLOAD) + 4}-", None]
+
+
+def test_bad_md5_is_rejected_and_nothing_kept(server: ServerState, tmp_path: Path) -> None:
+    dest = tmp_path / "data.bin"
+    url = f"{server.base_url}/data.bin"
+    with pytest.raises(DownloadError) as info:
+        download(url, dest, "0" * 32, progress=False)
+    message = str(info.value)
+    assert message == f"{url}: md5 mismatch: expected {'0' * 32}, got {PAYLOAD_MD5}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_corrupt_file_is_reported_not_replaced(tmp_path: Path) -> None:
+    dest = tmp_path / "data.bin"
+    dest.write_bytes(b"not it")
+    with pytest.raises(DownloadError, match=r"data\.bin \(delete it to download .* again\): md5"):
+        download("http://127.0.0.1:9/data.bin", dest, PAYLOAD_MD5, progress=False)
+    assert dest.read_bytes() == b"not it"
+
+
+def test_http_errors_name_the_url(server: ServerState, tmp_path: Path) -> None:
+    url = f"{server.base_url}/missing.tar.gz"
+    with pytest.raises(DownloadError, match=rf"^{url}: HTTP 404"):
+        download(url, tmp_path / "x", progress=False)
+    with socket.socket() as sock:  # a port with nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/x.tar.gz"
+    with pytest.raises(DownloadError, match=rf"^{url}: cannot connect"):
+        download(url, tmp_path / "x", progress=False, retries=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fetch_resolves_mirror_folder_and_file(server: ServerState, tmp_path: Path) -> None:
+    res = Resource("data.bin", "http://127.0.0.1:9/not-used", PAYLOAD_MD5)
+    got = fetch(res, tmp_path / "dl", mirror=server.base_url + "/", progress=False)
+    assert got == tmp_path / "dl" / "data.bin" and got.read_bytes() == PAYLOAD
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "data.bin").write_bytes(PAYLOAD)
+    assert fetch(res, tmp_path / "x", source=local) == local / "data.bin"  # used in place
+    assert fetch(res, tmp_path / "x", source=local / "data.bin") == local / "data.bin"
+    copied = fetch(res, tmp_path / "x", source=local, copy=True)
+    assert copied == tmp_path / "x" / "data.bin" and copied.read_bytes() == PAYLOAD
+    with pytest.raises(DownloadError, match=r"local: source folder has no other\.bin"):
+        fetch(Resource("other.bin", "", None), tmp_path, source=local)
+    (local / "renamed.bin").write_bytes(PAYLOAD)
+    with pytest.raises(DownloadError, match=r"renamed\.bin: source file is not data\.bin"):
+        fetch(res, tmp_path, source=local / "renamed.bin")
+    (local / "data.bin").write_bytes(b"corrupt")
+    with pytest.raises(DownloadError, match=r"local/data\.bin: md5 mismatch"):
+        fetch(res, tmp_path, source=local)
+    assert len(server.requests) == 1
+
+
+def test_missing_md5_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    fetch(Resource("f.txt", "", None), tmp_path, source=tmp_path)
+    assert "no published md5 checksum" in capsys.readouterr().err
+
+
+def _tarball(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+def _file(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    return tarfile.TarInfo(name), data
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, None
+
+
+def test_extract_and_skip_when_done(tmp_path: Path) -> None:
+    tarball = _tarball(tmp_path / "a.tar.gz", [_file("top/a.txt", b"A"), _file("top/b/c.txt")])
+    out = tmp_path / "out"
+    assert extract_tar(tarball, out) is True
+    assert (out / "top" / "a.txt").read_bytes() == b"A"
+    assert (out / ".a.tar.gz.extracted").is_file()
+    (out / "top" / "a.txt").write_bytes(b"changed")
+    assert extract_tar(tarball, out) is False  # marker: nothing redone
+    assert (out / "top" / "a.txt").read_bytes() == b"changed"
+
+
+@pytest.mark.parametrize(
+    ("member", "needle"),
+    [
+        (_file("../evil.txt"), "unsafe path"),
+        (_file("ok/../../evil.txt"), "unsafe path"),
+        (_file("/tmp/evil.txt"), "unsafe path"),
+        (_link("ok/link", "../../evil.txt"), "points outside"),
+        (_link("ok/link", "/etc/passwd"), "points outside"),
+        (_link("ok/hard", "../evil.txt", tarfile.LNKTYPE), "points outside"),
+    ],
+)
+def test_unsafe_archives_are_refused(tmp_path: Path, member, needle: str) -> None:
+    tarball = _tarball(tmp_path / "bad.tar.gz", [_file("ok/fine.txt"), member])
+    out = tmp_path / "a" / "out"
+    with pytest.raises(DownloadError, match=rf"bad\.tar\.gz: .*{needle}"):
+        extract_tar(tarball, out)
+    assert not (tmp_path / "a" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    assert not (out / ".bad.tar.gz.extracted").exists()
+
+
+def test_corrupt_archive_is_a_clear_error(tmp_path: Path) -> None:
+    good = _tarball(tmp_path / "good.tar.gz", [_file("a.txt", os.urandom(50_000))])
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(good.read_bytes()[:-2000])
+    with pytest.raises(DownloadError, match=r"bad\.tar\.gz: cannot extract"):
+        extract_tar(bad, tmp_path / "out")
+    assert not (tmp_path / "out" / ".bad.tar.gz.extracted").exists()
