@@ -1,0 +1,186 @@
+"""Exported model directories: ``model.safetensors`` + ``config.yaml`` + tokenizer files.
+
+Layout of a model directory::
+
+    model.safetensors   weights and batch-norm statistics (safetensors: no pickle anywhere)
+    config.yaml         format, version, vocab_size, weight dtype, model config (front-end inlined)
+    <tokenizer files>   written by ``Tokenizer.save`` and read by ``load_tokenizer``
+
+The directory is written next to its destination under a temporary name and renamed into place,
+so a reader sees either the old model or the complete new one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from asr import config as config_io
+from asr.errors import AsrError
+from asr.models.ctc import CTCModel, ModelConfig
+
+if TYPE_CHECKING:
+    from asr.tokenizer import Tokenizer
+
+FORMAT = "asr-ctc-model"
+VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.yaml"
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class ModelFileError(AsrError):
+    """An exported model directory is missing, incomplete or inconsistent."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedConfig:
+    """The ``config.yaml`` of an exported model."""
+
+    vocab_size: int  # output symbols including the blank; must equal the tokenizer's
+    model: ModelConfig  # front-end and encoder
+    format: str = FORMAT  # always "asr-ctc-model"
+    version: int = VERSION  # layout version of the directory
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # stored parameter dtype
+
+    def __post_init__(self) -> None:
+        if self.format != FORMAT:
+            raise ValueError(f"format must be {FORMAT!r}, got {self.format!r}")
+        if self.version != VERSION:
+            raise ValueError(f"unsupported version {self.version} (this asr reads {VERSION})")
+
+
+def _export_state(model: CTCModel, dtype: str) -> dict[str, torch.Tensor]:
+    """Tensors to store: parameters cast to ``dtype`` (front-end kept float32), buffers as is."""
+    params = {name for name, _ in model.named_parameters()}
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.startswith("spec_augment."):
+            continue
+        tensor = tensor.detach().cpu()
+        if name in params and not name.startswith("frontend.") and tensor.is_floating_point():
+            tensor = tensor.to(_DTYPES[dtype])
+        state[name] = tensor.contiguous().clone()
+    return state
+
+
+def export_model(
+    model: CTCModel,
+    tokenizer: Tokenizer,
+    out_dir: str | Path,
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32",
+) -> Path:
+    """Write ``model`` and ``tokenizer`` to the directory ``out_dir`` atomically.
+
+    Args:
+        model: the model to export (any device; weights are copied to CPU).
+        tokenizer: its tokenizer; ``tokenizer.vocab_size`` must equal ``model.vocab_size``.
+        out_dir: destination folder; an existing model there is replaced.
+        dtype: parameter storage dtype; "float16" halves the file (the loader computes in
+            float32). Batch-norm statistics and front-end tensors stay float32.
+    Returns:
+        ``Path(out_dir)``.
+    """
+    if dtype not in _DTYPES:
+        raise ModelFileError(f"export dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    if tokenizer.vocab_size != model.vocab_size:
+        raise ModelFileError(
+            f"tokenizer has {tokenizer.vocab_size} symbols but the model outputs {model.vocab_size}"
+        )
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        save_file(_export_state(model, dtype), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        exported = ExportedConfig(vocab_size=model.vocab_size, model=model.cfg, dtype=dtype)
+        config_io.save(exported, tmp / CONFIG_FILE)
+        tokenizer.save(tmp)
+        _replace_dir(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out_dir
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished folder ``src`` onto ``dst``, keeping the old ``dst`` until it is done."""
+    for path in src.iterdir():
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    if not dst.exists():
+        os.replace(src, dst)
+        return
+    old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+    os.replace(dst, old)
+    try:
+        os.replace(src, dst)
+    except OSError:
+        os.replace(old, dst)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_exported_config(model_dir: str | Path) -> ExportedConfig:
+    """Read and validate ``config.yaml`` of a model directory (ConfigError names the field)."""
+    path = Path(model_dir) / CONFIG_FILE
+    return config_io.from_dict(ExportedConfig, config_io.read_yaml(path), where=str(path))
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[CTCModel, Tokenizer]:
+    """Load an exported model directory without unpickling anything.
+
+    Args:
+        path: the model directory (or its ``config.yaml`` / ``model.safetensors``).
+        device: where to put the model; it is returned in eval mode, float32.
+    Returns:
+        (model, tokenizer).
+    Raises:
+        ModelFileError / ConfigError: missing files, bad config, weights that do not fit.
+    """
+    from asr.tokenizer import load_tokenizer
+
+    model_dir = Path(path)
+    if model_dir.is_file():
+        model_dir = model_dir.parent
+    if not (model_dir / CONFIG_FILE).is_file():
+        raise ModelFileError(f"{model_dir}: not a model directory (no {CONFIG_FILE})")
+    exported = read_exported_config(model_dir)
+    tokenizer = load_tokenizer(model_dir)
+    if tokenizer.vocab_size != exported.vocab_size:
+        raise ModelFileError(
+            f"{model_dir}: tokenizer has {tokenizer.vocab_size} symbols, "
+            f"{CONFIG_FILE} says vocab_size {exported.vocab_size}"
+        )
+    model = CTCModel(exported.model, exported.vocab_size, load_stats=False)
+    _load_weights(model, model_dir / WEIGHTS_FILE)
+    return model.to(device).eval(), tokenizer
+
+
+def _load_weights(model: CTCModel, weights: Path) -> None:
+    """Copy the safetensors tensors into ``model`` (cast to its dtype), strictly."""
+    try:
+        state = load_file(str(weights))
+    except (OSError, SafetensorError) as err:
+        raise ModelFileError(f"{weights}: cannot read weights: {err}") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise ModelFileError(f"{weights}: weights do not match the config: {what}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ModelFileError(
+                f"{weights}: {name} has shape {tuple(tensor.shape)}, "
+                f"the config needs {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(state, strict=True)
