@@ -1,0 +1,85 @@
+"""``asr prepare``: write JSONL manifests for a corpus; existing manifests are kept.
+
+Examples::
+
+    asr prepare librispeech --root data/ls --subsets dev-clean test-clean --out data/manifests
+    asr prepare librispeech --root data/synth --subsets train dev --out data/synth --skip-missing
+    asr prepare yesno --tarball ../shared/data/yesno/waves_yesno.tar.gz --out data/yesno
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``asr prepare librispeech|yesno``."""
+    parser = subparsers.add_parser("prepare", help="write JSONL manifests for a corpus")
+    corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
+
+    ls = corpora.add_parser("librispeech", help="LibriSpeech-format folders -> <subset>.jsonl")
+    ls.add_argument(
+        "--root", required=True, help="folder holding LibriSpeech/<subset>/ (or <subset>/)"
+    )
+    ls.add_argument(
+        "--subsets",
+        nargs="+",
+        required=True,
+        metavar="SUBSET",
+        help="subset folder names, e.g. dev-clean train-clean-100",
+    )
+    ls.add_argument("--out", required=True, help="manifest folder")
+    ls.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="leave out (and list) utterances whose audio file is missing",
+    )
+    ls.add_argument("--overwrite", action="store_true", help="rewrite existing manifests")
+    ls.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ls.set_defaults(func=_librispeech)
+
+    yn = corpora.add_parser("yesno", help="the yesno corpus -> train.jsonl, test.jsonl")
+    where = yn.add_mutually_exclusive_group(required=True)
+    where.add_argument("--tarball", help="waves_yesno.tar.gz (extracted into OUT)")
+    where.add_argument("--root", help="the extracted waves_yesno folder or its parent")
+    yn.add_argument("--out", required=True, help="manifest folder")
+    yn.add_argument(
+        "--split",
+        choices=("kaldi", "icefall"),
+        default="kaldi",
+        help="kaldi: first 30 sorted files train, last 30 test; "
+        "icefall: alternate files (default kaldi)",
+    )
+    yn.add_argument("--overwrite", action="store_true", help="rewrite existing manifests")
+    yn.set_defaults(func=_yesno)
+
+
+def _librispeech(args: argparse.Namespace) -> int:
+    from asr.data.librispeech import prepare_subset
+
+    for subset in args.subsets:
+        result = prepare_subset(
+            args.root,
+            subset,
+            args.out,
+            skip_missing=args.skip_missing,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+        state = "exists" if result.was_done else "wrote"
+        skipped = f", skipped {len(result.skipped)} missing" if result.skipped else ""
+        print(
+            f"{subset}: {state} {result.manifest} ({result.num_utterances} utterances, "
+            f"{result.hours:.2f} h{skipped})"
+        )
+    return 0
+
+
+def _yesno(args: argparse.Namespace) -> int:
+    from asr.data.yesno import download_yesno, prepare_yesno
+
+    root = args.root or download_yesno(args.out, source=args.tarball, progress=False)
+    paths = prepare_yesno(root, args.out, split=args.split, overwrite=args.overwrite)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
