@@ -82,6 +82,11 @@ def test_unresumable_part_longer_than_file_restarts(server: ServerState, tmp_pat
     download(f"{server.base_url}/data.bin", dest, PAYLOAD_MD5, progress=False, retries=1)
     assert dest.read_bytes() == PAYLOAD
     assert server.ranges("/data.bin") == [f"bytes={len(PAYLOAD) + 4}-", None]
+    (tmp_path / "again.part").write_bytes(PAYLOAD + b"junk")  # a 416 does not use up a retry
+    download(
+        f"{server.base_url}/data.bin", tmp_path / "again", PAYLOAD_MD5, progress=False, retries=0
+    )
+    assert (tmp_path / "again").read_bytes() == PAYLOAD
 
 
 def test_bad_md5_is_rejected_and_nothing_kept(server: ServerState, tmp_path: Path) -> None:
@@ -126,6 +131,8 @@ def test_fetch_resolves_mirror_folder_and_file(server: ServerState, tmp_path: Pa
     assert fetch(res, tmp_path / "x", source=local / "data.bin") == local / "data.bin"
     copied = fetch(res, tmp_path / "x", source=local, copy=True)
     assert copied == tmp_path / "x" / "data.bin" and copied.read_bytes() == PAYLOAD
+    assert fetch(res, tmp_path / "x", source=local, copy=True) == copied  # done: kept
+    assert fetch(res, local, source=local, copy=True) == local / "data.bin"  # source is dest
     with pytest.raises(DownloadError, match=r"local: source folder has no other\.bin"):
         fetch(Resource("other.bin", "", None), tmp_path, source=local)
     (local / "renamed.bin").write_bytes(PAYLOAD)

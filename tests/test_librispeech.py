@@ -180,3 +180,24 @@ def test_cli_download_and_prepare(published: bytes, tarball: Path, tmp_path: Pat
     assert main([*prep[:5], "dev-other", "--out", out, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "dev-other" in err and "\n" not in err
+
+
+def test_lm_resources_download_and_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {"librispeech-vocab.txt": b"A\nABBEY\n", "librispeech-lm-norm.txt.gz": b"\x1f\x8bxx"}
+    for name, data in files.items():
+        monkeypatch.setitem(ls.LM_MD5, name, hashlib.md5(data).hexdigest())
+    with serve(ServerState(files={f"/11/{n}": d for n, d in files.items()})) as server:
+        paths = ls.download_lm(
+            ls.LM_RESOURCES, tmp_path / "lm", f"{server.base_url}/11", None, False
+        )
+    assert [p.read_bytes() for p in paths] == [files[n] for n in ls.LM_RESOURCES]
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "librispeech-vocab.txt").write_bytes(b"corrupt")
+    with pytest.raises(DownloadError, match=r"librispeech-vocab\.txt: md5 mismatch"):
+        ls.download_lm(["librispeech-vocab.txt"], tmp_path / "lm2", source=local)
+    assert not (tmp_path / "lm2" / "librispeech-vocab.txt").exists()
+    (local / "librispeech-vocab.txt").write_bytes(files["librispeech-vocab.txt"])
+    (copied,) = ls.download_lm(["librispeech-vocab.txt"], tmp_path / "lm2", source=local)
+    assert copied == tmp_path / "lm2" / "librispeech-vocab.txt"
+    assert copied.read_bytes() == files["librispeech-vocab.txt"]

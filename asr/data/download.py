@@ -121,9 +121,11 @@ def _fetch_into(url: str, part: Path, timeout_s: float, progress: bool) -> None:
     try:
         response = _open_url(url, offset, timeout_s)
     except _DroppedError:
-        if offset:  # 416: the partial file cannot be resumed; start again
-            part.unlink()
-        raise
+        if not offset:
+            raise
+        part.unlink()  # 416: the partial file cannot be resumed; start again
+        offset = 0
+        response = _open_url(url, offset, timeout_s)
     with response:
         start = _resume_offset(response, offset)
         length = response.headers.get("Content-Length")
@@ -232,12 +234,19 @@ def fetch(
         url = f"{(mirror or resource.base_url).rstrip('/')}/{resource.name}"
         return download(url, dest_dir / resource.name, resource.md5, progress=progress)
     path = _local_file(resource.name, Path(source))
-    verify_md5(path, resource.md5)
     target = dest_dir / resource.name
-    if not copy or (target.exists() and target.resolve() == path.resolve()):
+    if copy and target.is_file():  # copied before (or the source is the target): check it
+        verify_md5(target, resource.md5, f"{target} (delete it to copy {path} again)")
+        return target
+    verify_md5(path, resource.md5)
+    if not copy:
         return path
     with atomic_path(target) as tmp:
-        shutil.copyfile(path, tmp)
+        tmp.unlink()
+        try:
+            os.link(path, tmp)  # same file system: no copy needed
+        except OSError:
+            shutil.copyfile(path, tmp)
     return target
 
 
