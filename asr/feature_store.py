@@ -1,0 +1,251 @@
+"""Compute front-end features for many files and store them: one safetensors file per utterance.
+
+Inputs (:func:`collect_jobs`) are audio files, folders (searched recursively for audio files)
+and JSONL manifests (``.jsonl``/``.json``; segments with ``offset``/``duration`` are cut out).
+:func:`extract_features` writes, into an output folder:
+
+- ``<utt_id>.safetensors``: tensor ``features`` of shape ``(frames, num_features)`` float32, with
+  metadata ``utt_id``, ``audio_filepath``, ``offset``, ``duration``, ``sample_rate``;
+- ``index.jsonl``: one line per stored utterance (``utt_id``, ``features_filepath`` relative to the
+  folder, ``num_frames``, ``num_features``, ``audio_filepath``, ``offset``, ``duration`` and, from
+  manifests, ``text``/``speaker``);
+- ``frontend.yaml``: the front-end config used.
+
+A failing utterance (unreadable audio, too short for one frame, duplicate id) is recorded and
+skipped; the others go on. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from asr.atomic import atomic_open, atomic_path
+from asr.audio import audio_info, load_audio
+from asr.errors import AsrError
+
+# Suffixes searched for in input folders.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".sph", ".aiff", ".aif")
+# Manifest suffixes.
+MANIFEST_SUFFIXES = (".jsonl", ".json")
+# A manifest duration within this of the file's length (offset 0) means "the whole file".
+WHOLE_FILE_TOLERANCE_S = 0.02
+INDEX_NAME = "index.jsonl"
+CONFIG_NAME = "frontend.yaml"
+FEATURES_KEY = "features"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
+
+
+class FeatureError(AsrError):
+    """An input that cannot be turned into features (the message names it and the reason)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One utterance to compute."""
+
+    utt_id: str  # output name (made file-system safe) and index id
+    audio_filepath: str  # audio file
+    offset: float = 0.0  # segment start, seconds
+    duration: float | None = None  # segment length, seconds; None: to the end of the file
+    text: str | None = None  # transcript (manifest inputs)
+    speaker: str | None = None  # speaker id (manifest inputs)
+    source: str = ""  # where the job came from, for error messages ("m.jsonl:3" or the path)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input or utterance that failed."""
+
+    source: str  # file, folder, or manifest:line
+    message: str  # one-line reason
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """What :func:`extract_features` did."""
+
+    written: int  # utterances stored
+    failures: tuple[Failure, ...]  # inputs and utterances that failed
+    index_path: Path  # the index.jsonl written
+
+
+def safe_name(utt_id: str) -> str:
+    """``utt_id`` as a file name: characters other than ``A-Za-z0-9._@+-`` become ``_``."""
+    name = _UNSAFE.sub("_", utt_id).lstrip(".")
+    return name or "_"
+
+
+def _manifest_jobs(path: Path) -> list[Job]:
+    from asr.data.manifest import iter_manifest
+
+    jobs = []
+    for number, utt in enumerate(iter_manifest(path), start=1):
+        stem = Path(utt.audio_filepath).stem
+        utt_id = utt.utt_id or (f"{stem}@{utt.offset:g}" if utt.offset else stem)
+        duration = utt.duration if utt.duration > 0 else None
+        jobs.append(
+            Job(
+                utt_id,
+                utt.audio_filepath,
+                utt.offset,
+                duration,
+                utt.text,
+                utt.speaker,
+                source=f"{path}:{number}",
+            )
+        )
+    return jobs
+
+
+def collect_jobs(inputs: Iterable[str | Path]) -> tuple[list[Job], list[Failure]]:
+    """Expand audio files, folders and manifests into jobs; unusable inputs become failures.
+
+    Folders are searched recursively for :data:`AUDIO_SUFFIXES` (sorted); an audio file's id is
+    its stem; a manifest line's id is its ``utt_id``, else the audio stem (``@offset`` added
+    for segments).
+    """
+    jobs: list[Job] = []
+    failures: list[Failure] = []
+    for item in inputs:
+        path = Path(item)
+        try:
+            if path.is_dir():
+                found = sorted(
+                    p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+                )
+                if not found:
+                    raise FeatureError(f"{path}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
+                jobs += [Job(p.stem, str(p), source=str(p)) for p in found]
+            elif path.suffix.lower() in MANIFEST_SUFFIXES:
+                jobs += _manifest_jobs(path)
+            elif path.exists():
+                jobs.append(Job(path.stem, str(path), source=str(path)))
+            else:
+                raise FeatureError(f"{path}: no such file or folder")
+        except AsrError as err:
+            failures.append(Failure(str(path), str(err)))
+    return jobs, failures
+
+
+def _load(job: Job, sample_rate: int) -> np.ndarray:
+    """The job's samples at ``sample_rate``: the whole file, or the segment it names."""
+    offset, duration = job.offset, job.duration
+    if offset == 0 and duration is not None:
+        whole = audio_info(job.audio_filepath).duration_s
+        if abs(whole - duration) <= WHOLE_FILE_TOLERANCE_S:
+            duration = None
+    samples, _ = load_audio(job.audio_filepath, sample_rate, offset_s=offset, duration_s=duration)
+    return samples
+
+
+def compute_job(frontend: torch.nn.Module, job: Job) -> torch.Tensor:
+    """Features ``(frames, num_features)`` float32 of one job with ``frontend`` (eval mode)."""
+    samples = _load(job, frontend.cfg.sample_rate_hz)
+    wave = torch.from_numpy(samples)[None, :]
+    lengths = torch.tensor([wave.shape[1]])
+    if int(frontend.num_frames(lengths)[0]) <= 0:  # checked first: an empty batch is no input
+        raise FeatureError(
+            f"{job.audio_filepath}: too short for one frame ({len(samples)} samples)"
+        )
+    with torch.inference_mode():
+        feats, frames = frontend(wave, lengths)
+    return feats[0, : int(frames[0])].float().contiguous()
+
+
+def save_features(path: str | Path, features: torch.Tensor, metadata: dict[str, str]) -> None:
+    """Write ``features`` ``(frames, num_features)`` to a safetensors file, atomically."""
+    with atomic_path(path) as tmp:
+        save_file({FEATURES_KEY: features}, str(tmp), metadata=metadata)
+
+
+def load_features(path: str | Path) -> torch.Tensor:
+    """Read the ``(frames, num_features)`` features stored by :func:`save_features`."""
+    try:
+        tensors = load_file(str(path))
+    except FileNotFoundError:
+        raise FeatureError(f"{path}: no such features file") from None
+    except Exception as err:  # safetensors raises its own SafetensorError for bad files
+        raise FeatureError(f"{path}: not a safetensors features file ({err})") from None
+    if FEATURES_KEY not in tensors:
+        raise FeatureError(f"{path}: no '{FEATURES_KEY}' tensor (has {sorted(tensors)})")
+    return tensors[FEATURES_KEY]
+
+
+def _index_entry(job: Job, name: str, feats: torch.Tensor) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "utt_id": job.utt_id,
+        "features_filepath": name,
+        "num_frames": int(feats.shape[0]),
+        "num_features": int(feats.shape[1]),
+        "audio_filepath": job.audio_filepath,
+        "offset": job.offset,
+        "duration": job.duration,
+    }
+    if job.text is not None:
+        entry["text"] = job.text
+    if job.speaker is not None:
+        entry["speaker"] = job.speaker
+    return entry
+
+
+def extract_features(
+    frontend: torch.nn.Module,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    progress: bool = True,
+) -> ExtractResult:
+    """Compute and store features for every utterance in ``inputs`` (see the module docstring).
+
+    Args:
+        frontend: an :class:`asr.frontend.Frontend` (put in eval mode here: no dither).
+        inputs: audio files, folders and JSONL manifests.
+        out_dir: output folder (created).
+        progress: show a tqdm progress bar on stderr (default True).
+    """
+    from tqdm import tqdm
+
+    from asr import config as config_io
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frontend = frontend.eval()
+    config_io.save(frontend.cfg, out_dir / CONFIG_NAME)
+    jobs, failures = collect_jobs(inputs)
+    seen: dict[str, str] = {}
+    entries = []
+    for job in tqdm(jobs, desc="features", unit="utt", disable=not progress, dynamic_ncols=True):
+        name = safe_name(job.utt_id) + ".safetensors"
+        try:
+            if name in seen:
+                raise FeatureError(
+                    f"duplicate utterance id '{job.utt_id}' (also from {seen[name]})"
+                )
+            seen[name] = job.source
+            feats = compute_job(frontend, job)
+        except AsrError as err:
+            failures.append(Failure(job.source, str(err)))
+            continue
+        metadata = {
+            "utt_id": job.utt_id,
+            "audio_filepath": job.audio_filepath,
+            "offset": repr(job.offset),
+            "duration": repr(job.duration),
+            "sample_rate": str(frontend.cfg.sample_rate_hz),
+        }
+        save_features(out_dir / name, feats, metadata)
+        entries.append(_index_entry(job, name, feats))
+    index_path = out_dir / INDEX_NAME
+    with atomic_open(index_path) as fh:
+        for entry in entries:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    return ExtractResult(len(entries), tuple(failures), index_path)
