@@ -5,7 +5,8 @@ Formats (:func:`read_transcripts`, ``fmt="auto"`` picks one by suffix, then by c
 - ``jsonl``: one JSON object a line (NeMo/asr manifests, ``asr decode`` output). The text is
   ``text_key`` (default: ``pred_text`` when the line has it, else ``text``); the id is ``utt_id``,
   else ``audio_filepath`` (resolved against the file's folder, plus ``@offset`` when the line has a
-  non-zero offset). Suffixes ``.jsonl``/``.json``, or a first line starting with ``{``.
+  non-zero offset); ``id_key`` forces one of the two. Suffixes ``.jsonl``/``.json``, or a first
+  line starting with ``{``.
 - ``kaldi``: ``utt-id text...`` a line (the text may be empty). Auto-detected when every first
   token contains a digit and no line looks like trn.
 - ``trn``: sclite ``text... (utt-id)`` a line. Suffix ``.trn``, or every line ends in ``(...)``.
@@ -77,13 +78,16 @@ def _add(
     first_line[key] = number
 
 
-def _jsonl_id(obj: dict, path: Path, where: str) -> str:
+def _jsonl_id(obj: dict, path: Path, where: str, id_key: str | None) -> str:
     utt_id = obj.get("utt_id")
-    if utt_id is not None:
+    if id_key == "utt_id" and utt_id is None:
+        raise ScoreError(f"{where}: no 'utt_id' (matching by utt_id)")
+    if utt_id is not None and id_key != "audio_filepath":
         return str(utt_id)
     audio = obj.get("audio_filepath")
     if not isinstance(audio, str):
-        raise ScoreError(f"{where}: needs 'utt_id' or 'audio_filepath' to match utterances")
+        wanted = "'audio_filepath'" if id_key else "'utt_id' or 'audio_filepath'"
+        raise ScoreError(f"{where}: needs {wanted} to match utterances")
     if not os.path.isabs(audio):
         audio = os.path.join(path.parent, audio)
     key = os.path.normpath(os.path.abspath(audio))
@@ -91,7 +95,9 @@ def _jsonl_id(obj: dict, path: Path, where: str) -> str:
     return f"{key}@{offset}" if offset else key
 
 
-def _read_jsonl(path: Path, lines: list[str], text_key: str | None) -> dict[str, str]:
+def _read_jsonl(
+    path: Path, lines: list[str], text_key: str | None, id_key: str | None
+) -> dict[str, str]:
     out: dict[str, str] = {}
     first: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
@@ -108,7 +114,7 @@ def _read_jsonl(path: Path, lines: list[str], text_key: str | None) -> dict[str,
         text = obj.get(key)
         if not isinstance(text, str):
             raise ScoreError(f"{where}: missing or non-string '{key}'")
-        _add(out, first, _jsonl_id(obj, path, where), text, path, number)
+        _add(out, first, _jsonl_id(obj, path, where, id_key), text, path, number)
     return out
 
 
@@ -137,8 +143,31 @@ def _read_trn(path: Path, lines: list[str]) -> dict[str, str]:
     return out
 
 
+def resolve_format(path: str | Path, fmt: Format = "auto") -> str:
+    """The format :func:`read_transcripts` would use for ``path``."""
+    path = Path(path)
+    return detect_format(path, _lines(path)) if fmt == "auto" else fmt
+
+
+def jsonl_all_have(path: str | Path, key: str) -> bool:
+    """Whether every non-blank line of a JSONL file is an object with ``key`` (bad JSON: no)."""
+    for line in _lines(Path(path)):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            return False
+        if not isinstance(obj, dict) or obj.get(key) is None:
+            return False
+    return True
+
+
 def read_transcripts(
-    path: str | Path, fmt: Format = "auto", text_key: str | None = None
+    path: str | Path,
+    fmt: Format = "auto",
+    text_key: str | None = None,
+    id_key: Literal["utt_id", "audio_filepath"] | None = None,
 ) -> dict[str, str] | list[str]:
     """Read a transcript file: ``{utt_id: text}`` for keyed formats, a list for plain text.
 
@@ -147,6 +176,8 @@ def read_transcripts(
         fmt: "auto" (default), "jsonl", "kaldi", "trn" or "plain" (see the module docstring).
         text_key: JSONL key holding the text; None (default) takes ``pred_text`` when present,
             else ``text``.
+        id_key: JSONL key that identifies a line: "utt_id", "audio_filepath", or None (default:
+            ``utt_id`` where the line has one, else ``audio_filepath``).
     """
     path = Path(path)
     if fmt not in FORMATS:
@@ -155,7 +186,7 @@ def read_transcripts(
     if fmt == "auto":
         fmt = detect_format(path, lines)
     if fmt == "jsonl":
-        return _read_jsonl(path, lines, text_key)
+        return _read_jsonl(path, lines, text_key, id_key)
     if fmt == "kaldi":
         return _read_kaldi(path, lines)
     if fmt == "trn":

@@ -282,3 +282,38 @@ def test_cli_mismatched_ids_are_one_line_errors(tmp_path, capsys):
     hyp.write_text("spk-2 HELLO\nspk-2 HELLO\n")
     assert main(["score", str(ref), str(hyp)]) == 2
     assert f"error: {hyp}:2: duplicate utterance id 'spk-2'" in capsys.readouterr().err
+
+
+def test_cli_jsonl_matching_by_audio_path_when_hyp_lacks_ids(tmp_path, capsys):
+    """REF has utt_ids, HYP (decoder output) only audio paths and pred_text: paired by path."""
+    ref = tmp_path / "ref.jsonl"
+    hyp = tmp_path / "out" / "hyp.jsonl"
+    hyp.parent.mkdir()
+    ref.write_text(
+        json.dumps({"utt_id": "u1", "audio_filepath": "a.wav", "text": "A B"})
+        + "\n"
+        + json.dumps({"utt_id": "u2", "audio_filepath": "b.wav", "text": "C D"})
+        + "\n"
+    )
+    hyp.write_text(
+        json.dumps({"audio_filepath": "../b.wav", "text": "C D", "pred_text": "C"})
+        + "\n"
+        + json.dumps({"audio_filepath": str(tmp_path / "a.wav"), "pred_text": "A B"})
+        + "\n"
+    )
+    assert main(["score", str(ref), str(hyp), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["wer"] == 0.25 and data["words"]["deletions"] == 1
+    assert main(["score", str(ref), str(hyp), "--match", "utt_id"]) == 2
+    assert f"error: {hyp}:1: no 'utt_id'" in capsys.readouterr().err
+
+
+def test_cli_normalize(tmp_path, capsys):
+    pytest.importorskip("asr.text")
+    (tmp_path / "r.txt").write_text("Mr. Smith paid 5 pounds.\n")
+    (tmp_path / "h.txt").write_text("MISTER SMITH PAID FIVE POUNDS\n")
+    args = ["score", str(tmp_path / "r.txt"), str(tmp_path / "h.txt"), "--format", "plain"]
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["wer"] > 0
+    assert main([*args, "--json", "--normalize"]) == 0
+    assert json.loads(capsys.readouterr().out)["wer"] == 0.0

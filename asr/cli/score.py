@@ -1,9 +1,10 @@
 """``asr score REF HYP``: WER/CER, per-utterance alignments, confusions, sclite-like summary.
 
 REF and HYP are JSONL manifests (``text``; ``pred_text`` preferred in HYP when present; matched
-by ``utt_id``, else by ``audio_filepath``), Kaldi ``utt-id text`` files, sclite ``.trn`` files or
-plain aligned text (one utterance a line, matched by line number). The format is picked by suffix
-and content; ``--format`` (both files) or ``--ref-format``/``--hyp-format`` override it.
+by ``utt_id`` when both files have one on every line, else by ``audio_filepath``), Kaldi
+``utt-id text`` files, sclite ``.trn`` files or plain aligned text (one utterance a line, matched
+by line number). The format is picked by suffix and content; ``--format`` (both files) or
+``--ref-format``/``--hyp-format`` override it.
 
 Examples::
 
@@ -45,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--hyp-key", help="JSONL key of the hypothesis text (default: pred_text if present, text)"
     )
     parser.add_argument(
+        "--match",
+        choices=("auto", "utt_id", "audio_filepath"),
+        default="auto",
+        help="JSONL key that pairs utterances; auto: utt_id when every line of both JSONL files "
+        "has one, else audio_filepath",
+    )
+    parser.add_argument(
         "--normalize",
         action="store_true",
         help="apply asr.text.normalize_text (LibriSpeech convention) to both sides first",
@@ -61,15 +69,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _normalizer():
-    """asr.text.normalize_text, or a ScoreError when that module is not available."""
-    from asr.scoring import ScoreError
+def _normalized(transcripts: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
+    """Apply asr.text.normalize_text to every transcript."""
+    from asr.text import normalize_text
 
-    try:
-        from asr.text import normalize_text
-    except ImportError as err:
-        raise ScoreError(f"--normalize needs asr.text.normalize_text ({err})") from None
-    return normalize_text
+    if isinstance(transcripts, dict):
+        return {key: normalize_text(text) for key, text in transcripts.items()}
+    return [normalize_text(text) for text in transcripts]
+
+
+def _id_key(args: argparse.Namespace, ref_fmt: str, hyp_fmt: str) -> str | None:
+    """The JSONL id key: as asked, or utt_id if both JSONL files have it on every line."""
+    from asr.transcripts import jsonl_all_have
+
+    if args.match != "auto":
+        return args.match
+    if ref_fmt == hyp_fmt == "jsonl":
+        both = jsonl_all_have(args.ref, "utt_id") and jsonl_all_have(args.hyp, "utt_id")
+        return "utt_id" if both else "audio_filepath"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,24 +95,17 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from asr.scoring import ScoreError, format_report, score
-    from asr.transcripts import read_transcripts
+    from asr.transcripts import read_transcripts, resolve_format
 
-    ref_fmt = args.ref_format or args.format
-    hyp_fmt = args.hyp_format or args.format
-    refs = read_transcripts(args.ref, ref_fmt, text_key=args.ref_key or "text")
-    hyps = read_transcripts(args.hyp, hyp_fmt, text_key=args.hyp_key)
+    ref_fmt = resolve_format(args.ref, args.ref_format or args.format)
+    hyp_fmt = resolve_format(args.hyp, args.hyp_format or args.format)
+    id_key = _id_key(args, ref_fmt, hyp_fmt)
+    refs = read_transcripts(args.ref, ref_fmt, text_key=args.ref_key or "text", id_key=id_key)
+    hyps = read_transcripts(args.hyp, hyp_fmt, text_key=args.hyp_key, id_key=id_key)
     if len(refs) == 0:
         raise ScoreError(f"{args.ref}: no utterances")
     if args.normalize:
-        normalize = _normalizer()
-        if isinstance(refs, dict):
-            refs = {k: normalize(v) for k, v in refs.items()}
-        else:
-            refs = [normalize(v) for v in refs]
-        if isinstance(hyps, dict):
-            hyps = {k: normalize(v) for k, v in hyps.items()}
-        else:
-            hyps = [normalize(v) for v in hyps]
+        refs, hyps = _normalized(refs), _normalized(hyps)
     report = score(
         refs, hyps, unit="char" if args.cer else "word", ref_name=args.ref, hyp_name=args.hyp
     )
