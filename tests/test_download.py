@@ -10,10 +10,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from local_http_server import ServerState, serve
 
 from asr.data import download as dl
 from asr.data.download import DownloadError, Resource, download, extract_tar, fetch, md5sum
+from tests.local_http_server import ServerState, serve
 
 PAYLOAD = os.urandom(300_000)
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from local_http_server import ServerState, serve
 
 from asr.cli import main
 from asr.data import download as dl
@@ -18,6 +17,7 @@ from asr.data import librispeech as ls
 from asr.data.download import DownloadError
 from asr.data.librispeech import LibriSpeechError, download_subset, prepare_subset
 from asr.data.manifest import read_manifest, validate_manifest
+from tests.local_http_server import ServerState, serve
 
 RATE = 16000
 # speaker -> chapter -> [(utt number, samples, transcript)]

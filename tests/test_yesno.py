@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from local_http_server import ServerState, serve
 
 from asr.cli import main
 from asr.data.manifest import validate_manifest
@@ -19,6 +18,7 @@ from asr.data.yesno import (
     split_files,
     transcript,
 )
+from tests.local_http_server import ServerState, serve
 
 
 @pytest.fixture(scope="module")
