@@ -170,7 +170,7 @@ def test_bad_audio_names_the_file(corpus: list[Utterance], tmp_path: Path, worke
 
 def test_unencodable_text_is_a_clear_error(corpus: list[Utterance]) -> None:
     utts = [Utterance(corpus[0].audio_filepath, 0.3, "lower case?", utt_id="x")]
-    ds = SpeechDataset(utts, LetterTokenizer(), RATE)
+    ds = SpeechDataset(utts, tokenizer(), RATE)
     with pytest.raises(DatasetError, match=r"utterance x .*cannot encode"):
         ds[0]
 
