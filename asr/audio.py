@@ -139,17 +139,21 @@ def audio_info(path: str | Path) -> AudioInfo:
     """
     path = Path(path)
     with _open(path) as fh:
-        info = AudioInfo(
-            sample_rate=int(fh.samplerate),
-            num_samples=int(fh.frames),
-            channels=int(fh.channels),
-            duration_s=fh.frames / fh.samplerate if fh.samplerate else 0.0,
-            format=str(fh.format),
-            subtype=str(fh.subtype),
-        )
-    if info.num_samples <= 0:
+        return _info(path, fh)
+
+
+def _info(path: Path, fh: sf.SoundFile) -> AudioInfo:
+    """AudioInfo of an open file; zero-length audio is an error."""
+    if fh.frames <= 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
-    return info
+    return AudioInfo(
+        sample_rate=int(fh.samplerate),
+        num_samples=int(fh.frames),
+        channels=int(fh.channels),
+        duration_s=fh.frames / fh.samplerate,
+        format=str(fh.format),
+        subtype=str(fh.subtype),
+    )
 
 
 def _segment_frames(
@@ -179,6 +183,18 @@ def _segment_frames(
     if count <= 0:
         raise AudioError(f"{path}: zero-length segment (duration_s={duration_s})")
     return start, count
+
+
+def _check_riff(path: Path, info: AudioInfo) -> None:
+    """Raise for a WAV whose data chunk is cut short (libsndfile would read it silently)."""
+    if info.format not in ("WAV", "WAVEX"):
+        return
+    shortfall = _riff_data_shortfall(path)
+    if shortfall is not None:
+        raise AudioError(
+            f"{path}: truncated WAV file: data chunk declares {shortfall[0]} bytes, "
+            f"only {shortfall[1]} present"
+        )
 
 
 def _check_complete(path: Path, info: AudioInfo, wanted: int, got: int) -> None:
@@ -255,23 +271,17 @@ def load_audio(
             audio; NaN/Inf samples; a segment beyond the end of the file.
     """
     path = Path(path)
-    info = audio_info(path)
-    start, count = _segment_frames(path, info, offset_s, duration_s)
-    if info.format in ("WAV", "WAVEX"):
-        shortfall = _riff_data_shortfall(path)
-        if shortfall is not None:
-            raise AudioError(
-                f"{path}: truncated WAV file: data chunk declares {shortfall[0]} bytes, "
-                f"only {shortfall[1]} present"
-            )
-    try:
-        with _open(path) as fh:
+    with _open(path) as fh:
+        info = _info(path, fh)
+        start, count = _segment_frames(path, info, offset_s, duration_s)
+        _check_riff(path, info)
+        try:
             _seek(fh, start)
             data = fh.read(count, dtype="float32", always_2d=True)
-    except sf.LibsndfileError as err:
-        reason = err.error_string.strip().rstrip(".")
-        msg = f"{path}: corrupt or truncated audio data (libsndfile: {reason})"
-        raise AudioError(msg) from None
+        except sf.LibsndfileError as err:
+            reason = err.error_string.strip().rstrip(".")
+            msg = f"{path}: corrupt or truncated audio data (libsndfile: {reason})"
+            raise AudioError(msg) from None
     _check_complete(path, info, count, len(data))
     _check_finite(path, data, info.sample_rate, start)
     samples = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
