@@ -33,7 +33,7 @@ def test_published_parameter_counts(name, exact, published_m):
     count = model.num_parameters()
     assert abs(count / 1e6 - published_m) / published_m < 0.01
     assert count == exact
-    assert model.encoder.cfg.subsampling == 2
+    assert model.encoder.cfg.subsampling == 2 and model.frame_shift_s == pytest.approx(0.02)
 
 
 def test_small_config_is_small_and_uses_nemo_frontend():

@@ -1,6 +1,15 @@
 """Acoustic models: the QuartzNet/Jasper encoder (``tcn``), the CTC model and loss (``ctc``) and
 exported model directories (``io``).
 
+Example::
+
+    from asr.models import CTCModel, ctc_loss, export_model, load_model_config
+    model = CTCModel(load_model_config("conf/model/small.yaml"), tokenizer.vocab_size)
+    log_probs, out_lengths = model(waveforms, lengths)      # (batch, frames, vocab), (batch,)
+    loss = ctc_loss(log_probs, out_lengths, targets, target_lengths)
+    export_model(model, tokenizer, "exp/model")              # safetensors + config.yaml + tokenizer
+    model, tokenizer = asr.load_model("exp/model")           # eval mode, no unpickling
+
 The names below are imported on first use, so ``import asr.models.tcn`` stays independent of the
 front-end.
 """

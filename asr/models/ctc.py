@@ -110,6 +110,11 @@ class CTCModel(nn.Module):
         """The device of the model's parameters."""
         return next(self.parameters()).device
 
+    @property
+    def frame_shift_s(self) -> float:
+        """Seconds between consecutive log-prob frames (feature shift x encoder subsampling)."""
+        return self.cfg.frontend.frame_shift_ms / 1000.0 * self.cfg.encoder.subsampling
+
     def num_parameters(self, trainable_only: bool = True) -> int:
         """Number of parameters (batch-norm running statistics are buffers, not counted)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
