@@ -22,6 +22,7 @@ All torch work on one thread (``torch.set_num_threads(1)``), workers one thread 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -147,6 +148,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    load_start = os.getloadavg()[0]
     utts, noise = build_utterances(args.data)
     cfg = augment_config(noise)
     rows = []
@@ -165,7 +167,9 @@ def main() -> None:
         f"Loader: {len(utts)} LibriSpeech FLACs ({sum(u.duration for u in utts) / 3600:.2f} h), "
         f"batches of <= {args.batch_seconds:.0f} padded s, speed 0.9/1.0/1.1 + babble noise "
         f"5-25 dB + synthetic reverb (RT60 0.2-0.8 s) on every utterance, then {fe} in the "
-        "training process; first batch (start-up) excluded. One torch thread per process.\n\n"
+        "training process; first batch (start-up) excluded. One torch thread per process. "
+        f"Load average at start {load_start:.1f} on {os.cpu_count()} cores (a shared machine: "
+        "with more loaded cores than free ones, extra workers cannot run in parallel).\n\n"
         + markdown_table(
             ["workers", "audio s measured", "audio-s/s delivered", "time waiting on loader"], rows
         )
