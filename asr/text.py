@@ -71,6 +71,7 @@ _GREEK = dict(
             "ps",
             "o",
         ],
+        strict=True,
     )
 )
 _PUNCT = {
@@ -80,7 +81,14 @@ _PUNCT = {
     "—": " ", "―": " ", "–": "-", "‐": "-", "‑": "-", "‒": "-", "−": "-", "⁄": "/",
     "…": " ",
 }  # fmt: skip
-_DELETE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff\ufffd*"))
+_DELETE = "\u00ad\u200b\u200c\u200d\u2060\ufeff\ufffd*"
+# Applied before NFKC (which would turn ´ into a combining accent and ½ into 1⁄2).
+_EARLY_TABLE = str.maketrans(
+    {**_PUNCT, **{k: " " + v for k, v in _VULGAR_FRACTIONS.items()}, **dict.fromkeys(_DELETE)}
+)
+_LATE_TABLE = str.maketrans(
+    {**_LETTERS, **_GREEK, **{k.upper(): v for k, v in _GREEK.items() if k != "ς"}}
+)
 
 
 def _fix_mojibake(match: re.Match) -> str:
@@ -96,15 +104,15 @@ def fold_unicode(text: str) -> str:
     dashes, and drop soft hyphens and zero-width characters. Case is kept."""
     if "â" in text or "Ã" in text or "Â" in text:
         text = _MOJIBAKE_RE.sub(_fix_mojibake, text)
-    text = text.translate(_DELETE)
-    text = re.sub(r"Ł(?=\s?\d)", "£", text)  # OCR'd pound sign in ELTeC
-    for frac, ascii_frac in _VULGAR_FRACTIONS.items():
-        text = text.replace(frac, " " + ascii_frac)
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(_PUNCT.get(ch) or _LETTERS.get(ch) or ch for ch in text)
+    if "Ł" in text:
+        text = re.sub(r"Ł(?=\s?\d)", "£", text)  # OCR'd pound sign in ELTeC
+    text = text.translate(_EARLY_TABLE)
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text).translate(_LATE_TABLE)
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return "".join(_GREEK.get(ch.lower(), ch) if "\u0370" <= ch <= "\u03ff" else ch for ch in text)
+    return text.translate(_LATE_TABLE)
 
 
 # ---------------------------------------------------------------- abbreviations
@@ -135,8 +143,12 @@ def _word_alternation(words: list[str]) -> str:
 def _build_abbreviation_rules() -> list[tuple[re.Pattern, object]]:
     plain = {**_ABBREVIATIONS}
     upper = {k.upper(): v for k, v in {**_ABBREVIATIONS, **_DOTTED_ABBREVIATIONS}.items()}
-    months = _word_alternation(list(_MONTH_ABBREVIATIONS))
-    table = {**plain, **_DOTTED_ABBREVIATIONS, **upper, **_MONTH_ABBREVIATIONS}
+    month_table = {
+        **_MONTH_ABBREVIATIONS,
+        **{k.upper(): v for k, v in _MONTH_ABBREVIATIONS.items()},
+    }
+    months = _word_alternation(list(month_table))
+    table = {**plain, **_DOTTED_ABBREVIATIONS, **upper, **month_table}
 
     def expand(match: re.Match) -> str:
         return f" {table[match[1]]} "
@@ -167,11 +179,13 @@ _NUMBERED = "chapter|book|part|volume|vol|canto|act|scene|psalm|section|stave"
 _REGNAL = (
     "henry|edward|george|william|richard|charles|james|louis|philip|pius|leo|gregory|innocent|"
     "clement|benedict|alexander|frederick|peter|catherine|elizabeth|mary|john|napoleon|nicholas|"
-    "paul|ferdinand|francis|alfonso|henri|victor emmanuel|urban|boniface|sixtus|gustavus|charlemagne"
+    "paul|ferdinand|francis|alfonso|henri|victor emmanuel|urban|boniface|sixtus|gustavus"
 )
 # A lone "I" is read as a numeral only at the very end of the text ("Chapter I"), never before
 # more words ("Part I think"), so the rule gives the same answer on its own output.
-_ROMAN_TAIL = r"(?![A-Za-z0-9])(?:(?<![^A-Za-z0-9]I)(?<!^I)|(?=[^A-Za-z0-9]*$))"
+_ROMAN_TAIL = (
+    r"(?![A-Za-z0-9])(?:(?<![^A-Za-z0-9]I)(?<!^I)|(?=[^A-Za-z0-9]*$|'[sS](?![A-Za-z0-9])))"
+)
 # Separators are "anything that becomes a space", so the rules give the same answer on their own
 # output (normalize_text is idempotent).
 _NUMBERED_RE = re.compile(
@@ -249,7 +263,8 @@ def _apostrophes(text: str) -> str:
                 open_quote = False
             elif len(word) > 1 and word.endswith("S"):
                 word += "'"
-        word = re.sub(r"['‘]+", "'", word)
+        if "‘" in word or "''" in word:
+            word = re.sub(r"['‘]+", "'", word)
         if word.strip("'"):
             out.append(word)
     return " ".join(out)
@@ -284,8 +299,20 @@ def normalize_text(text: str) -> str:
 # ---------------------------------------------------------------- sentences
 
 _NON_TERMINAL = frozenset(
-    [*_ABBREVIATIONS, *_DOTTED_ABBREVIATIONS, *_MONTH_ABBREVIATIONS, "St", "No", "Nos", "Vol"]
-    + ["viz", "cf", "ibid", "Messrs", "Mme", "Mlle", "Rt", "Ft"]
+    [
+        *_ABBREVIATIONS,
+        *_DOTTED_ABBREVIATIONS,
+        *_MONTH_ABBREVIATIONS,
+        "St",
+        "No",
+        "Nos",
+        "Vol",
+        "viz",
+        "cf",
+        "ibid",
+        "Rt",
+        "Ft",
+    ]
 )
 # A sentence ends at . ! ? (and any closing quotes/brackets) followed by whitespace and a capital,
 # digit or an opening quote.
@@ -337,26 +364,28 @@ def _open_text(path: Path):
 
 
 def _line_width(lines: list[str]) -> int:
-    """The wrap width of hard-wrapped text, slightly underestimated (75th percentile length)."""
+    """The typical length of a full line of hard-wrapped text (75th percentile)."""
     lengths = sorted(len(line) for line in lines if line)
     return lengths[(len(lengths) * 3) // 4] if lengths else 0
 
 
 def _paragraph_ends(line: str, next_line: str | None, width: int) -> bool:
-    """True when ``line`` ends a paragraph: a blank line follows, or the next line's first word
-    would have fitted on this one (so the line was broken on purpose)."""
+    """True when ``line`` ends a paragraph: a blank line (or the end) follows, or the line is
+    clearly short of the wrap width (a heading, the last line of a paragraph) and the next line
+    does not start in lower case (short lines inside sentences occur too). The wrapping in the
+    ELTeC files is ragged by about 10 characters, so "short" means under 70% of the width."""
     if next_line is None or not next_line.strip() or not line.strip():
         return True
-    first_word = next_line.split()[0]
-    return len(line) + 1 + len(first_word) <= width
+    return len(line) < 0.7 * width and not next_line.lstrip()[0].islower()
 
 
 def iter_novel_sentences(path: str | Path, max_paragraph_lines: int = 200) -> Iterator[str]:
     """Stream the sentences of a (hard-wrapped, optionally gzipped) novel, one at a time.
 
-    Paragraphs end at blank lines and at short lines (headings, last lines of paragraphs) whose
-    successor's first word would have fitted; the wrap width is estimated from the first 1000
-    lines. Memory is bounded by ``max_paragraph_lines`` lines however the file is laid out.
+    Paragraphs end at blank lines and at lines under 70% of the wrap width (headings, last lines
+    of paragraphs) followed by a line that does not start in lower case; the width is estimated
+    from the first 1000 lines. Memory is bounded by ``max_paragraph_lines`` lines however the
+    file is laid out.
 
     Raises:
         TextError: the file does not exist.

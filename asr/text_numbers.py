@@ -59,7 +59,7 @@ def digits(text: str) -> str:
 
 
 def cardinal(n: int) -> str:
-    """Spell a whole number: ``120`` -> ``"ONE HUNDRED AND TWENTY"``; 10**15 and up digit by digit."""
+    """Spell a whole number: ``120`` -> ``"ONE HUNDRED AND TWENTY"``; 10**15 up: digit by digit."""
     if n < 0:
         return "MINUS " + cardinal(-n)
     if n >= _MAX_CARDINAL:
@@ -250,6 +250,8 @@ def expand_numbers(text: str) -> str:
     (``21st``, ``August 3d``), percentages, degrees, fractions (``1/2``, ``7-1/2``), decimals,
     thousands separators, years (any four-digit 1000-2099) and cardinals.
     """
+    if not any(ch.isdigit() for ch in text):
+        return text
     for pattern, repl in _RULES:
         text = pattern.sub(repl, text)
     return text
