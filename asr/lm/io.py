@@ -1,0 +1,109 @@
+"""Exported LM folders: ``model.safetensors`` + ``lm.yaml`` + tokenizer files, no pickle.
+
+Layout::
+
+    model.safetensors   the LSTM LM's weights
+    lm.yaml             format, version, kind, vocab_size and the architecture (LSTMLMConfig)
+    tokenizer.yaml ...  the tokenizer the LM was trained with (``Tokenizer.save``)
+
+The folder is written under a temporary name and renamed into place (atomic replace).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from asr import config as config_io
+from asr.lm.base import LMError, vocab_difference
+from asr.lm.lstm import LSTMLM, LSTMLMConfig
+from asr.models.io import _replace_dir
+from asr.tokenizer import Tokenizer, load_tokenizer
+
+FORMAT = "asr-lstm-lm"
+VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "lm.yaml"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportedLM:
+    """The ``lm.yaml`` of an exported LM."""
+
+    vocab_size: int  # output symbols including id 0 (</s>); must equal the tokenizer's
+    model: LSTMLMConfig  # the architecture
+    format: str = FORMAT  # always "asr-lstm-lm"
+    version: int = VERSION  # layout version
+
+    def __post_init__(self) -> None:
+        if self.format != FORMAT:
+            raise ValueError(f"format must be {FORMAT!r}, got {self.format!r}")
+        if self.version != VERSION:
+            raise ValueError(f"unsupported version {self.version} (this asr reads {VERSION})")
+
+
+def save_lm(model: LSTMLM, tokenizer: Tokenizer, out_dir: str | Path) -> Path:
+    """Write ``model`` and ``tokenizer`` into the folder ``out_dir`` atomically."""
+    diff = vocab_difference(model.vocab, tokenizer.vocab)
+    if diff is not None:
+        raise LMError(f"cannot export: model and tokenizer vocabularies differ: {diff}")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        config_io.save(ExportedLM(len(model.vocab), model.cfg), tmp / CONFIG_FILE)
+        tokenizer.save(tmp)
+        _replace_dir(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out_dir
+
+
+def is_lstm_lm_dir(path: str | Path) -> bool:
+    """True when ``path`` is a folder holding an exported LSTM LM."""
+    return (Path(path) / CONFIG_FILE).is_file()
+
+
+def load_lm(path: str | Path, device: str | torch.device = "cpu") -> tuple[LSTMLM, Tokenizer]:
+    """Load an exported LM folder (eval mode) and its tokenizer.
+
+    Raises:
+        LMError / ConfigError / TokenizerError: missing files, bad YAML, wrong sizes; the
+            message names the file.
+    """
+    path = Path(path)
+    cfg_path = path / CONFIG_FILE
+    if not path.is_dir():
+        raise LMError(f"{path}: language model folder not found")
+    if not cfg_path.is_file():
+        raise LMError(f"{cfg_path}: not found (not an exported LSTM LM folder)")
+    exported = config_io.from_dict(ExportedLM, config_io.read_yaml(cfg_path), where=str(cfg_path))
+    tokenizer = load_tokenizer(path)
+    if tokenizer.vocab_size != exported.vocab_size:
+        raise LMError(
+            f"{cfg_path}: vocab_size {exported.vocab_size} but the tokenizer in {path} has "
+            f"{tokenizer.vocab_size} symbols"
+        )
+    model = LSTMLM(exported.model, tokenizer.vocab)
+    weights = path / WEIGHTS_FILE
+    try:
+        state = load_file(str(weights))
+    except FileNotFoundError:
+        raise LMError(f"{weights}: not found") from None
+    except (SafetensorError, OSError) as err:
+        raise LMError(f"{weights}: cannot read safetensors file ({err})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+        raise LMError(f"{weights}: weights do not match {cfg_path} ({first})") from None
+    return model.to(device).eval(), tokenizer

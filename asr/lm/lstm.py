@@ -1,0 +1,172 @@
+"""Token-level LSTM language model: embedding, N LSTM layers, optional projection, tied output.
+
+The model reads ``<s> t1 ... tn`` and predicts ``t1 ... tn </s>`` where ``<s>`` and ``</s>``
+are both id 0 (see :mod:`asr.lm.base`). It implements :class:`asr.lm.base.LanguageModel`, so
+the decoder can use it directly; :meth:`LSTMLM.forward` is the teacher-forced training path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from asr.lm.base import LanguageModel, LMError, LMState
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTMLMConfig:
+    """Architecture of :class:`LSTMLM` (the vocabulary comes from the tokenizer)."""
+
+    embedding_dim: int = 512  # size of the token embeddings
+    hidden_size: int = 512  # LSTM cell size
+    num_layers: int = 2  # stacked LSTM layers
+    proj_size: int = 0  # LSTM output projection (torch's proj_size; 0: none)
+    dropout: float = 0.1  # dropout on embeddings, between layers and before the output layer
+    tie_embeddings: bool = True  # output layer reuses the input embedding matrix
+
+    def __post_init__(self) -> None:
+        if min(self.embedding_dim, self.hidden_size, self.num_layers) < 1:
+            raise ValueError("embedding_dim, hidden_size and num_layers must be >= 1")
+        if not 0 <= self.proj_size < self.hidden_size:
+            raise ValueError(f"proj_size must lie in [0, hidden_size), got {self.proj_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+
+    @property
+    def output_size(self) -> int:
+        """Size of the LSTM's output vectors (the projection size when there is one)."""
+        return self.proj_size or self.hidden_size
+
+
+class LSTMLM(nn.Module, LanguageModel):
+    """LSTM LM over ``vocab`` (a tokenizer vocabulary whose id 0 is the sentence boundary).
+
+    Args:
+        cfg: the architecture.
+        vocab: the tokenizer's symbols; ``len(vocab)`` is the input and output size.
+    """
+
+    def __init__(self, cfg: LSTMLMConfig, vocab: Sequence[str]) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.vocab = list(vocab)
+        if len(self.vocab) < 2:
+            raise LMError(f"vocabulary must have at least 2 symbols, got {len(self.vocab)}")
+        self.embedding = nn.Embedding(len(self.vocab), cfg.embedding_dim)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.lstm = nn.LSTM(
+            cfg.embedding_dim,
+            cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            proj_size=cfg.proj_size,
+            batch_first=True,
+        )
+        out = cfg.output_size
+        if cfg.tie_embeddings:
+            self.bottleneck = (
+                nn.Linear(out, cfg.embedding_dim, bias=False)
+                if out != cfg.embedding_dim
+                else nn.Identity()
+            )
+            self.output_bias = nn.Parameter(torch.zeros(len(self.vocab)))
+        else:
+            self.output = nn.Linear(out, len(self.vocab))
+        nn.init.normal_(self.embedding.weight, std=cfg.embedding_dim**-0.5)
+
+    # ---------------------------------------------------------------------------- forward
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Output layer: ``(..., output_size)`` LSTM outputs -> ``(..., vocab)`` logits."""
+        hidden = self.dropout(hidden)
+        if self.cfg.tie_embeddings:
+            return nn.functional.linear(
+                self.bottleneck(hidden), self.embedding.weight, self.output_bias
+            )
+        return self.output(hidden)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        hx: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Teacher-forced forward.
+
+        Args:
+            inputs: ``(batch, time)`` token ids, each row ``<s> t1 ... tn`` then any padding
+                (padding after a sentence does not change its earlier outputs).
+            hx: optional initial ``(h, c)`` in torch's layout ``(layers, batch, size)``.
+
+        Returns:
+            ``(logits (batch, time, vocab), (h, c))``.
+        """
+        out, hc = self.lstm(self.dropout(self.embedding(inputs)), hx)
+        return self.logits(out), hc
+
+    # ----------------------------------------------------------------- LanguageModel API
+    def _zero_hx(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        dtype = self.embedding.weight.dtype
+        h = torch.zeros(cfg.num_layers, batch, cfg.output_size, device=device, dtype=dtype)
+        c = torch.zeros(cfg.num_layers, batch, cfg.hidden_size, device=device, dtype=dtype)
+        return h, c
+
+    def _step_hx(
+        self, tokens: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, LMState]:
+        out, (h, c) = self.lstm(self.embedding(tokens)[:, None], hx)
+        log_probs = torch.log_softmax(self.logits(out[:, 0]).float(), dim=-1)
+        state = LMState((h.transpose(0, 1), c.transpose(0, 1)), log_probs)
+        return log_probs, state
+
+    @torch.no_grad()
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> LMState:
+        """``batch_size`` empty prefixes: ``h (B, layers, out)``, ``c (B, layers, hidden)``."""
+        device = torch.device(device)
+        tokens = torch.full((1,), self.bos_id, dtype=torch.long, device=device)
+        _, one = self._step_hx(tokens, self._zero_hx(1, device))
+        index = torch.zeros(batch_size, dtype=torch.long, device=device)
+        return self.select_state(one, index)
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor, state: LMState) -> tuple[torch.Tensor, LMState]:
+        """One batched LSTM step for B prefixes (see :meth:`LanguageModel.step`)."""
+        h, c = state.tensors
+        hx = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
+        return self._step_hx(tokens.to(h.device, torch.long), hx)
+
+    @torch.no_grad()
+    def score_sentences(self, sentences: Sequence[Sequence[int]]) -> torch.Tensor:
+        """``(N,)`` float64 log P(sentence + ``</s>``), one teacher-forced padded forward."""
+        if not sentences:
+            return torch.zeros(0, dtype=torch.float64)
+        inputs, targets, mask = sentence_batch(sentences, self.embedding.weight.device)
+        logits, _ = self(inputs)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        picked = log_probs.gather(2, targets[..., None])[..., 0].double()
+        return (picked * mask).sum(1).cpu()
+
+
+def sentence_batch(
+    sentences: Sequence[Sequence[int]], device: torch.device | str = "cpu", boundary: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad sentences into teacher-forcing tensors.
+
+    Returns:
+        ``inputs (N, T)`` = ``<s> t1 .. tn`` + padding, ``targets (N, T)`` = ``t1 .. tn </s>``
+        + padding (padding is the boundary id) and ``mask (N, T)`` float, 1 on real targets;
+        ``T = longest + 1``.
+    """
+    longest = max(len(s) for s in sentences) + 1
+    inputs = torch.full((len(sentences), longest), boundary, dtype=torch.long)
+    targets = torch.full((len(sentences), longest), boundary, dtype=torch.long)
+    mask = torch.zeros(len(sentences), longest)
+    for i, sentence in enumerate(sentences):
+        n = len(sentence)
+        ids = torch.as_tensor(list(sentence), dtype=torch.long)
+        inputs[i, 1 : n + 1] = ids
+        targets[i, :n] = ids
+        mask[i, : n + 1] = 1.0
+    return inputs.to(device), targets.to(device), mask.to(device)
