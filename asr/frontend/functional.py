@@ -274,6 +274,8 @@ def spectrum(frames: Tensor, window: Tensor, n_fft: int, power: float = 2.0) -> 
     Returns:
         ``(..., n_fft // 2 + 1)``.
     """
+    if frames.numel() == 0:  # MKL refuses empty transforms
+        return frames.new_zeros(*frames.shape[:-1], n_fft // 2 + 1)
     fft = torch.fft.rfft(frames * window, n=n_fft)
     power_spec = torch.view_as_real(fft).pow(2).sum(dim=-1)
     if power == 2.0:

@@ -266,7 +266,8 @@ class Frontend(nn.Module):
         if cfg.log != "none":
             feats = F.log_compress(feats, cfg.log, cfg.log_eps)
         if cfg.features == "mfcc":
-            feats = feats @ self.dct_matrix.to(dtype)
+            # float64 here: the DCT with lifter sums large terms of opposite signs.
+            feats = (feats.double() @ self.dct_matrix.double()).to(dtype)
             if cfg.use_energy:
                 feats = torch.cat([energy[:, :, None], feats[:, :, 1:]], dim=-1)
         elif cfg.use_energy:
