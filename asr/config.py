@@ -13,6 +13,7 @@ and nested dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -28,6 +29,27 @@ T = TypeVar("T")
 
 class ConfigError(AsrError):
     """A configuration file or override is invalid (unknown key, wrong type, bad YAML)."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _loc(where: str) -> str:
+    """The location without the trailing colon of a top-level ``"file.yaml:"``."""
+    return where.rstrip(":")
+
+
+def _join(where: str, name: str) -> str:
+    """``"file.yaml:" + "lr"`` -> ``"file.yaml: lr"``; ``"optim" + "lr"`` -> ``"optim.lr"``."""
+    return f"{where} {name}" if where.endswith(":") else f"{where}.{name}"
 
 
 def _type_name(tp: Any) -> str:
@@ -50,23 +72,23 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, arg, where)
             except ConfigError:
                 pass
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{_loc(where)}: expected {_type_name(tp)}, got {value!r}")
     if origin is Literal:
         if value in args and type(value) is type(next(a for a in args if a == value)):
             return value
-        raise ConfigError(f"{where}: expected one of {list(args)}, got {value!r}")
+        raise ConfigError(f"{_loc(where)}: expected one of {list(args)}, got {value!r}")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
+            raise ConfigError(f"{_loc(where)}: expected a mapping for {tp.__name__}, got {value!r}")
         return from_dict(tp, value, where)
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{_loc(where)}: expected a list, got {value!r}")
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
             if len(value) != len(args):
-                raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+                raise ConfigError(f"{_loc(where)}: expected {len(args)} items, got {len(value)}")
             items = [_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args))]
         else:
             item_tp = args[0] if args else Any
@@ -74,26 +96,26 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{_loc(where)}: expected a mapping, got {value!r}")
         val_tp = args[1] if args else Any
-        return {str(k): _convert(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): _convert(v, val_tp, _join(where, str(k))) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{_loc(where)}: expected a number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{_loc(where)}: expected an integer, got {value!r}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{_loc(where)}: expected true or false, got {value!r}")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{_loc(where)}: expected a string, got {value!r}")
         return value
-    raise ConfigError(f"{where}: unsupported field type {_type_name(tp)}")
+    raise ConfigError(f"{_loc(where)}: unsupported field type {_type_name(tp)}")
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
@@ -108,23 +130,23 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         ConfigError: on an unknown key, a missing required key or a value of the wrong type.
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{_loc(where)}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r} (valid keys: {', '.join(sorted(fields))})"
+            f"{_loc(where)}: unknown key {unknown[0]!r} (valid keys: {', '.join(sorted(fields))})"
         )
     kwargs = {}
     for name, value in data.items():
-        kwargs[name] = _convert(value, hints[name], f"{where}.{name}")
+        kwargs[name] = _convert(value, hints[name], _join(where, name))
     try:
         return cls(**kwargs)
     except TypeError as err:  # missing required field
-        raise ConfigError(f"{where}: {err}") from None
+        raise ConfigError(f"{_loc(where)}: {err}") from None
     except ValueError as err:  # __post_init__ validation
-        raise ConfigError(f"{where}: {err}") from None
+        raise ConfigError(f"{_loc(where)}: {err}") from None
 
 
 def to_dict(obj: Any) -> dict[str, Any]:
@@ -150,7 +172,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror or err}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -168,7 +190,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override {text!r}: expected key=value")
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
     except yaml.YAMLError:
         raise ConfigError(f"override {text!r}: value is not valid YAML") from None
     return key.strip().split("."), value
@@ -196,7 +218,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def load(cls: type[T], path: str | Path, overrides: list[str] | None = None) -> T:
     """Load dataclass ``cls`` from a YAML file, applying ``key=value`` overrides."""
     data = apply_overrides(read_yaml(path), overrides or [])
-    return from_dict(cls, data, where=str(path))
+    return from_dict(cls, data, where=f"{path}:")
 
 
 def save(obj: Any, path: str | Path) -> None:

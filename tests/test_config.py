@@ -83,3 +83,18 @@ def test_cli_help_and_error_is_one_line(capsys):
     from asr.cli import main
 
     assert main([]) == 2
+
+
+def test_scientific_notation_without_dot_is_a_float(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("coef: 5e-3\n")
+    cfg = config.load(Outer, path, ["rate_hz=16000", "coef=1E4"])
+    assert cfg.coef == 1e4
+    assert config.load(Outer, path).coef == 5e-3
+
+
+def test_error_location_format(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("inner: {act: tanh}\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: inner\.act: expected one of"):
+        config.load(Outer, path)

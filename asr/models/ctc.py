@@ -44,7 +44,7 @@ def load_model_config(path: str | Path, overrides: list[str] | None = None) -> M
             preset = path.parent / preset
         data["frontend"] = config_io.read_yaml(preset)
     data = config_io.apply_overrides(data, overrides or [])
-    return config_io.from_dict(ModelConfig, data, where=str(path))
+    return config_io.from_dict(ModelConfig, data, where=f"{path}:")
 
 
 class CTCHead(nn.Module):

@@ -132,7 +132,7 @@ def _replace_dir(src: Path, dst: Path) -> None:
 def read_exported_config(model_dir: str | Path) -> ExportedConfig:
     """Read and validate ``config.yaml`` of a model directory (ConfigError names the field)."""
     path = Path(model_dir) / CONFIG_FILE
-    return config_io.from_dict(ExportedConfig, config_io.read_yaml(path), where=str(path))
+    return config_io.from_dict(ExportedConfig, config_io.read_yaml(path), where=f"{path}:")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[CTCModel, Tokenizer]:
