@@ -1,0 +1,465 @@
+"""Synthetic LibriSpeech-format corpus: novels read aloud by system TTS voices.
+
+:func:`build_corpus` turns a folder of novels into::
+
+    OUT/LibriSpeech/<subset>/<speaker>/<chapter>/<speaker>-<chapter>-<utt>.flac
+    OUT/LibriSpeech/<subset>/<speaker>/<chapter>/<speaker>-<chapter>.trans.txt
+    OUT/LibriSpeech/SPEAKERS.TXT
+    OUT/novel_split.tsv      which novel went to which subset (exclude dev/test ones from LM text)
+    OUT/voices.tsv           speaker id -> TTS voice, rate, pitch
+    OUT/rejected.tsv         utterances not kept (duration out of range, engine failure)
+
+Speakers are TTS voices at a rate/pitch setting; chapters are novels. No novel and no sentence is
+shared between subsets, and dev/test are read only by voices (speaker groups) never used in train.
+Everything is planned deterministically from the config's seed before rendering, so a build that
+is interrupted resumes where it stopped (finished FLAC files are kept).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+import os
+import time
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from asr.audio import audio_info, save_audio
+from asr.data import augment
+from asr.data import synth_effects as fx
+from asr.data.synth_layout import write_layout, write_novel_split, write_voices
+from asr.data.synth_text import Sentence, novel_name, novel_sentences, transcribe
+from asr.data.tts import TTSError, Voice, available_voices, check_engines, jitter, synthesize
+from asr.errors import AsrError
+
+SUBSETS = ("train", "dev", "test")
+# A subset reads from as many of its novels as give each at least this much speech.
+MIN_SECONDS_PER_NOVEL = 300.0
+
+
+class SynthError(AsrError):
+    """The synthetic corpus cannot be built as configured."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Options of the synthetic corpus builder (egs/synth/conf/corpus.yaml)."""
+
+    text_dir: str = "../shared/data/text/eltec-eng"  # novels, one .txt or .txt.gz file each
+    text_glob: str = "*.txt*"  # which files of text_dir are novels
+    seed: int = 0  # every random choice derives from it
+    hours_train: float = 20.0  # target hours of speech per subset (before rejections)
+    hours_dev: float = 0.25
+    hours_test: float = 0.25
+    novels_dev: int = 5  # novels whose sentences go to dev only
+    novels_test: int = 5  # novels whose sentences go to test only; the rest are train
+    subset_train: str = "train"  # folder names under LibriSpeech/
+    subset_dev: str = "dev"
+    subset_test: str = "test"
+    min_duration_s: float = 2.0  # rendered utterances outside [min, max] are dropped
+    max_duration_s: float = 20.0
+    engines: tuple[str, ...] = ("espeak-ng", "flite", "festival")  # required: error if missing
+    optional_engines: tuple[str, ...] = ("mbrola",)  # used when installed
+    engine_weights: dict[str, float] = field(
+        default_factory=lambda: {"espeak-ng": 0.5, "flite": 0.3, "festival": 0.15, "mbrola": 0.05}
+    )  # share of utterances per engine (renormalised over engines with voices)
+    voices: tuple[str, ...] = ()  # only these base voice ids ("flite:slt"); empty = all
+    heldout_fraction: float = 0.25  # share of each engine's speaker groups kept for dev/test only
+    heldout_groups: tuple[str, ...] = ()  # or exactly these groups ("rms", "espeak-ng:m4")
+    settings_per_voice: int = 2  # rate/pitch settings (speakers) per voice; the first is 1.0/1.0
+    speed_range: tuple[float, float] = (0.85, 1.2)  # speaking-rate factors of the other settings
+    pitch_range: tuple[float, float] = (0.85, 1.15)  # pitch factors of the other settings
+    utts_per_block: int = 15  # consecutive sentences of a novel read by one speaker
+    sample_rate: int = 16000  # Hz of the written FLAC files
+    peak_dbfs_range: tuple[float, float] = (-12.0, -1.0)  # level of each utterance
+    pad_s_range: tuple[float, float] = (0.05, 0.4)  # silence added before and after the speech
+    reverb_prob: float = 0.0  # share of utterances convolved with a synthetic room response
+    rt60_s_range: tuple[float, float] = (0.2, 0.7)  # reverberation time of those rooms
+    noise_prob: float = 0.0  # share of utterances with added white/pink/brown noise
+    snr_db_range: tuple[float, float] = (5.0, 30.0)  # signal-to-noise ratio of that noise
+
+    def __post_init__(self) -> None:
+        for name in ("hours_train", "hours_dev", "hours_test", "heldout_fraction"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.min_duration_s < self.max_duration_s:
+            raise ValueError("need 0 < min_duration_s < max_duration_s")
+        if self.settings_per_voice < 1 or self.utts_per_block < 1:
+            raise ValueError("settings_per_voice and utts_per_block must be >= 1")
+        for name in ("reverb_prob", "noise_prob", "heldout_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if len({self.subset_train, self.subset_dev, self.subset_test}) != 3:
+            raise ValueError("subset_train, subset_dev and subset_test must differ")
+
+    def subset_name(self, subset: str) -> str:
+        """Folder name of ``subset`` ("train", "dev" or "test")."""
+        return getattr(self, f"subset_{subset}")
+
+    def hours(self, subset: str) -> float:
+        """Target hours of ``subset``."""
+        return getattr(self, f"hours_{subset}")
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A corpus speaker: LibriSpeech integer id and the voice setting that reads."""
+
+    id: int
+    voice: Voice
+
+
+@dataclass(frozen=True)
+class Job:
+    """One utterance to render."""
+
+    subset: str  # folder name under LibriSpeech/
+    speaker: int
+    chapter: int
+    utt: int
+    voice: Voice
+    text: str  # what the engine reads
+    transcript: str  # normalised text for trans.txt
+    seed: int
+
+    @property
+    def utt_id(self) -> str:
+        return f"{self.speaker}-{self.chapter}-{self.utt:04d}"
+
+    @property
+    def rel_path(self) -> str:
+        return f"{self.subset}/{self.speaker}/{self.chapter}/{self.utt_id}.flac"
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def split_novels(paths: list[Path], cfg: SynthConfig) -> dict[str, list[Path]]:
+    """Novels per subset: test and dev draw ``novels_test``/``novels_dev`` novels (seeded)."""
+    if len(paths) < cfg.novels_dev + cfg.novels_test + 1:
+        raise SynthError(
+            f"{cfg.text_dir}: {len(paths)} text files matching {cfg.text_glob!r}; need at least "
+            f"novels_dev + novels_test + 1 = {cfg.novels_dev + cfg.novels_test + 1}"
+        )
+    order = np.random.default_rng([cfg.seed, 1]).permutation(len(paths))
+    shuffled = [paths[i] for i in order]
+    test = sorted(shuffled[: cfg.novels_test])
+    dev = sorted(shuffled[cfg.novels_test : cfg.novels_test + cfg.novels_dev])
+    train = sorted(shuffled[cfg.novels_test + cfg.novels_dev :])
+    return {"train": train, "dev": dev, "test": test}
+
+
+def _heldout_groups(voices: list[Voice], cfg: SynthConfig) -> set[str]:
+    """Speaker groups kept out of train: ``cfg.heldout_groups`` when given, else
+    ``heldout_fraction`` of each engine's groups (at least one of an engine with two or more),
+    seeded; a group shared by engines counts for each."""
+    if cfg.heldout_groups:
+        unknown = sorted(set(cfg.heldout_groups) - {v.group_id for v in voices})
+        if unknown:
+            raise SynthError(f"heldout_groups: no installed voice has group {unknown[0]!r}")
+        return set(cfg.heldout_groups)
+    rng = np.random.default_rng([cfg.seed, 2])
+    held: set[str] = set()
+    for engine in sorted({v.engine for v in voices}):
+        groups = sorted({v.group_id for v in voices if v.engine == engine})
+        want = round(cfg.heldout_fraction * len(groups))
+        if cfg.heldout_fraction > 0 and len(groups) >= 2:
+            want = min(max(want, 1), len(groups) - 1)
+        free = [g for g in groups if g not in held]
+        for i in rng.permutation(len(free)):
+            if len(held.intersection(groups)) >= want or len(held.intersection(groups)) + 1 >= len(
+                groups
+            ):
+                break
+            held.add(free[i])
+    return held
+
+
+def split_voices(voices: list[Voice], cfg: SynthConfig) -> dict[str, list[Voice]]:
+    """Base voices for train and for dev/test ("heldout"): dev/test voices belong to speaker
+    groups never used in train (see :func:`_heldout_groups`)."""
+    held = _heldout_groups(voices, cfg)
+    train = [v for v in voices if v.group_id not in held]
+    heldout = [v for v in voices if v.group_id in held]
+    if not heldout or not train:
+        raise SynthError(
+            f"{len(voices)} voices in {len({v.group_id for v in voices})} speaker groups: need at "
+            "least two groups (one for train, one held out for dev/test); install more voices"
+        )
+    return {"train": train, "heldout": heldout}
+
+
+def speakers_of(voices: list[Voice], cfg: SynthConfig) -> dict[str, list[Speaker]]:
+    """Rate/pitch settings of every base voice as speakers with integer ids, keyed by base id."""
+    speakers: dict[str, list[Speaker]] = {}
+    next_id = 100
+    for voice in sorted(voices, key=lambda v: v.base_id):
+        rng = np.random.default_rng([cfg.seed, 3, zlib.crc32(voice.base_id.encode())])
+        settings = [(1.0, 1.0)] + [
+            (rng.uniform(*cfg.speed_range), rng.uniform(*cfg.pitch_range))
+            for _ in range(cfg.settings_per_voice - 1)
+        ]
+        speakers[voice.base_id] = [
+            Speaker(next_id + i, jitter(voice, s, p)) for i, (s, p) in enumerate(settings)
+        ]
+        next_id += len(settings)
+    return speakers
+
+
+def _candidates(path: Path, cfg: SynthConfig) -> list[Sentence]:
+    """Speakable sentences of one novel whose estimated duration is well inside the range."""
+    low, high = 1.2 * cfg.min_duration_s, 0.8 * cfg.max_duration_s
+    return [s for s in novel_sentences(path) if low <= s.estimated_s <= high]
+
+
+def select_sentences(
+    candidates: list[list[Sentence]], target_s: float, taken: set[str], rng: np.random.Generator
+) -> list[list[Sentence]]:
+    """Per novel, a random selection (in reading order) totalling about ``target_s`` estimated
+    seconds, spread evenly over the novels; skips and extends ``taken`` transcripts."""
+    chosen: list[list[Sentence]] = []
+    remaining = target_s
+    for i, sentences in enumerate(candidates):
+        quota = remaining / (len(candidates) - i)
+        picked: list[Sentence] = []
+        got = 0.0
+        for j in rng.permutation(len(sentences)):
+            if got >= quota:
+                break
+            sentence = transcribe(sentences[j])
+            if sentence is None or sentence.transcript in taken:
+                continue
+            taken.add(sentence.transcript)
+            picked.append(sentence)
+            got += sentence.estimated_s
+        remaining -= got
+        chosen.append(sorted(picked, key=lambda s: s.index))
+    return chosen
+
+
+def _assign(
+    chosen: list[list[Sentence]],
+    chapters: list[int],
+    pool: list[Voice],
+    speakers: dict[str, list[Speaker]],
+    subset: str,
+    cfg: SynthConfig,
+) -> list[Job]:
+    """Cut each novel's sentences into blocks; each block is read by one random speaker."""
+    rng = np.random.default_rng([cfg.seed, 4, SUBSETS.index(subset)])
+    engines = sorted({v.engine for v in pool})
+    weights = np.array([cfg.engine_weights.get(e, 0.0) for e in engines])
+    if weights.sum() <= 0:
+        weights = np.ones(len(engines))
+    weights /= weights.sum()
+    counters: dict[tuple[int, int], int] = defaultdict(int)
+    jobs = []
+    for sentences, chapter in zip(chosen, chapters):
+        for start in range(0, len(sentences), cfg.utts_per_block):
+            engine = engines[rng.choice(len(engines), p=weights)]
+            mine = [v for v in pool if v.engine == engine]
+            base = mine[rng.integers(len(mine))]
+            speaker = speakers[base.base_id][rng.integers(len(speakers[base.base_id]))]
+            for s in sentences[start : start + cfg.utts_per_block]:
+                utt = counters[speaker.id, chapter]
+                counters[speaker.id, chapter] += 1
+                seed = zlib.crc32(f"{cfg.seed}:{speaker.id}-{chapter}-{utt}".encode())
+                jobs.append(
+                    Job(cfg.subset_name(subset), speaker.id, chapter, utt, speaker.voice,
+                        s.text, s.transcript, seed)
+                )  # fmt: skip
+    return jobs
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a build renders and writes, fixed before rendering starts."""
+
+    novels: dict[str, list[Path]]  # subset -> novel files
+    chapters: dict[str, int]  # novel name -> chapter id
+    voice_split: dict[str, list[Voice]]  # "train" / "heldout" -> base voices
+    speakers: dict[str, list[Speaker]]  # base voice id -> its speakers
+    jobs: list[Job]
+
+
+def _novels_needed(files: list[Path], hours: float, cfg: SynthConfig) -> list[Path]:
+    """The (seeded) first novels of ``files`` needed for ``hours`` at ``MIN_SECONDS_PER_NOVEL``
+    each, in their sorted order: a small corpus does not read every novel."""
+    count = min(len(files), math.ceil(hours * 3600.0 / MIN_SECONDS_PER_NOVEL))
+    order = np.random.default_rng([cfg.seed, 6, len(files)]).permutation(len(files))
+    return sorted(files[i] for i in order[:count])
+
+
+def _voices(cfg: SynthConfig) -> list[Voice]:
+    check_engines(cfg.engines)
+    voices = available_voices(tuple(cfg.engines) + tuple(cfg.optional_engines))
+    if cfg.voices:
+        unknown = sorted(set(cfg.voices) - {v.base_id for v in voices})
+        if unknown:
+            raise SynthError(f"voices: {unknown[0]!r} is not an installed voice")
+        voices = [v for v in voices if v.base_id in set(cfg.voices)]
+    return voices
+
+
+def make_plan(
+    cfg: SynthConfig, pool: multiprocessing.pool.Pool | None = None, sentences: bool = True
+) -> Plan:
+    """Split novels and voices, select sentences and assign them to speakers (deterministic).
+
+    With ``sentences=False`` only the splits are made (``jobs`` is empty): cheap, for the lists.
+    """
+    voice_split = split_voices(_voices(cfg), cfg)
+    paths = sorted(Path(cfg.text_dir).glob(cfg.text_glob))
+    paths = [p for p in paths if p.is_file() and p.name.endswith((".txt", ".txt.gz"))]
+    novels = split_novels(paths, cfg)
+    chapters = {novel_name(p): i + 1 for i, p in enumerate(paths)}
+    speakers = speakers_of(voice_split["train"] + voice_split["heldout"], cfg)
+    taken: set[str] = set()
+    jobs: list[Job] = []
+    for subset in ("test", "dev", "train") if sentences else ():
+        files = _novels_needed(novels[subset], cfg.hours(subset), cfg)
+        mapper = pool.imap if pool is not None else map
+        candidates = list(mapper(partial(_candidates, cfg=cfg), files))
+        rng = np.random.default_rng([cfg.seed, 5, SUBSETS.index(subset)])
+        chosen = select_sentences(candidates, cfg.hours(subset) * 3600.0, taken, rng)
+        voices = voice_split["train" if subset == "train" else "heldout"]
+        ids = [chapters[novel_name(p)] for p in files]
+        jobs.extend(_assign(chosen, ids, voices, speakers, subset, cfg))
+    return Plan(novels, chapters, voice_split, speakers, jobs)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def degrade(samples: np.ndarray, cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
+    """Recording conditions of one utterance: silence padding, reverb, noise, level."""
+    rate = cfg.sample_rate
+    samples = fx.pad_silence(
+        samples, rate, rng.uniform(*cfg.pad_s_range), rng.uniform(*cfg.pad_s_range)
+    )
+    if rng.random() < cfg.reverb_prob:
+        rir = augment.synthetic_rir(rng.uniform(*cfg.rt60_s_range), rate, rng)
+        samples = augment.apply_rir(samples, rir)
+    if rng.random() < cfg.noise_prob:
+        noise = fx.coloured_noise(samples.size, float(rng.integers(3)), rng)
+        samples = augment.add_noise(samples, noise, rng.uniform(*cfg.snr_db_range))
+    return fx.set_peak(samples, rng.uniform(*cfg.peak_dbfs_range))
+
+
+def render_job(job: Job, cfg: SynthConfig, root: Path) -> tuple[Job, float | None, str]:
+    """Render one utterance unless its FLAC exists; returns (job, seconds or None, note).
+
+    The note is "" for a new file, "exists" for a file already there, else why it was dropped.
+    """
+    out = root / job.rel_path
+    if out.is_file():
+        return job, audio_info(out).duration_s, "exists"
+    try:
+        samples = synthesize(job.voice, job.text, cfg.sample_rate)
+    except TTSError as err:
+        return job, None, str(err)
+    samples = degrade(samples, cfg, np.random.default_rng(job.seed))
+    seconds = samples.size / cfg.sample_rate
+    if not cfg.min_duration_s <= seconds <= cfg.max_duration_s:
+        return (
+            job,
+            None,
+            f"duration {seconds:.2f} s outside [{cfg.min_duration_s}, {cfg.max_duration_s}]",
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_audio(out, samples, cfg.sample_rate)
+    return job, seconds, ""
+
+
+def _read_rejected(path: Path) -> set[str]:
+    if not path.is_file():
+        return set()
+    with path.open(encoding="utf-8") as fh:
+        return {line.split("\t", 1)[0] for line in fh if "\t" in line}
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def render_all(
+    jobs: list[Job], cfg: SynthConfig, out: Path, pool: multiprocessing.pool.Pool | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Render ``jobs`` (skipping rejected and finished ones) with a progress bar.
+
+    Returns:
+        ``(durations, stats)``: seconds per kept utterance id; stats with "new_s" (seconds of
+        speech rendered now), "wall_s", "rejected" (count, all runs).
+    """
+    root = out / "LibriSpeech"
+    rejected = _read_rejected(out / "rejected.tsv")
+    todo = [j for j in jobs if j.utt_id not in rejected]
+    durations: dict[str, float] = {}
+    stats = {"new_s": 0.0, "wall_s": 0.0, "rejected": float(len(rejected))}
+    start = time.monotonic()
+    mapper = partial(pool.imap_unordered, chunksize=4) if pool is not None else map
+    results = mapper(partial(render_job, cfg=cfg, root=root), todo)
+    with (out / "rejected.tsv").open("a", encoding="utf-8") as log:
+        bar = tqdm(results, total=len(todo), unit="utt", desc="rendering", smoothing=0.05)
+        for job, seconds, note in bar:
+            if seconds is None:
+                log.write(f"{job.utt_id}\t{note}\n")
+                log.flush()
+                stats["rejected"] += 1
+                continue
+            durations[job.utt_id] = seconds
+            if note != "exists":
+                stats["new_s"] += seconds
+            bar.set_postfix(hours=f"{sum(durations.values()) / 3600:.2f}", refresh=False)
+    stats["wall_s"] = time.monotonic() - start
+    return durations, stats
+
+
+def build_corpus(cfg: SynthConfig, out: str | Path, jobs: int = 1, render: bool = True) -> dict:
+    """Plan, render and write the corpus under ``out`` (resumable); returns a summary dict with
+    per-subset "utterances"/"hours"/"speakers" and "new_s", "wall_s", "rejected", "planned".
+    ``render=False`` writes only novel_split.tsv and voices.tsv."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not render:
+        plan = make_plan(cfg, sentences=False)
+        write_novel_split(plan, cfg, out / "novel_split.tsv")
+        write_voices(plan, out / "voices.tsv")
+        return {"planned": 0}
+    (out / "LibriSpeech").mkdir(exist_ok=True)
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    pool = ctx.Pool(jobs, initializer=_worker_init) if jobs > 1 else None
+    try:
+        plan = make_plan(cfg, pool)
+        write_novel_split(plan, cfg, out / "novel_split.tsv")
+        write_voices(plan, out / "voices.tsv")
+        durations, stats = render_all(plan.jobs, cfg, out, pool)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    summary: dict = dict(write_layout(plan.jobs, durations, out / "LibriSpeech"))
+    summary.update(stats)
+    summary["planned"] = len(plan.jobs)
+    return summary
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> SynthConfig:
+    """Config from YAML (``None``: the defaults) with ``key=value`` overrides."""
+    from asr import config
+
+    if path is None:
+        data = config.apply_overrides({}, overrides or [])
+        return config.from_dict(SynthConfig, data, "synth config")
+    return config.load(SynthConfig, path, overrides)
+
+
+def with_hours(cfg: SynthConfig, **hours: float | None) -> SynthConfig:
+    """``cfg`` with the given ``hours_<subset>`` values replaced (None keeps the config's)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in hours.items() if v is not None})

@@ -1,0 +1,193 @@
+"""Synthetic corpus builder: TTS voices, sentence selection, the LibriSpeech layout it writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asr.audio import audio_info, load_audio
+from asr.data import synth, synth_effects, tts
+from asr.data.librispeech import collect_subset
+from asr.data.synth_text import Sentence, speakable, transcribe
+from asr.text import normalize_text
+
+SENTENCE = "The old house stood on the hill above the quiet river."
+NEEDS_ESPEAK = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
+
+
+def _first_voice(engine: str) -> tts.Voice:
+    voices = [v for v in tts.available_voices([engine]) if v.engine == engine]
+    if not voices:
+        pytest.skip(f"{engine} is not installed")
+    return voices[0]
+
+
+def test_voice_ids_and_groups() -> None:
+    voice = tts.Voice("espeak-ng", "en-gb", "m3", "M", "espeak-ng:m3", speed=1.1, pitch=0.9)
+    assert voice.base_id == "espeak-ng:en-gb+m3"
+    assert voice.id == "espeak-ng:en-gb+m3@s1.10p0.90"
+    assert tts.jitter(voice, 1.0, 1.0).id == "espeak-ng:en-gb+m3@s1.00p1.00"
+    with pytest.raises(ValueError, match="engine"):
+        tts.Voice("say", "x")
+
+
+@NEEDS_ESPEAK
+def test_discovery_lists_installed_voices() -> None:
+    voices = tts.available_voices()
+    ids = [v.base_id for v in voices]
+    assert len(ids) == len(set(ids))
+    assert "espeak-ng:en-us+m1" in ids and "espeak-ng:en-gb-x-rp+f2" in ids
+    by_id = {v.base_id: v for v in voices}
+    assert by_id["espeak-ng:en-us+f2"].sex == "F"
+    assert by_id["espeak-ng:en-us+m1"].group_id == by_id["espeak-ng:en-gb+m1"].group_id
+    if "flite:kal16" in by_id:  # the same recorded speaker in flite and festival
+        assert by_id["flite:kal16"].group_id == by_id["flite:kal"].group_id == "kal"
+    if shutil.which("flite") is None:
+        assert not any(v.engine == "flite" for v in voices)
+
+
+@pytest.mark.parametrize("engine", ["espeak-ng", "flite", "festival", "mbrola"])
+def test_render_one_sentence_per_engine(engine: str, tmp_path: Path) -> None:
+    voice = _first_voice(engine)
+    seconds = tts.render(voice, SENTENCE, tmp_path / "a.flac")
+    info = audio_info(tmp_path / "a.flac")
+    assert (info.sample_rate, info.channels, info.format) == (16000, 1, "FLAC")
+    assert abs(info.duration_s - seconds) < 1e-3
+    assert 1.5 < seconds < 8.0  # 11 words
+    samples, _ = load_audio(tmp_path / "a.flac")
+    assert np.sqrt(np.mean(samples**2)) > 0.01
+    fast = tts.synthesize(tts.jitter(voice, 1.25, 1.0), SENTENCE)
+    if engine != "festival" or "hts" not in voice.name:  # HTS voices ignore the stretch
+        assert 0.65 < fast.size / 16000 / seconds < 0.92
+
+
+def test_missing_engine_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(tts.shutil, "which", lambda name: None)
+    with pytest.raises(tts.TTSError, match="apt-get install flite"):
+        tts.check_engines(["flite"])
+    with pytest.raises(tts.TTSError, match="apt-get install festival festvox-kallpc16k"):
+        tts.render(tts.Voice("festival", "voice_kal_diphone"), SENTENCE, tmp_path / "x.wav")
+    with pytest.raises(tts.TTSError, match="apt-get install espeak-ng"):
+        synth.build_corpus(synth.SynthConfig(text_dir=str(tmp_path)), tmp_path / "out")
+    assert tts.available_voices() == []
+
+
+def test_speakable_and_transcribe() -> None:
+    assert speakable("“Well—” he said, softly.") == '"Well," he said, softly.'
+    for bad in ("He paid 5 pounds for it.", "Mr. Brown came in.", "CHAPTER THE FIRST here."):
+        assert speakable(bad) is None
+    sentence = transcribe(Sentence("n", 0, "It's a fine day, isn't it, my dear?"))
+    assert sentence is not None and sentence.transcript == "IT'S A FINE DAY ISN'T IT MY DEAR"
+    assert transcribe(Sentence("n", 0, "Yes, my dear.")) is None  # under four words
+
+
+def test_coloured_noise_spectral_slope() -> None:
+    rng = np.random.default_rng(0)
+    for exponent in (0.0, 1.0, 2.0):
+        noise = synth_effects.coloured_noise(1 << 16, exponent, rng)
+        assert abs(np.sqrt(np.mean(noise**2)) - 1.0) < 1e-4
+        power = np.abs(np.fft.rfft(noise)) ** 2
+        freqs = np.arange(power.size)
+        band = (freqs > 50) & (freqs < 20000)
+        slope = np.polyfit(np.log(freqs[band]), np.log(power[band]), 1)[0]
+        assert abs(slope + exponent) < 0.1
+
+
+WORDS = (
+    *("garden", "window", "letter", "morning", "candle", "shadow", "harbour", "meadow"),
+    *("village", "carriage", "silver", "evening", "winter", "lantern", "kitchen", "orchard"),
+    *("bridge", "ribbon", "stranger", "journey"),
+)
+
+
+def _write_novels(folder: Path, count: int = 5, sentences: int = 10) -> dict[str, list[str]]:
+    rng = random.Random(7)
+    novels = {}
+    for n in range(count):
+        lines = []
+        for i in range(sentences):
+            a, b, c = rng.sample(WORDS, 3)
+            lines.append(f"The {a} and the {b} were {('near', 'far')[i % 2]} from the {c}, "
+                         f"said the {WORDS[n]} to the {WORDS[(n + i) % len(WORDS)]}.")  # fmt: skip
+        novels[f"novel{n}"] = lines
+        (folder / f"novel{n}.txt").write_text(" ".join(lines) + "\n", encoding="utf-8")
+    return novels
+
+
+def _parse_trans(root: Path) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for trans in sorted(root.glob("LibriSpeech/*/*/*/*.trans.txt")):
+        subset = trans.relative_to(root / "LibriSpeech").parts[0]
+        for line in trans.read_text(encoding="utf-8").splitlines():
+            utt, text = line.split(" ", 1)
+            assert (trans.parent / f"{utt}.flac").is_file()
+            out.setdefault(subset, {})[utt] = text
+    return out
+
+
+@NEEDS_ESPEAK
+def test_tiny_build_layout_splits_and_resume(tmp_path: Path) -> None:
+    novels = _write_novels(tmp_path)
+    cfg = synth.SynthConfig(
+        text_dir=str(tmp_path), hours_train=0.01, hours_dev=0.004, hours_test=0.004,
+        novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
+        voices=("espeak-ng:en-us+m1", "espeak-ng:en-gb+f2"), settings_per_voice=2,
+        utts_per_block=2, noise_prob=0.5, reverb_prob=0.5,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    summary = synth.build_corpus(cfg, out, jobs=2)
+    trans = _parse_trans(out)
+    assert set(trans) == {"train", "dev", "test"}
+    assert summary["train"]["utterances"] == len(trans["train"]) > 0
+    # novel split: a chapter is one novel, in one subset, as novel_split.tsv says
+    split = [line.split("\t") for line in (out / "novel_split.tsv").read_text().splitlines()[1:]]
+    subset_of_chapter = {chapter: subset for _, chapter, subset, *_ in split}
+    assert sorted(s for *_, s, _, _ in split).count("dev") == 1
+    chapter_text = {row[1]: {normalize_text(s) for s in novels[row[0]]} for row in split}
+    for subset, utts in trans.items():
+        for utt, text in utts.items():
+            chapter = utt.split("-")[1]
+            assert subset_of_chapter[chapter] == subset
+            assert text in chapter_text[chapter]  # the normalised sentence of that novel
+    texts = {subset: set(utts.values()) for subset, utts in trans.items()}
+    assert not (texts["train"] & texts["dev"] or texts["train"] & texts["test"])
+    assert not texts["dev"] & texts["test"]
+    # voices: dev/test speakers belong to voice groups never used in train
+    voices = {
+        row.split("\t")[0]: row.split("\t")
+        for row in (out / "voices.tsv").read_text().splitlines()[1:]
+    }
+    groups = {s: {voices[u.split("-")[0]][3] for u in utts} for s, utts in trans.items()}
+    assert groups["train"] and not groups["train"] & (groups["dev"] | groups["test"])
+    speakers_txt = (out / "LibriSpeech" / "SPEAKERS.TXT").read_text().splitlines()
+    listed = {line.split("|")[0].strip() for line in speakers_txt if not line.startswith(";")}
+    assert listed == {u.split("-")[0] for utts in trans.values() for u in utts}
+    # the LibriSpeech preparation code reads it unchanged
+    utts, skipped = collect_subset(out / "LibriSpeech" / "train", progress=False)
+    assert not skipped and {u.utt_id: u.text for u in utts} == trans["train"]
+    assert all(cfg.min_duration_s <= u.duration <= cfg.max_duration_s for u in utts)
+    # resumable: a second run renders nothing and writes the same corpus
+    again = synth.build_corpus(cfg, out, jobs=1)
+    assert again["new_s"] == 0.0 and _parse_trans(out) == trans
+
+
+@NEEDS_ESPEAK
+def test_plan_is_deterministic_and_duration_filter(tmp_path: Path) -> None:
+    _write_novels(tmp_path, count=4, sentences=6)
+    cfg = synth.SynthConfig(
+        text_dir=str(tmp_path), hours_train=0.005, hours_dev=0.002, hours_test=0.002,
+        novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
+        voices=("espeak-ng:en-us+m1", "espeak-ng:en-us+m2"),
+    )  # fmt: skip
+    first, second = synth.make_plan(cfg), synth.make_plan(cfg)
+    assert first.jobs == second.jobs and first.novels == second.novels
+    assert synth.make_plan(dataclasses.replace(cfg, seed=1)).jobs != first.jobs
+    strict = dataclasses.replace(cfg, min_duration_s=0.5, max_duration_s=1.0)
+    job, seconds, note = synth.render_job(first.jobs[0], strict, tmp_path / "ls")
+    assert seconds is None and "outside [0.5, 1.0]" in note
+    assert not (tmp_path / "ls" / job.rel_path).exists()
