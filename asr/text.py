@@ -12,6 +12,7 @@ files in ``../shared/data/text``) into sentences, streaming: a novel is never lo
 from __future__ import annotations
 
 import gzip
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -341,18 +342,17 @@ def _split_paragraph(paragraph: str) -> list[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences; lines are joined, blank lines end paragraphs.
+    """Split (possibly hard-wrapped) text into sentences, as :func:`iter_novel_sentences` does.
 
-    A sentence ends at ``.``, ``!`` or ``?`` (plus closing quotes or brackets) followed by a
-    capital letter, digit or opening quote; a full stop after ``Mr``, ``Mrs``, ``Dr``, ``St`` and
-    the other known abbreviations, or after a single capital (an initial), does not end one.
-    Sentences keep their original spelling and punctuation; those without a letter or digit
-    (``* * *``) are dropped.
+    Lines are joined into paragraphs; a paragraph ends at a blank line or at a line clearly
+    shorter than the wrap width followed by one that does not start in lower case (headings,
+    last lines of paragraphs). A sentence ends at ``.``, ``!`` or ``?`` (plus closing quotes or
+    brackets) followed by a capital letter, digit or opening quote; a full stop after ``Mr``,
+    ``Mrs``, ``Dr``, ``St`` and the other known abbreviations, or after a single capital (an
+    initial), does not end one. Sentences keep their original spelling and punctuation; those
+    without a letter or digit (``* * *``) are dropped.
     """
-    out: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
-        out.extend(_split_paragraph(paragraph))
-    return out
+    return list(_sentences_from_lines(iter(text.splitlines())))
 
 
 def _open_text(path: Path):
@@ -376,44 +376,37 @@ def _paragraph_ends(line: str, next_line: str | None, width: int) -> bool:
     ELTeC files is ragged by about 10 characters, so "short" means under 70% of the width."""
     if next_line is None or not next_line.strip() or not line.strip():
         return True
-    return len(line) < 0.7 * width and not next_line.lstrip()[0].islower()
+    short = len(line) < 0.7 * width and not next_line.lstrip()[0].islower()
+    return short and not _ends_with_abbreviation(line.rstrip())
 
 
 def iter_novel_sentences(path: str | Path, max_paragraph_lines: int = 200) -> Iterator[str]:
     """Stream the sentences of a (hard-wrapped, optionally gzipped) novel, one at a time.
 
-    Paragraphs end at blank lines and at lines under 70% of the wrap width (headings, last lines
-    of paragraphs) followed by a line that does not start in lower case; the width is estimated
-    from the first 1000 lines. Memory is bounded by ``max_paragraph_lines`` lines however the
-    file is laid out.
+    Splits like :func:`split_sentences`; the wrap width is estimated from the first 1000 lines.
+    Memory is bounded by ``max_paragraph_lines`` lines however the file is laid out.
 
     Raises:
         TextError: the file does not exist.
     """
-    path = Path(path)
-    with _open_text(path) as fh:
-        head = []
-        for line in fh:
-            head.append(line.rstrip())
-            if len(head) >= 1000:
-                break
-        width = _line_width(head)
-        lines = _chain(head, (line.rstrip() for line in fh))
-        paragraph: list[str] = []
-        line = next(lines, None)
-        while line is not None:
-            next_line = next(lines, None)
-            paragraph.append(line)
-            if _paragraph_ends(line, next_line, width):
-                yield from _split_paragraph(" ".join(paragraph))
-                paragraph = []
-            elif len(paragraph) >= max_paragraph_lines:
-                *done, rest = _split_paragraph(" ".join(paragraph)) or [""]
-                yield from done
-                paragraph = [rest]
-            line = next_line
+    with _open_text(Path(path)) as fh:
+        yield from _sentences_from_lines(fh, max_paragraph_lines)
 
 
-def _chain(first: list[str], rest: Iterator[str]) -> Iterator[str]:
-    yield from first
-    yield from rest
+def _sentences_from_lines(lines: Iterator[str], max_paragraph_lines: int = 200) -> Iterator[str]:
+    head = [line.rstrip() for line in itertools.islice(lines, 1000)]
+    width = _line_width(head)
+    stream = itertools.chain(head, (line.rstrip() for line in lines))
+    paragraph: list[str] = []
+    line = next(stream, None)
+    while line is not None:
+        next_line = next(stream, None)
+        paragraph.append(line)
+        if _paragraph_ends(line, next_line, width):
+            yield from _split_paragraph(" ".join(paragraph))
+            paragraph = []
+        elif len(paragraph) >= max_paragraph_lines:
+            *done, rest = _split_paragraph(" ".join(paragraph)) or [""]
+            yield from done
+            paragraph = [rest]
+        line = next_line

@@ -47,10 +47,11 @@ _ORDINAL_IRREGULAR = {
     "TWELVE": "TWELFTH",
 }
 _MAX_CARDINAL = 10**15
-_MONTHS = (
+_MONTH_NAMES = (
     "January|February|March|April|May|June|July|August|September|October|November|December|"
     "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
 )
+_MONTHS = _MONTH_NAMES + "|" + _MONTH_NAMES.upper()
 
 
 def digits(text: str) -> str:
@@ -218,13 +219,19 @@ _RULES: list[tuple[re.Pattern, object]] = [
         _time,
     ),
     (re.compile(r"(?<![\d.:])(\d{1,2}):(\d\d)(?![\d:])"), _time),
-    # currency symbols: £120, $3.50, £1,500
+    # currency symbols: £120, $3.50, £1,500, and L for £ before a number (L 108, L400)
+    (re.compile(r"(?<![A-Za-z'])L ?(?=\d)"), "£"),
     (re.compile(r"([£$])\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d\d))?(?!\d)"), _money),
     # decades: 1860s, 1860's
     (re.compile(r"\b(1\d\d0|20\d0)'?s\b"), lambda m: f" {plural(year(int(m[1])))} "),
     # old-style ordinals after a month or 'the': August 3d, the 22d
     (
-        re.compile(rf"\b((?:{_MONTHS}|the|The)\.? )(\d*[23])d\b"),
+        re.compile(rf"\b((?:{_MONTHS}|the|The)\.?\s+)(\d*[23])d\b"),
+        lambda m: f"{m[1]} {ordinal(int(m[2]))} ",
+    ),
+    # a bare day after a month is read as an ordinal: Feb. 27 -> FEBRUARY TWENTY SEVENTH
+    (
+        re.compile(rf"\b((?:{_MONTHS})\.?\s+)([1-9]|[12]\d|3[01])\b(?![.,:]?\d)"),
         lambda m: f"{m[1]} {ordinal(int(m[2]))} ",
     ),
     # old British money: 120l., 5 l., 13s., 6d, 9 1/2d.

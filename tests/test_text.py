@@ -38,6 +38,8 @@ CASES = [
     ("the 1st, 2nd, 3rd and 21st", "THE FIRST SECOND THIRD AND TWENTY FIRST"),
     ("SEPT. 24TH", "SEPTEMBER TWENTY FOURTH"),
     ("August 3d, 1842", "AUGUST THIRD EIGHTEEN FORTY TWO"),
+    ("Feb. 27.—Left", "FEBRUARY TWENTY SEVENTH LEFT"),
+    ("on May 31, 1850", "ON MAY THIRTY FIRST EIGHTEEN FIFTY"),
     # years
     ("in 1848", "IN EIGHTEEN FORTY EIGHT"),
     ("in 1900", "IN NINETEEN HUNDRED"),
@@ -49,7 +51,8 @@ CASES = [
     ("£1 and $3.50", "ONE POUND AND THREE DOLLARS AND FIFTY CENTS"),
     ("Ł20 in my pocket", "TWENTY POUNDS IN MY POCKET"),
     ("a snug 1500l. a year", "A SNUG ONE THOUSAND FIVE HUNDRED POUNDS A YEAR"),
-    ("L 108 13s. 9 1/2d.", "L ONE HUNDRED AND EIGHT THIRTEEN SHILLINGS NINE AND A HALF PENCE"),
+    ("L 108 13s. 9 1/2d.", "ONE HUNDRED AND EIGHT POUNDS THIRTEEN SHILLINGS NINE AND A HALF PENCE"),
+    ("more than L400.", "MORE THAN FOUR HUNDRED POUNDS"),
     ("5 per cent. and 50%", "FIVE PER CENT AND FIFTY PER CENT"),
     ("at 90° in the shade", "AT NINETY DEGREES IN THE SHADE"),
     ("30½ inches, 3/4 full", "THIRTY AND A HALF INCHES THREE QUARTERS FULL"),
@@ -183,6 +186,30 @@ def test_split_sentences_abbreviations_and_quotes() -> None:
         "New paragraph here",
     ]
     assert split_sentences("* * * * *\n\n") == []
+
+
+def test_split_sentences_hard_wrapped_headings() -> None:
+    """Headings and short last lines end paragraphs; a short line inside a sentence does not."""
+    full = "It was a long line of text that fills the whole width of the page, as they"
+    text = "\n".join(
+        [
+            "CHAPTER I",
+            "Dombey and Son",
+            full,
+            "all do, and then",
+            "it ended here, no full stop",
+            "Then another paragraph began, and said Mr.",
+            "Dombey, nothing at all.",
+            full,
+        ]
+    )
+    assert split_sentences(text) == [
+        "CHAPTER I",
+        "Dombey and Son",
+        full + " all do, and then it ended here, no full stop",
+        "Then another paragraph began, and said Mr. Dombey, nothing at all.",
+        full,
+    ]
 
 
 def test_iter_novel_sentences_streams_gzip(tmp_path) -> None:
