@@ -20,12 +20,55 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from asr.frontend.postprocess import (
+    add_deltas,
+    compute_deltas,
+    global_cmvn,
+    length_mask,
+    mask_frames,
+    per_feature_normalize,
+    utterance_cmvn,
+)
+
 WindowKind = Literal["hann", "hamming", "povey", "blackman", "rectangular"]
 MelScale = Literal["htk", "slaney"]
 PadMode = Literal["zeros", "reflect", "symmetric"]
 
 # Kaldi's floor for log energies and log filterbanks: numeric_limits<float>::epsilon().
 KALDI_EPSILON = 1.1920928955078125e-07
+
+__all__ = [
+    "KALDI_EPSILON",
+    "add_deltas",
+    "compute_deltas",
+    "dct_matrix",
+    "dither",
+    "feature_window",
+    "fft_power",
+    "frame_offset",
+    "frame_signal",
+    "global_cmvn",
+    "hz_to_mel",
+    "length_mask",
+    "lifter_coefficients",
+    "log_compress",
+    "log_energy",
+    "mask_frames",
+    "mel_filterbank",
+    "mel_to_hz",
+    "next_power_of_two",
+    "num_frames",
+    "pad_signal",
+    "per_feature_normalize",
+    "preemphasis",
+    "preemphasis_frames",
+    "reflect_index",
+    "remove_dc_offset",
+    "samples_from_ms",
+    "spectrum",
+    "utterance_cmvn",
+    "windowed_frames",
+]
 
 
 def samples_from_ms(duration_ms: float, sample_rate_hz: int) -> int:
@@ -36,12 +79,6 @@ def samples_from_ms(duration_ms: float, sample_rate_hz: int) -> int:
 def next_power_of_two(n: int) -> int:
     """Smallest power of two ``>= n`` (``n >= 1``)."""
     return 1 << max(0, (n - 1).bit_length())
-
-
-def length_mask(lengths: Tensor, size: int) -> Tensor:
-    """Boolean mask ``(batch, size)``: True at positions before each length."""
-    steps = torch.arange(size, device=lengths.device)
-    return steps[None, :] < lengths[:, None]
 
 
 def dither(
@@ -141,7 +178,7 @@ def reflect_index(index: Tensor, lengths: Tensor, mode: PadMode) -> Tensor:
     return torch.where(m >= length, period - m, m).clamp(max=length - 1)
 
 
-def frame_signal(
+def pad_signal(
     waveforms: Tensor,
     lengths: Tensor,
     frame_length: int,
@@ -150,12 +187,12 @@ def frame_signal(
     frames: Tensor,
     pad_mode: PadMode = "zeros",
 ) -> Tensor:
-    """Cut ``(batch, samples)`` into frames, padding each row at its own edges.
+    """Pad each row at its own edges so that frame ``t`` is ``[t * shift, t * shift + length)``.
 
-    Frame ``t`` of a row holds samples ``t * frame_shift - offset + [0, frame_length)``; samples
-    before 0 or at/after the row's length come from ``pad_mode``: ``zeros``, ``reflect`` or
-    ``symmetric`` (see :func:`reflect_index`). The result is a strided view when no padding is
-    needed (Kaldi ``snip_edges``).
+    Frame ``t`` of a row holds samples ``t * frame_shift - offset + [0, frame_length)`` of the
+    input; samples before 0 or at/after the row's length come from ``pad_mode``: ``zeros``,
+    ``reflect`` or ``symmetric`` (see :func:`reflect_index`). Without padding (Kaldi
+    ``snip_edges``) the input itself is returned.
 
     Args:
         waveforms: ``(batch, samples)``.
@@ -163,24 +200,21 @@ def frame_signal(
         frame_length: samples per frame.
         frame_shift: samples between frame starts.
         offset: samples of padding before the first frame (:func:`frame_offset`).
-        frames: ``(batch,)`` frames per row (:func:`num_frames`); frames beyond are garbage.
+        frames: ``(batch,)`` frames per row (:func:`num_frames`); later frames are garbage.
         pad_mode: how samples outside a row are filled.
 
     Returns:
-        ``(batch, max(frames), frame_length)``.
+        ``(batch, W)`` with ``W >= (max(frames) - 1) * frame_shift + frame_length``.
     """
     batch, total = waveforms.shape
-    max_frames = int(frames.max()) if frames.numel() else 0
-    if max_frames == 0:
-        return waveforms.new_zeros(batch, 0, frame_length)
     lengths = lengths.to(waveforms.device).long()
-    frames = frames.to(waveforms.device)
+    max_frames = int(frames.max()) if frames.numel() else 0
     # Samples needed past each row's end by its last valid frame.
-    need = (frames - 1) * frame_shift - offset + frame_length - lengths
-    right = max(int(need.max()), 0)
+    need = (frames.to(waveforms.device) - 1) * frame_shift - offset + frame_length - lengths
+    right = max(int(need.max()), 0) if max_frames else 0
     if offset == 0 and right == 0:
-        return waveforms.unfold(1, frame_length, frame_shift)[:, :max_frames]
-    if pad_mode == "zeros":
+        padded = waveforms
+    elif pad_mode == "zeros":
         signal = waveforms * length_mask(lengths, total)
         padded = torch.nn.functional.pad(signal, (max(offset, 0), right))
     else:
@@ -195,10 +229,85 @@ def frame_signal(
             padded.scatter_(1, pos + max(offset, 0), waveforms.gather(1, src))
     if offset < 0:  # the first frame starts after sample 0
         padded = padded[:, -offset:]
-    needed = (max_frames - 1) * frame_shift + frame_length
+    needed = max(max_frames - 1, 0) * frame_shift + frame_length
     if padded.shape[1] < needed:
         padded = torch.nn.functional.pad(padded, (0, needed - padded.shape[1]))
+    return padded
+
+
+def frame_signal(
+    waveforms: Tensor,
+    lengths: Tensor,
+    frame_length: int,
+    frame_shift: int,
+    offset: int,
+    frames: Tensor,
+    pad_mode: PadMode = "zeros",
+) -> Tensor:
+    """Cut ``(batch, samples)`` into frames ``(batch, max(frames), frame_length)``.
+
+    A strided view of :func:`pad_signal`'s output (same arguments); frames beyond a row's
+    count hold garbage.
+    """
+    max_frames = int(frames.max()) if frames.numel() else 0
+    padded = pad_signal(waveforms, lengths, frame_length, frame_shift, offset, frames, pad_mode)
     return padded.unfold(1, frame_length, frame_shift)[:, :max_frames]
+
+
+def windowed_frames(
+    signal: Tensor,
+    frame_length: int,
+    frame_shift: int,
+    window: Tensor,
+    n_fft: int,
+    remove_dc: bool = False,
+    preemph: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Frames of ``signal`` with DC removal, per-frame pre-emphasis and window, zero-padded.
+
+    Equal to ``remove_dc_offset`` -> ``preemphasis_frames`` -> ``* window`` -> pad to ``n_fft``
+    on :func:`frame_signal`'s frames, but fused into about two passes over the frames: the
+    pre-emphasis runs on the signal once (frame column 0 is then corrected), and the mean is
+    removed after it: ``P(x - m) = P x - (1 - preemph) m``.
+
+    Args:
+        signal: ``(batch, W)``, frame ``t`` at ``[t * frame_shift, t * frame_shift + length)``
+            (see :func:`pad_signal`); every ``frame_length``-long step is a frame.
+        frame_length: samples per frame.
+        frame_shift: samples between frame starts.
+        window: ``(frame_length,)``.
+        n_fft: padded frame size (``>= frame_length``).
+        remove_dc: subtract each frame's mean first (Kaldi).
+        preemph: Kaldi per-frame pre-emphasis coefficient (0: none).
+
+    Returns:
+        ``(batch, frames, n_fft)`` windowed frames, and the raw frames ``(batch, frames,
+        frame_length)`` (a strided view of ``signal``).
+    """
+    raw = signal.unfold(1, frame_length, frame_shift)
+    out = signal.new_zeros(*raw.shape[:2], n_fft)
+    body = out[..., :frame_length]
+    source = raw
+    if preemph != 0.0:
+        emph = torch.empty_like(signal)
+        emph[:, 0] = signal[:, 0]
+        torch.sub(signal[:, 1:], signal[:, :-1], alpha=preemph, out=emph[:, 1:])
+        source = emph.unfold(1, frame_length, frame_shift)
+    torch.mul(source, window, out=body)
+    mean = raw.mean(dim=-1, keepdim=True) if remove_dc else None
+    if mean is not None:
+        body.addcmul_(mean, window, value=-(1.0 - preemph))
+    if preemph != 0.0 and float(window[0]) != 0.0:  # column 0: x[0] - preemph * x[0]
+        first = raw[..., 0] - mean[..., 0] if mean is not None else raw[..., 0]
+        body[..., 0] = (1.0 - preemph) * window[0] * first
+    return out, raw
+
+
+def fft_power(spec: Tensor, power: float = 2.0) -> Tensor:
+    """``|X|^power`` of a complex spectrum (``re^2 + im^2`` for power 2)."""
+    out = spec.real.square()
+    out.addcmul_(spec.imag, spec.imag)
+    return out if power == 2.0 else out.pow(power / 2.0)
 
 
 def remove_dc_offset(frames: Tensor) -> Tensor:
@@ -276,11 +385,7 @@ def spectrum(frames: Tensor, window: Tensor, n_fft: int, power: float = 2.0) -> 
     """
     if frames.numel() == 0:  # MKL refuses empty transforms
         return frames.new_zeros(*frames.shape[:-1], n_fft // 2 + 1)
-    fft = torch.fft.rfft(frames * window, n=n_fft)
-    power_spec = torch.view_as_real(fft).pow(2).sum(dim=-1)
-    if power == 2.0:
-        return power_spec
-    return power_spec.pow(power / 2.0)
+    return fft_power(torch.fft.rfft(frames * window, n=n_fft), power)
 
 
 def hz_to_mel(freq_hz: Tensor, scale: MelScale = "htk") -> Tensor:
@@ -384,103 +489,3 @@ def lifter_coefficients(num_ceps: int, lifter: float, dtype: torch.dtype = torch
     if lifter == 0.0:
         return torch.ones(num_ceps, dtype=dtype)
     return (1.0 + 0.5 * lifter * torch.sin(math.pi * k / lifter)).to(dtype)
-
-
-def compute_deltas(features: Tensor, lengths: Tensor, window: int = 2) -> Tensor:
-    """Regression deltas ``sum_n n (c[t+n] - c[t-n]) / (2 sum_n n^2)``, ``n = 1..window``.
-
-    Frames beyond each utterance's ends are replaced by its first/last valid frame (as
-    ``torchaudio.functional.compute_deltas`` and Kaldi's ``add-deltas`` do for one utterance).
-
-    Args:
-        features: ``(batch, frames, features)``.
-        lengths: ``(batch,)`` valid frames.
-        window: half-width ``N`` of the regression window.
-
-    Returns:
-        ``(batch, frames, features)``.
-    """
-    batch, frames, dim = features.shape
-    if frames == 0:
-        return features.clone()
-    lengths = lengths.to(features.device).long()
-    idx = torch.arange(-window, frames + window, device=features.device)[None, :]
-    idx = torch.minimum(idx.clamp(min=0), (lengths[:, None] - 1).clamp(min=0))
-    padded = features.gather(1, idx[:, :, None].expand(batch, frames + 2 * window, dim))
-    denom = 2.0 * sum(n * n for n in range(1, window + 1))
-    out = torch.zeros_like(features)
-    for n in range(1, window + 1):
-        ahead = padded[:, window + n : window + n + frames]
-        behind = padded[:, window - n : window - n + frames]
-        out = out + n * (ahead - behind)
-    return out / denom
-
-
-def add_deltas(features: Tensor, lengths: Tensor, order: int = 2, window: int = 2) -> Tensor:
-    """Append deltas up to ``order`` (2: deltas and delta-deltas).
-
-    ``(batch, frames, f) -> (batch, frames, f * (1 + order))``.
-    """
-    parts = [features]
-    for _ in range(order):
-        parts.append(compute_deltas(parts[-1], lengths, window))
-    return torch.cat(parts, dim=-1)
-
-
-def mask_frames(features: Tensor, lengths: Tensor, value: float = 0.0) -> Tensor:
-    """Set frames at/after each length to ``value``; ``(batch, frames, features)``."""
-    mask = length_mask(lengths.to(features.device), features.shape[1])
-    return features.masked_fill(~mask[:, :, None], value)
-
-
-def _masked_moments(features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Mean ``(b, 1, f)``, mask ``(b, t, 1)`` and clamped counts ``(b, 1, 1)`` over valid frames."""
-    mask = length_mask(lengths.to(features.device), features.shape[1])[:, :, None]
-    mask = mask.to(features.dtype)
-    count = mask.sum(dim=1, keepdim=True).clamp(min=1.0)
-    mean = (features * mask).sum(dim=1, keepdim=True) / count
-    return mean, mask, count
-
-
-def utterance_cmvn(features: Tensor, lengths: Tensor, norm_vars: bool = False) -> Tensor:
-    """Kaldi-style per-utterance CMVN over valid frames (population variance, floored at 1e-20).
-
-    Args:
-        features: ``(batch, frames, features)``.
-        lengths: ``(batch,)`` valid frames.
-        norm_vars: also divide by the standard deviation.
-
-    Returns:
-        ``(batch, frames, features)`` with padded frames set to 0.
-    """
-    mean, mask, count = _masked_moments(features, lengths)
-    out = features - mean
-    if norm_vars:
-        var = ((out * mask).pow(2).sum(dim=1, keepdim=True) / count).clamp(min=1e-20)
-        out = out / var.sqrt()
-    return out * mask
-
-
-def per_feature_normalize(features: Tensor, lengths: Tensor, eps: float = 1e-5) -> Tensor:
-    """NeMo ``per_feature`` normalisation: ``(x - mean) / (std + eps)`` per utterance and feature.
-
-    ``std`` is the unbiased (``n - 1``) standard deviation over valid frames, 0 for one frame.
-
-    Args:
-        features: ``(batch, frames, features)``.
-        lengths: ``(batch,)`` valid frames.
-        eps: added to the standard deviation (NeMo: 1e-5).
-
-    Returns:
-        ``(batch, frames, features)`` with padded frames set to 0.
-    """
-    mean, mask, count = _masked_moments(features, lengths)
-    centred = (features - mean) * mask
-    dof = (count - 1.0).clamp(min=1.0)
-    std = (centred.pow(2).sum(dim=1, keepdim=True) / dof).sqrt()
-    return centred / (std + eps)
-
-
-def global_cmvn(features: Tensor, lengths: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """``(x - mean) / std`` with corpus ``mean``/``std`` ``(features,)``; padding set to 0."""
-    return mask_frames((features - mean) / std, lengths)

@@ -29,6 +29,9 @@ from asr.errors import AsrError
 from asr.frontend import functional as F
 from asr.frontend.denoise import DenoiseConfig, denoise_power
 
+# CPU: frames analysed per step (one utterance at a time), so that the work stays in cache.
+CHUNK_FRAMES = 512
+
 
 class FrontendError(AsrError):
     """Bad input to the front-end (wrong shapes, lengths out of range, missing CMVN stats)."""
@@ -163,6 +166,7 @@ class Frontend(nn.Module):
             triangles_in_mel=cfg.mel_triangles == "mel",
         )
         self.register_buffer("mel_matrix", mel, persistent=False)
+        self.register_buffer("mel_pairs", mel.repeat_interleave(2, dim=0), persistent=False)
         if cfg.features == "mfcc":
             dct = F.dct_matrix(cfg.num_mel_bins, cfg.num_ceps)
             dct = dct * F.lifter_coefficients(cfg.num_ceps, cfg.cepstral_lifter)[None, :]
@@ -219,31 +223,82 @@ class Frontend(nn.Module):
             waveforms = waveforms.float()
         return waveforms, lengths
 
-    def spectrogram(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Power (or magnitude) spectra ``(batch, frames, n_fft // 2 + 1)``, frame counts and
-        log energies ``(batch, frames)`` (zeros unless ``use_energy``)."""
+    def _signal(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Scaled, dithered, (signal-)pre-emphasised and edge-padded signal ``(batch, W)`` in
+        which frame ``t`` starts at sample ``t * shift``, and the frame counts ``(batch,)``."""
         cfg = self.cfg
         x = waveforms * cfg.waveform_scale if cfg.waveform_scale != 1.0 else waveforms
         if self.training and cfg.dither > 0:
             x = F.dither(x, lengths, cfg.dither)
         if cfg.preemphasis_mode == "signal":
             x = F.preemphasis(x, lengths, cfg.preemphasis)
-        frames_per_utt = self.num_frames(lengths)
+        frames = self.num_frames(lengths)
         length, shift = cfg.frame_length_samples, cfg.frame_shift_samples
         offset = F.frame_offset(length, shift, cfg.snip_edges, cfg.center, cfg.fft_size)
-        frames = F.frame_signal(x, lengths, length, shift, offset, frames_per_utt, cfg.pad_mode)
-        if cfg.remove_dc_offset:
-            frames = F.remove_dc_offset(frames)
-        energy = x.new_zeros(frames.shape[:2])
-        if cfg.use_energy and cfg.raw_energy:
-            energy = F.log_energy(frames, cfg.energy_floor)
-        if cfg.preemphasis_mode == "frame":
-            frames = F.preemphasis_frames(frames, cfg.preemphasis)
-        window = self.window.to(x.dtype)
-        if cfg.use_energy and not cfg.raw_energy:
-            energy = F.log_energy(frames * window, cfg.energy_floor)
-        spec = F.spectrum(frames, window, cfg.fft_size, cfg.spectrum_power)
-        return spec, frames_per_utt, energy
+        return F.pad_signal(x, lengths, length, shift, offset, frames, cfg.pad_mode), frames
+
+    def _chunks(self, frames: Tensor, device: torch.device) -> list[tuple[int, int, int, int]]:
+        """``(b0, b1, t0, t1)`` blocks to analyse: on CPU one utterance and at most
+        CHUNK_FRAMES valid frames at a time (the work stays in cache; padded frames are
+        skipped), elsewhere the whole batch at once."""
+        counts = frames.tolist()
+        if device.type != "cpu":
+            return [(0, len(counts), 0, max(counts, default=0))]
+        return [
+            (b, b + 1, t0, min(n, t0 + CHUNK_FRAMES))
+            for b, n in enumerate(counts)
+            for t0 in range(0, n, CHUNK_FRAMES)
+        ]
+
+    def spectrogram(
+        self, waveforms: Tensor, lengths: Tensor, apply_mel: bool = False
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Spectra of the valid frames (padded frames are 0).
+
+        Args:
+            waveforms: ``(batch, samples)`` float.
+            lengths: ``(batch,)`` valid samples.
+            apply_mel: return mel energies ``(batch, frames, num_mel_bins)`` instead of
+                ``|FFT|^spectrum_power`` ``(batch, frames, n_fft // 2 + 1)`` (faster: the power
+                and the filterbank become one matrix product).
+
+        Returns:
+            spectra, frame counts ``(batch,)`` and log energies ``(batch, frames)`` (zeros
+            unless ``use_energy``).
+        """
+        cfg = self.cfg
+        signal, frames = self._signal(waveforms, lengths)
+        length, shift = cfg.frame_length_samples, cfg.frame_shift_samples
+        batch, total = waveforms.shape[0], int(frames.max()) if frames.numel() else 0
+        fused = apply_mel and cfg.spectrum_power == 2.0
+        width = cfg.num_mel_bins if fused else cfg.fft_size // 2 + 1
+        out = signal.new_zeros(batch, total, width)
+        energy = signal.new_zeros(batch, total)
+        window = self.window.to(signal.dtype)
+        mel2 = self.mel_pairs.to(signal.dtype)
+        frame_preemph = cfg.preemphasis if cfg.preemphasis_mode == "frame" else 0.0
+        for b0, b1, t0, t1 in self._chunks(frames, signal.device):
+            seg = signal[b0:b1, t0 * shift : (t1 - 1) * shift + length]
+            buf, raw = F.windowed_frames(
+                seg, length, shift, window, cfg.fft_size, cfg.remove_dc_offset, frame_preemph
+            )
+            if cfg.use_energy:
+                energy[b0:b1, t0:t1] = self._log_energy(buf, raw)
+            spec = torch.fft.rfft(buf)
+            if fused:  # (re, im) interleaved squared, times the mel matrix with rows doubled
+                out[b0:b1, t0:t1] = torch.view_as_real(spec).square().flatten(-2) @ mel2
+            else:
+                out[b0:b1, t0:t1] = F.fft_power(spec, cfg.spectrum_power)
+        if apply_mel and not fused:
+            out = out @ self.mel_matrix.to(out.dtype)
+        return out, frames, energy
+
+    def _log_energy(self, windowed: Tensor, raw: Tensor) -> Tensor:
+        cfg = self.cfg
+        if not cfg.raw_energy:
+            return F.log_energy(windowed, cfg.energy_floor)
+        frames = F.remove_dc_offset(raw) if cfg.remove_dc_offset else raw
+        return F.log_energy(frames, cfg.energy_floor)
 
     def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Compute features.
@@ -258,23 +313,25 @@ class Frontend(nn.Module):
         """
         cfg = self.cfg
         waveforms, lengths = self._check(waveforms, lengths)
-        spec, out_lengths, energy = self.spectrogram(waveforms, lengths)
-        dtype = spec.dtype
-        if cfg.denoise.method != "none":
-            spec = denoise_power(spec, out_lengths, cfg.denoise)
-        feats = spec @ self.mel_matrix.to(dtype)
+        denoise = cfg.denoise.method != "none"
+        feats, out_lengths, energy = self.spectrogram(waveforms, lengths, apply_mel=not denoise)
+        if denoise:
+            feats = denoise_power(feats, out_lengths, cfg.denoise)
+            feats = feats @ self.mel_matrix.to(feats.dtype)
         if cfg.log != "none":
             feats = F.log_compress(feats, cfg.log, cfg.log_eps)
         if cfg.features == "mfcc":
             # float64 here: the DCT with lifter sums large terms of opposite signs.
-            feats = (feats.double() @ self.dct_matrix.double()).to(dtype)
+            feats = (feats.double() @ self.dct_matrix.double()).to(feats.dtype)
             if cfg.use_energy:
-                feats = torch.cat([energy[:, :, None], feats[:, :, 1:]], dim=-1)
+                feats[:, :, 0] = energy
         elif cfg.use_energy:
             feats = torch.cat([energy[:, :, None], feats], dim=-1)
         feats = self._normalize(feats, out_lengths)
         if cfg.deltas:
             feats = F.add_deltas(feats, out_lengths, cfg.deltas, cfg.delta_window)
+        if bool((out_lengths == feats.shape[1]).all()):
+            return feats, out_lengths  # no padded frames to clear
         return F.mask_frames(feats, out_lengths), out_lengths
 
     def _normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
