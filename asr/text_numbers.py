@@ -99,8 +99,9 @@ def ordinal(n: int) -> str:
 def year(n: int) -> str:
     """Read a year: ``1455`` -> ``FOURTEEN FIFTY FIVE``, ``1900`` -> ``NINETEEN HUNDRED``,
     ``1905`` -> ``NINETEEN O FIVE``, ``2005`` -> ``TWO THOUSAND AND FIVE``, ``2016`` -> ``TWENTY
-    SIXTEEN``. Numbers outside 1000-2099, and whole thousands, are read as cardinals."""
-    if not 1000 <= n <= 2099 or n % 1000 == 0 or 2000 < n < 2010:
+    SIXTEEN``. Numbers outside 1000-2099, and 1000-1009 and 2000-2009, are read as cardinals
+    (as num2words reads years)."""
+    if not 1000 <= n <= 2099 or n % 1000 < 10:
         return cardinal(n)
     high, low = divmod(n, 100)
     if low == 0:

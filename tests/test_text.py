@@ -119,6 +119,25 @@ def test_number_words() -> None:
     ]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=10**12 - 1))
+def test_numbers_match_num2words(n: int) -> None:
+    """num2words (British 'and', like ours) is the independent reference for cardinals and
+    ordinals, read through the normaliser with and without thousands separators."""
+    num2words = pytest.importorskip("num2words").num2words
+    assert cardinal(n) == normalize_text(num2words(n))
+    assert normalize_text(f"{n:,}") == normalize_text(num2words(n))
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    assert normalize_text(f"the {n}{suffix}") == normalize_text("the " + num2words(n, "ordinal"))
+
+
+def test_years_match_num2words() -> None:
+    num2words = pytest.importorskip("num2words").num2words
+    for y in range(1000, 2100):
+        reference = normalize_text(num2words(y, to="year")).replace("OH ", "O ")
+        assert normalize_text(f"in {y}") == "IN " + reference, y
+
+
 def test_ljspeech_reference(shared_data) -> None:
     """LJSpeech's own expansion (column 3) is the reference: normalising the raw text (column 2)
     must give the same words. All 32 clips of the sample match; 3 of them contain years."""
