@@ -116,6 +116,27 @@ def test_sentencepiece_train_round_trip(tmp_path, novel_sentences, model_type, v
         tok.encode("CAFé")
 
 
+@pytest.fixture(scope="module")
+def bpe_tokenizer(tmp_path_factory, novel_sentences) -> SentencePieceTokenizer:
+    out = tmp_path_factory.mktemp("bpe")
+    return SentencePieceTokenizer.train(novel_sentences, out, 128, model_type="bpe")
+
+
+WORDS = st.lists(
+    st.text(alphabet=st.sampled_from(DEFAULT_CHAR_VOCAB[2:]), min_size=1, max_size=12),
+    max_size=8,
+).map(" ".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(WORDS)
+def test_sentencepiece_round_trip_any_normalized_text(bpe_tokenizer, text: str) -> None:
+    """Any text in the normalised alphabet (single spaces) survives encode -> decode."""
+    ids = bpe_tokenizer.encode(text)
+    assert 0 not in ids
+    assert bpe_tokenizer.decode(ids) == text
+
+
 def test_sentencepiece_bad_arguments(tmp_path) -> None:
     texts = ["HELLO WORLD", "A SMALL TEXT"]
     with pytest.raises(TokenizerError, match="model_type"):
