@@ -9,6 +9,7 @@ of a corpus is reproducible from its seed.
 from __future__ import annotations
 
 import numpy as np
+from scipy.fft import next_fast_len
 
 
 def coloured_noise(num_samples: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
@@ -17,10 +18,11 @@ def coloured_noise(num_samples: int, exponent: float, rng: np.random.Generator) 
     Returns:
         float32 ``(num_samples,)`` with unit RMS.
     """
-    spectrum = np.fft.rfft(rng.standard_normal(num_samples))
+    size = next_fast_len(num_samples, real=True)  # arbitrary lengths can be slow FFT sizes
+    spectrum = np.fft.rfft(rng.standard_normal(size))
     freqs = np.arange(spectrum.size, dtype=np.float64)
     freqs[0] = 1.0
-    noise = np.fft.irfft(spectrum / freqs ** (exponent / 2.0), n=num_samples)
+    noise = np.fft.irfft(spectrum / freqs ** (exponent / 2.0), n=size)[:num_samples]
     noise -= noise.mean()
     return (noise / max(float(np.sqrt(np.mean(noise**2))), 1e-12)).astype(np.float32)
 

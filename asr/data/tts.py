@@ -6,7 +6,8 @@ A :class:`Voice` names one engine voice plus a speaking-rate and pitch setting; 
 :func:`render` speaks one text into a 16 kHz mono audio file.
 
 The engines run as subprocesses with argument lists (no shell); the text goes through a
-temporary file, never the command line, so a text starting with "-" is still text.
+temporary file, never the command line, so a text starting with "-" is still text. festival runs
+as one long-lived ``festival --pipe`` process per worker (:mod:`asr.data.tts_festival`).
 
 Rate and pitch: espeak-ng (and mbrola through it) change both natively (``-s`` words per
 minute, ``-p`` pitch 0-99). flite and festival diphone voices stretch durations natively; their
@@ -163,7 +164,7 @@ def engine_installed(engine: str) -> bool:
             _need("mbrola", "mbrola")
             _need("espeak-ng", "espeak-ng")
         else:
-            _need(engine, {"festival": "text2wave"}.get(engine, engine))
+            _need(engine, engine)
     except TTSError:
         return False
     return True
@@ -250,7 +251,7 @@ def check_engines(engines: tuple[str, ...] | list[str]) -> None:
             _need("espeak-ng", "espeak-ng")
             _need("mbrola", "mbrola")
         else:
-            _need(engine, {"festival": "text2wave"}.get(engine, engine))
+            _need(engine, engine)
 
 
 def jitter(voice: Voice, speed: float, pitch: float) -> Voice:
@@ -272,7 +273,7 @@ def _run(cmd: list[str], voice: Voice) -> None:
 
 
 def _engine_command(voice: Voice, text_file: Path, wav: Path) -> list[str]:
-    """The command that renders ``text_file`` to ``wav`` with ``voice``."""
+    """The command that renders ``text_file`` to ``wav`` with an espeak-ng/mbrola/flite voice."""
     if voice.engine in ("espeak-ng", "mbrola"):
         if voice.engine == "mbrola":
             _need("mbrola", "mbrola")
@@ -282,19 +283,24 @@ def _engine_command(voice: Voice, text_file: Path, wav: Path) -> list[str]:
         cmd = [_need("espeak-ng", "espeak-ng"), "-v", name, "-s", str(wpm), "-p", str(pitch)]
         return [*cmd, "-w", str(wav), "-f", str(text_file)]
     stretch = voice.pitch / voice.speed  # warped afterwards by ``pitch``: see the module doc
-    if voice.engine == "flite":
-        cmd = [_need("flite", "flite"), "-voice", voice.name]
-        return [
-            *cmd,
-            "--setf",
-            f"duration_stretch={stretch:.4f}",
-            "-f",
-            str(text_file),
-            "-o",
-            str(wav),
-        ]
-    setup = f"(begin ({voice.name}) (Parameter.set 'Duration_Stretch {stretch:.4f}))"
-    return [_need("festival", "text2wave"), "-eval", setup, str(text_file), "-o", str(wav)]
+    cmd = [
+        _need("flite", "flite"),
+        "-voice",
+        voice.name,
+        "--setf",
+        f"duration_stretch={stretch:.4f}",
+    ]
+    return [*cmd, "-f", str(text_file), "-o", str(wav)]
+
+
+def _festival(voice: Voice, text: str, wav: Path) -> None:
+    from asr.data.tts_festival import festival_say
+
+    stretch = voice.pitch / voice.speed  # warped afterwards by ``pitch``: see the module doc
+    program = _need("festival", "festival")
+    error = festival_say(program, voice.name, text, wav, stretch, RENDER_TIMEOUT_S)
+    if error:
+        raise TTSError(f"{voice.id}: {error}")
 
 
 def synthesize(voice: Voice, text: str, sample_rate: int = 16000) -> np.ndarray:
@@ -307,11 +313,13 @@ def synthesize(voice: Voice, text: str, sample_rate: int = 16000) -> np.ndarray:
         raise TTSError(f"{voice.id}: nothing to say (empty text)")
     with tempfile.TemporaryDirectory(prefix="asr-tts-") as tmp:
         text_file, wav = Path(tmp, "text.txt"), Path(tmp, "out.wav")
-        text_file.write_text(text.strip() + "\n", encoding="utf-8")
-        cmd = _engine_command(voice, text_file, wav)
-        _run(cmd, voice)
+        if voice.engine == "festival":
+            _festival(voice, text.strip(), wav)
+        else:
+            text_file.write_text(text.strip() + "\n", encoding="utf-8")
+            _run(_engine_command(voice, text_file, wav), voice)
         if not wav.is_file() or wav.stat().st_size <= 44:
-            raise TTSError(f"{voice.id}: {Path(cmd[0]).name} wrote no audio for {text[:40]!r}")
+            raise TTSError(f"{voice.id}: {voice.engine} wrote no audio for {text[:40]!r}")
         samples, rate = load_audio(wav)
     if voice.engine in ("flite", "festival") and voice.pitch != 1.0:
         # Resampling to rate / pitch and playing at ``rate`` plays ``pitch`` times faster.
