@@ -197,21 +197,32 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of ``data`` with ``key.sub=value`` overrides applied (nested keys created)."""
+    """Return a copy of ``data`` with ``key.sub=value`` overrides applied.
+
+    Missing sections are created; a number selects a list item (``encoder.blocks.0.kernel=33``).
+    """
     import copy
 
     out = copy.deepcopy(data)
     for text in overrides:
         keys, value = parse_override(text)
-        node = out
-        for k in keys[:-1]:
-            child = node.get(k)
-            if child is None:
-                child = node[k] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {text!r}: {k!r} is not a section")
-            node = child
-        node[keys[-1]] = value
+        node: Any = out
+        for depth, k in enumerate(keys):
+            last = depth == len(keys) - 1
+            if isinstance(node, list):
+                if not k.isdigit() or int(k) >= len(node):
+                    raise ConfigError(f"override {text!r}: no item {k!r} in a list of {len(node)}")
+                if last:
+                    node[int(k)] = value
+                node = node[int(k)]
+            elif isinstance(node, dict):
+                if last:
+                    node[k] = value
+                elif node.get(k) is None:
+                    node[k] = {}
+                node = node[k]
+            else:
+                raise ConfigError(f"override {text!r}: {keys[depth - 1]!r} is not a section")
     return out
 
 

@@ -98,3 +98,14 @@ def test_error_location_format(tmp_path):
     path.write_text("inner: {act: tanh}\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: inner\.act: expected one of"):
         config.load(Outer, path)
+
+
+def test_override_list_items():
+    data = {"blocks": [{"k": 1}, {"k": 2}]}
+    out = config.apply_overrides(data, ["blocks.1.k=5", "new.deep=1"])
+    assert out == {"blocks": [{"k": 1}, {"k": 5}], "new": {"deep": 1}}
+    assert data["blocks"][1]["k"] == 2
+    with pytest.raises(ConfigError, match="no item '7'"):
+        config.apply_overrides(data, ["blocks.7.k=1"])
+    with pytest.raises(ConfigError, match="not a section"):
+        config.apply_overrides(data, ["blocks.0.k.x=1"])

@@ -1,0 +1,31 @@
+"""``asr train``: train a CTC acoustic model (single process or under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a CTC acoustic model",
+        description="Train a CTC acoustic model. Multi-GPU: torchrun --nproc_per_node=N "
+        "-m asr train ... (every rank reads the same config; only rank 0 writes).",
+    )
+    p.add_argument("--config", required=True, help="training YAML (see asr/train/config.py)")
+    p.add_argument("--tokenizer", required=True, help="tokenizer folder (asr tokenizer ...)")
+    p.add_argument("--exp", required=True, help="experiment folder (checkpoints, logs, model/)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=3e-3"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from asr.train.config import load_train_config
+    from asr.train.loop import train
+
+    cfg = load_train_config(args.config, args.overrides)
+    train(cfg, args.tokenizer, args.exp, resume=args.resume)
+    return 0

@@ -1,0 +1,79 @@
+"""The acoustic-model training configuration (one YAML file, strict keys and types).
+
+``model`` may be a path to a model YAML (relative to the training YAML, e.g.
+``../../../conf/model/small.yaml``) or an inline mapping; overrides such as
+``optim.lr=3e-3`` or ``model.encoder.activation=relu`` apply after it is inlined.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from asr import config as config_io
+from asr.data.augment import AugmentConfig
+from asr.models.ctc import ModelConfig, load_model_config
+from asr.train.optim import OptimConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the training data comes from and how it is batched."""
+
+    train_manifest: str  # JSONL manifest of the training utterances
+    valid_manifest: str | None = None  # JSONL manifest for validation WER each epoch (None: none)
+    sample_rate_hz: int = 16000  # audio is resampled to this rate
+    max_batch_seconds: float = 120.0  # padded seconds of audio per batch (batch x longest)
+    max_batch_size: int | None = None  # cap on utterances per batch (None: no cap)
+    num_buckets: int = 10  # duration buckets of the sampler (1: no bucketing)
+    min_duration_s: float = 0.0  # training utterances shorter than this are dropped
+    max_duration_s: float = 30.0  # training utterances longer than this are dropped
+    num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)  # augmentation
+
+    def __post_init__(self) -> None:
+        if self.max_batch_seconds <= 0 or self.num_workers < 0:
+            raise ValueError("max_batch_seconds must be > 0 and num_workers >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs besides the tokenizer and the experiment folder."""
+
+    model: ModelConfig  # front-end + encoder (vocabulary size comes from the tokenizer)
+    data: DataConfig  # manifests, batching, augmentation
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # optimiser + LR schedule
+    epochs: int = 10  # passes over the training data
+    max_steps: int = 0  # stop after this many optimizer steps (0: run every epoch)
+    grad_accum: int = 1  # batches accumulated per optimizer step
+    grad_clip: float = 0.0  # clip the global gradient norm to this (0: no clipping)
+    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision (CUDA; bf16 also on CPU)
+    ema_decay: float = 0.0  # exponential moving average of the weights (0: off, e.g. 0.999)
+    seed: int = 0  # seeds model init, dropout, SpecAugment, augmentation and shuffling
+    checkpoint_every_steps: int = 0  # also checkpoint every N steps (0: at epoch ends only)
+    keep_last: int = 2  # newest checkpoints kept on disk
+    average_best: int = 5  # best checkpoints (by validation WER) averaged into the final model
+    log_every_steps: int = 10  # scalars logged every N optimizer steps
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    compile: bool = False  # torch.compile the model
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.grad_accum < 1 or self.max_steps < 0:
+            raise ValueError("epochs and grad_accum must be >= 1 and max_steps >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if self.keep_last < 1 or self.average_best < 1:
+            raise ValueError("keep_last and average_best must be >= 1")
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a training YAML (``model`` may name a model YAML) and apply ``key=value`` overrides."""
+    path = Path(path)
+    data = config_io.read_yaml(path)
+    model = data.get("model")
+    if isinstance(model, str):
+        model_path = Path(model) if Path(model).is_absolute() else path.parent / model
+        data["model"] = config_io.to_dict(load_model_config(model_path))
+    data = config_io.apply_overrides(data, overrides or [])
+    return config_io.from_dict(TrainConfig, data, where=f"{path}:")

@@ -1,0 +1,189 @@
+"""The training loop: it learns, resumes exactly after SIGKILL, and DDP equals one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.tone_corpus import TINY_MODEL, make_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write_config(folder: Path, **changes) -> Path:
+    train = make_corpus(folder / "audio", 24, seed=1, name="train")
+    valid = make_corpus(folder / "audio", 6, seed=2, name="valid")
+    cfg = {
+        "model": TINY_MODEL,
+        "data": {
+            "train_manifest": str(train),
+            "valid_manifest": str(valid),
+            "max_batch_seconds": 5.0,
+            "num_buckets": 2,
+        },
+        "optim": {"name": "adamw", "lr": 1e-2, "warmup_steps": 5, "weight_decay": 0.0},
+        "epochs": 4,
+        "log_every_steps": 1,
+        "average_best": 2,
+        "device": "cpu",
+    }
+    for key, value in changes.items():
+        node = cfg
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    path = folder / "train.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    from asr.tokenizer import CharTokenizer
+
+    out = tmp_path_factory.mktemp("tok")
+    CharTokenizer().save(out)
+    return out
+
+
+def _losses(exp: Path) -> dict[int, float]:
+    out = {}
+    for line in (exp / "log.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "train/loss" in rec:
+            out[rec["step"]] = rec["train/loss"]
+    return out
+
+
+def _asr(*args: str, env: dict | None = None) -> subprocess.Popen:
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "asr", *args],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_training_learns_and_exports(tmp_path, tokenizer_dir):
+    from asr.models.io import load_model
+    from asr.train.config import load_train_config
+    from asr.train.loop import train
+
+    # one full batch per epoch: 80 steps of full-batch training learn the tones
+    overrides = ["epochs=80", "data.max_batch_seconds=100", "data.num_buckets=1"]
+    cfg = load_train_config(_write_config(tmp_path), overrides)
+    out = train(cfg, tokenizer_dir, tmp_path / "exp")
+    losses = _losses(tmp_path / "exp")
+    first, last = losses[min(losses)], losses[max(losses)]
+    assert last < 0.3 * first, losses
+    records = [json.loads(x) for x in (tmp_path / "exp" / "log.jsonl").read_text().splitlines()]
+    wers = [r["valid/wer"] for r in records if "valid/wer" in r]
+    assert len(wers) == 80 and wers[0] >= 0.8 and wers[-1] <= 0.1, wers
+    model, tok = load_model(out)
+    assert tok.vocab_size == model.vocab_size == 29
+    assert (tmp_path / "exp" / "curves.png").stat().st_size > 1000
+
+
+def test_kill_and_resume_continues_the_same_losses(tmp_path, tokenizer_dir):
+    config = _write_config(tmp_path, checkpoint_every_steps=3, epochs=3)
+    ref = _asr(
+        "train",
+        "--config",
+        str(config),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--exp",
+        str(tmp_path / "ref"),
+    )
+    assert ref.wait(timeout=600) == 0, ref.stdout.read()
+    expected = _losses(tmp_path / "ref")
+    victim = _asr(
+        "train",
+        "--config",
+        str(config),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--exp",
+        str(tmp_path / "run"),
+    )
+    ckpt = tmp_path / "run" / "checkpoints"
+    deadline = time.time() + 600
+    while not any(p.name >= "step-00000007" for p in ckpt.glob("step-*")):
+        assert victim.poll() is None and time.time() < deadline, "run ended before the kill"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    resumed = _asr(
+        "train",
+        "--config",
+        str(config),
+        "--tokenizer",
+        str(tokenizer_dir),
+        "--exp",
+        str(tmp_path / "run"),
+        "--resume",
+    )
+    output = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, output
+    assert "resumed from step" in output
+    got = _losses(tmp_path / "run")
+    assert got.keys() == expected.keys()
+    for step in expected:
+        assert got[step] == pytest.approx(expected[step], rel=1e-4, abs=1e-5), step
+
+
+def _first_step_record(exp: Path) -> dict:
+    for line in (exp / "log.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["step"] == 1 and "train/loss" in rec:
+            return rec
+    raise AssertionError(f"no step-1 record in {exp}")
+
+
+def test_ddp_two_gloo_ranks_equal_one_process_with_accumulation(tmp_path, tokenizer_dir):
+    """Rank r of 2 takes batches r, r+2, ...; one process accumulating 2 batches per step sees
+    the same two batches, so the averaged gradient (its norm) and the mean loss must agree."""
+    config = _write_config(tmp_path, max_steps=1, epochs=1)
+    no_dropout = [f"model.encoder.blocks.{i}.dropout=0.0" for i in range(3)]
+    common = ["--config", str(config), "--tokenizer", str(tokenizer_dir)]
+    single = _asr("train", *common, "--exp", str(tmp_path / "one"), "grad_accum=2", *no_dropout)
+    assert single.wait(timeout=600) == 0, single.stdout.read()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_port=29517",
+            "-m",
+            "asr",
+            "train",
+            *common,
+            "--exp",
+            str(tmp_path / "two"),
+            *no_dropout,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    one, two = _first_step_record(tmp_path / "one"), _first_step_record(tmp_path / "two")
+    assert two["train/loss"] == pytest.approx(one["train/loss"], rel=1e-5)
+    assert two["train/grad_norm"] == pytest.approx(one["train/grad_norm"], rel=1e-4)
+    assert not (tmp_path / "two" / "model").exists() or (tmp_path / "two" / "model").is_dir()
