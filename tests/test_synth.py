@@ -191,3 +191,37 @@ def test_plan_is_deterministic_and_duration_filter(tmp_path: Path) -> None:
     job, seconds, note = synth.render_job(first.jobs[0], strict, tmp_path / "ls")
     assert seconds is None and "outside [0.5, 1.0]" in note
     assert not (tmp_path / "ls" / job.rel_path).exists()
+
+
+def _cli(argv: list[str]) -> int:
+    """Run ``asr synth-corpus`` through its own parser (the full CLI imports every command)."""
+    import argparse
+
+    from asr.cli import synth_corpus
+
+    parser = argparse.ArgumentParser()
+    synth_corpus.register(parser.add_subparsers())
+    args = parser.parse_args(["synth-corpus", *argv])
+    return args.func(args)
+
+
+@NEEDS_ESPEAK
+def test_cli_plan_only_and_config_errors(tmp_path: Path) -> None:
+    from asr.config import ConfigError
+
+    _write_novels(tmp_path, count=4, sentences=2)
+    conf = tmp_path / "corpus.yaml"
+    conf.write_text(
+        f"text_dir: {tmp_path}\ntext_glob: '*.txt'\nnovels_dev: 1\nnovels_test: 1\n"
+        "engines: [espeak-ng]\noptional_engines: []\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert _cli(["--config", str(conf), "--out", str(out), "--plan-only"]) == 0
+    rows = (out / "novel_split.tsv").read_text().splitlines()
+    assert rows[0].split("\t")[:3] == ["novel", "chapter", "subset"] and len(rows) == 5
+    assert "heldout" in (out / "voices.tsv").read_text().splitlines()[0]
+    with pytest.raises(ConfigError, match="hours_dev must be >= 0"):
+        _cli(["--config", str(conf), "--set", "hours_dev=-1", "--out", "x"])
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        _cli(["--config", str(conf), "--set", "colour=1", "--out", "x"])

@@ -32,7 +32,6 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import audio_info, save_audio
-from asr.data import augment
 from asr.data import synth_effects as fx
 from asr.data.synth_layout import write_layout, write_novel_split, write_voices
 from asr.data.synth_text import Sentence, novel_name, novel_sentences, transcribe
@@ -340,6 +339,8 @@ def make_plan(
 
 def degrade(samples: np.ndarray, cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
     """Recording conditions of one utterance: silence padding, reverb, noise, level."""
+    from asr.data import augment  # imports torch: only when a corpus asks for it
+
     rate = cfg.sample_rate
     samples = fx.pad_silence(
         samples, rate, rng.uniform(*cfg.pad_s_range), rng.uniform(*cfg.pad_s_range)
