@@ -128,7 +128,9 @@ _DOTTED_ABBREVIATIONS = {
     "Col": "COLONEL", "Gen": "GENERAL", "Hon": "HONOURABLE", "Rev": "REVEREND", "Jun": "JUNIOR",
     "Jr": "JUNIOR", "Sen": "SENIOR", "Sr": "SENIOR", "Bart": "BARONET", "Gov": "GOVERNOR",
     "Co": "COMPANY", "Mt": "MOUNT", "Lt": "LIEUTENANT", "Ltd": "LIMITED", "Bros": "BROTHERS",
-    "Vol": "VOLUME", "vol": "VOLUME", "vs": "VERSUS", "etc": "ET CETERA",
+    "Vol": "VOLUME", "vol": "VOLUME", "vs": "VERSUS", "etc": "ET CETERA", "Wm": "WILLIAM",
+    "Chas": "CHARLES", "Thos": "THOMAS", "Jas": "JAMES", "Geo": "GEORGE", "Jno": "JOHN",
+    "Mdlle": "MADEMOISELLE", "Mons": "MONSIEUR",
 }  # fmt: skip
 _MONTH_ABBREVIATIONS = {
     "Jan": "JANUARY", "Feb": "FEBRUARY", "Mar": "MARCH", "Apr": "APRIL", "Jun": "JUNE",
@@ -157,6 +159,8 @@ def _build_abbreviation_rules() -> list[tuple[re.Pattern, object]]:
     return [
         (re.compile(r"\[(?:Footnote|Illustration|Note)\b\s*:?|\[\d+\]|\]", re.I), " "),
         (re.compile(r"&c\b\.?"), " ET CETERA "),
+        # M. Louvier (French novels' Monsieur), but not the initial in "P. M. Smith"
+        (re.compile(r"(?<![A-Za-z]\. )(?<![A-Za-z]\.)\bM\.(?= [A-Z][a-z])"), " MONSIEUR "),
         (re.compile(r"&"), " AND "),
         (re.compile(r"\b[iI]\.\s?[eE]\."), " THAT IS "),
         (re.compile(r"\b[eE]\.\s?[gG]\."), " FOR EXAMPLE "),

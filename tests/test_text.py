@@ -65,6 +65,8 @@ CASES = [
     ("Dombey & Son, &c.", "DOMBEY AND SON ET CETERA"),
     ("Capt. Cuttle, Col. Bagstock", "CAPTAIN CUTTLE COLONEL BAGSTOCK"),
     ("No. 12, Suffolk", "NUMBER TWELVE SUFFOLK"),
+    ("said M. Louvier at 5 P. M. Then", "SAID MONSIEUR LOUVIER AT FIVE P M THEN"),
+    ("Mdlle. Rameau, Wm. Smith, Esq.", "MADEMOISELLE RAMEAU WILLIAM SMITH ESQUIRE"),
     ("apples, pears, etc.", "APPLES PEARS ET CETERA"),
     # roman numerals in safe contexts only
     ("CHAPTER XIV", "CHAPTER FOURTEEN"),
