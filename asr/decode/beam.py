@@ -131,7 +131,13 @@ class _Search:
         )
 
     def advance(
-        self, beams: _Beams, frame_lp: Tensor, active: Tensor, extend: Tensor, frame: int
+        self,
+        beams: _Beams,
+        frame_lp: Tensor,
+        active: Tensor,
+        tokens: Tensor,
+        tok_lp: Tensor,
+        frame: int,
     ) -> _Beams:
         """One frame of prefix beam search.
 
@@ -139,7 +145,8 @@ class _Search:
             beams: the current beams.
             frame_lp: ``(B, V)`` this frame's log-probabilities.
             active: ``(B,)`` the frame is inside the utterance.
-            extend: ``(B,)`` prefixes may be extended at this frame (active and not skipped).
+            tokens, tok_lp: ``(B, C)`` the tokens that may extend prefixes at this frame and
+                their log-probabilities (``-inf``: not allowed; see :func:`_candidates`).
             frame: the frame index (recorded for token times).
         """
         cfg, (batch, size) = self.cfg, beams.pb.shape
@@ -147,8 +154,6 @@ class _Search:
         keep = active[:, None]
         stay_pb = torch.where(keep, stay_pb, beams.pb)
         stay_pnb = torch.where(keep, stay_pnb, beams.pnb)
-        tokens, tok_lp = P.frame_candidates(frame_lp, cfg.token_top_k, cfg.token_min_logp)
-        tok_lp = tok_lp.masked_fill(~extend[:, None], P.NEG_INF)
         ncand = tokens.shape[1]
         ext_pnb = P.extend_update(beams.pb, beams.pnb, beams.last, tokens, tok_lp)
         ext_hash = P.extend_hash(beams.hash[:, :, None], tokens[:, None, :])
@@ -297,21 +302,40 @@ def beam_search(
     lengths = lengths.to(device).long().clamp(0, frames)
     search = _Search(cfg, lm, vocab, _length_table(cfg, vocab, tokenizer, device, lp.dtype))
     beams = _initial_beams(batch, cfg.beam_size, lp.dtype, device, lm)
+    tokens, tok_lp, counts = _candidates(lp, lengths, cfg)
     searched = 0
     for t in range(int(lengths.max()) if batch else 0):
-        frame_lp = lp[:, t]
         active = lengths > t
-        extend = active
-        if cfg.blank_skip_threshold is not None:
-            extend = active & (frame_lp[:, 0] <= cfg.blank_skip_threshold)
-        if bool(extend.any()):
-            beams = search.advance(beams, frame_lp, active, extend, t)
+        if counts[t] > 0:
+            c = counts[t]
+            beams = search.advance(beams, lp[:, t], active, tokens[:, t, :c], tok_lp[:, t, :c], t)
             searched += 1
         else:
-            beams = search.stay_only(beams, frame_lp, active)
+            beams = search.stay_only(beams, lp[:, t], active)
     if stats is not None:
         stats.update(lm_steps=search.lm_steps, lm_rows=search.lm_rows, frames_searched=searched)
     return _finish(search, beams, tokenizer)
+
+
+def _candidates(
+    lp: Tensor, lengths: Tensor, cfg: BeamSearchConfig
+) -> tuple[Tensor, Tensor, list[int]]:
+    """Token pruning for all frames at once.
+
+    Returns:
+        ``tokens (B, T, C)`` and ``tok_lp (B, T, C)`` sorted best first (``-inf`` where pruned,
+        past the end, or on a skipped blank frame) and, per frame, the number of candidate
+        columns any utterance uses (0: no prefix is extended at that frame).
+    """
+    batch, frames, vocab = lp.shape
+    tokens, tok_lp = P.frame_candidates(lp.reshape(-1, vocab), cfg.token_top_k, cfg.token_min_logp)
+    tokens, tok_lp = tokens.view(batch, frames, -1), tok_lp.view(batch, frames, -1)
+    off = torch.arange(frames, device=lp.device)[None, :] >= lengths[:, None]
+    if cfg.blank_skip_threshold is not None:
+        off = off | (lp[:, :, 0] > cfg.blank_skip_threshold)
+    tok_lp = tok_lp.masked_fill(off[:, :, None], P.NEG_INF)
+    counts = (tok_lp > P.NEG_INF).sum(2).amax(0) if batch else torch.zeros(frames)
+    return tokens, tok_lp, counts.tolist()
 
 
 def _length_table(

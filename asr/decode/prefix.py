@@ -118,7 +118,7 @@ def merge_extensions(
     eq = (ext_hash[:, :, None] == beam_hash[:, None, :]) & beam_valid[:, None, :]
     merged = eq.any(dim=2)
     contrib = torch.where(eq, ext_pnb[:, :, None], torch.full_like(ext_pnb[:, :, None], NEG_INF))
-    return torch.logsumexp(contrib, dim=1), merged
+    return contrib.amax(dim=1), merged  # at most one term per beam: max is the sum
 
 
 def prune_scores(scores: Tensor, beam_size: int, threshold: float | None) -> tuple[Tensor, Tensor]:
