@@ -285,7 +285,8 @@ def windowed_frames(
         frame_length)`` (a strided view of ``signal``).
     """
     raw = signal.unfold(1, frame_length, frame_shift)
-    out = signal.new_zeros(*raw.shape[:2], n_fft)
+    out = signal.new_empty(*raw.shape[:2], n_fft)
+    out[..., frame_length:] = 0.0
     body = out[..., :frame_length]
     source = raw
     if preemph != 0.0:
@@ -305,9 +306,9 @@ def windowed_frames(
 
 def fft_power(spec: Tensor, power: float = 2.0) -> Tensor:
     """``|X|^power`` of a complex spectrum (``re^2 + im^2`` for power 2)."""
-    out = spec.real.square()
-    out.addcmul_(spec.imag, spec.imag)
-    return out if power == 2.0 else out.pow(power / 2.0)
+    squares = torch.view_as_real(spec).square()
+    out = torch.add(squares[..., 0], squares[..., 1])
+    return out if power == 2.0 else out.pow_(power / 2.0)
 
 
 def remove_dc_offset(frames: Tensor) -> Tensor:

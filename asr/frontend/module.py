@@ -17,6 +17,7 @@ yields a frame returns ``(batch, 0, features)``.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -166,7 +167,7 @@ class Frontend(nn.Module):
             triangles_in_mel=cfg.mel_triangles == "mel",
         )
         self.register_buffer("mel_matrix", mel, persistent=False)
-        self.register_buffer("mel_pairs", mel.repeat_interleave(2, dim=0), persistent=False)
+        self._sparse_cache: dict[str, Tensor] = {}  # CPU copies of the mel matrix as CSR
         if cfg.features == "mfcc":
             dct = F.dct_matrix(cfg.num_mel_bins, cfg.num_ceps)
             dct = dct * F.lifter_coefficients(cfg.num_ceps, cfg.cepstral_lifter)[None, :]
@@ -259,8 +260,8 @@ class Frontend(nn.Module):
             waveforms: ``(batch, samples)`` float.
             lengths: ``(batch,)`` valid samples.
             apply_mel: return mel energies ``(batch, frames, num_mel_bins)`` instead of
-                ``|FFT|^spectrum_power`` ``(batch, frames, n_fft // 2 + 1)`` (faster: the power
-                and the filterbank become one matrix product).
+                ``|FFT|^spectrum_power`` ``(batch, frames, n_fft // 2 + 1)`` (faster: the
+                filterbank is applied chunk by chunk while the spectrum is in cache).
 
         Returns:
             spectra, frame counts ``(batch,)`` and log energies ``(batch, frames)`` (zeros
@@ -270,13 +271,13 @@ class Frontend(nn.Module):
         signal, frames = self._signal(waveforms, lengths)
         length, shift = cfg.frame_length_samples, cfg.frame_shift_samples
         batch, total = waveforms.shape[0], int(frames.max()) if frames.numel() else 0
-        fused = apply_mel and cfg.spectrum_power == 2.0
-        width = cfg.num_mel_bins if fused else cfg.fft_size // 2 + 1
+        width = cfg.num_mel_bins if apply_mel else cfg.fft_size // 2 + 1
         out = signal.new_zeros(batch, total, width)
         energy = signal.new_zeros(batch, total)
         window = self.window.to(signal.dtype)
-        mel2 = self.mel_pairs.to(signal.dtype)
+        mel = self.mel_matrix.to(signal.dtype)
         frame_preemph = cfg.preemphasis if cfg.preemphasis_mode == "frame" else 0.0
+        sparse = self._sparse_mel(signal) if apply_mel and cfg.spectrum_power == 2.0 else None
         for b0, b1, t0, t1 in self._chunks(frames, signal.device):
             seg = signal[b0:b1, t0 * shift : (t1 - 1) * shift + length]
             buf, raw = F.windowed_frames(
@@ -285,13 +286,25 @@ class Frontend(nn.Module):
             if cfg.use_energy:
                 energy[b0:b1, t0:t1] = self._log_energy(buf, raw)
             spec = torch.fft.rfft(buf)
-            if fused:  # (re, im) interleaved squared, times the mel matrix with rows doubled
-                out[b0:b1, t0:t1] = torch.view_as_real(spec).square().flatten(-2) @ mel2
-            else:
-                out[b0:b1, t0:t1] = F.fft_power(spec, cfg.spectrum_power)
-        if apply_mel and not fused:
-            out = out @ self.mel_matrix.to(out.dtype)
+            if sparse is not None:  # CPU chunks hold one utterance
+                out[b0, t0:t1] = sparse_mel_energies(spec[0], sparse)
+                continue
+            power = F.fft_power(spec, cfg.spectrum_power)
+            out[b0:b1, t0:t1] = power @ mel if apply_mel else power
         return out, frames, energy
+
+    def _sparse_mel(self, signal: Tensor) -> Tensor | None:
+        """The mel matrix as sparse CSR ``(num_mel_bins, bins)`` for the CPU fast path (each
+        FFT bin feeds at most two filters), or None (GPU, or gradients needed)."""
+        if signal.device.type != "cpu" or (torch.is_grad_enabled() and signal.requires_grad):
+            return None
+        key = str(signal.dtype)
+        if key not in self._sparse_cache:
+            dense = self.mel_matrix.to(signal.dtype).t().contiguous()
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._sparse_cache[key] = dense.to_sparse_csr()
+        return self._sparse_cache[key]
 
     def _log_energy(self, windowed: Tensor, raw: Tensor) -> Tensor:
         cfg = self.cfg
@@ -344,6 +357,17 @@ class Frontend(nn.Module):
             mean, std = self.cmvn_mean.to(feats.dtype), self.cmvn_std.to(feats.dtype)
             return F.global_cmvn(feats, lengths, mean, std)
         return feats
+
+
+def sparse_mel_energies(spec: Tensor, sparse_mel: Tensor) -> Tensor:
+    """Mel energies ``(frames, num_mel_bins)`` from a complex spectrum ``(frames, bins)`` that
+    may be overwritten, with the filterbank as CSR ``(num_mel_bins, bins)``: the power is
+    written bins-major so that the sparse product runs over contiguous rows."""
+    squares = torch.view_as_real(spec)
+    squares.square_()
+    power_t = squares.new_empty(spec.shape[1], spec.shape[0])
+    torch.add(squares[..., 0], squares[..., 1], out=power_t.t())
+    return (sparse_mel @ power_t).t()
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> FrontendConfig:
