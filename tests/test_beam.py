@@ -89,17 +89,30 @@ def test_acoustic_score_is_ctc_forward_probability():
 
 
 def test_matches_pyctcdecode_without_lm():
+    """Same best hypothesis as pyctcdecode, except where pyctcdecode's is less probable.
+
+    pyctcdecode keeps the blank- and non-blank-ending paths of a prefix as separate beams and
+    never adds them up, so on near-ties it can rank a less probable labelling first; where the
+    answers differ, ours must have the higher exact CTC probability (torch's CTC loss).
+    """
     pyctcdecode = pytest.importorskip("pyctcdecode")
     labels = ["", "a", "b", "c", "d"]
     decoder = pyctcdecode.build_ctcdecoder(labels)
     cfg = BeamSearchConfig(beam_size=32, **OPEN)
-    lp = random_log_probs(6, 12, len(labels), seed=2, scale=1.5)
+    lp = random_log_probs(30, 12, len(labels), seed=2, scale=1.5)
     ours = beam_search(lp, cfg=cfg)
+    same = 0
     for b in range(lp.shape[0]):
         theirs = decoder.decode(
             lp[b].numpy(), beam_width=32, beam_prune_logp=-1000.0, token_min_logp=-1000.0
         )
-        assert "".join(labels[i] for i in ours[b][0].token_ids) == theirs
+        mine = "".join(labels[i] for i in ours[b][0].token_ids)
+        if mine == theirs:
+            same += 1
+            continue
+        their_ids = tuple(labels.index(ch) for ch in theirs)
+        assert ours[b][0].acoustic_score > ctc_log_prob(lp[b], their_ids) + 1e-6
+    assert same >= 0.8 * lp.shape[0]
 
 
 def test_beam_one_on_peaky_emissions_is_greedy():
