@@ -184,7 +184,8 @@ _NUMBERED = "chapter|book|part|volume|vol|canto|act|scene|psalm|section|stave"
 _REGNAL = (
     "henry|edward|george|william|richard|charles|james|louis|philip|pius|leo|gregory|innocent|"
     "clement|benedict|alexander|frederick|peter|catherine|elizabeth|mary|john|napoleon|nicholas|"
-    "paul|ferdinand|francis|alfonso|henri|victor emmanuel|urban|boniface|sixtus|gustavus"
+    "paul|ferdinand|francis|alfonso|henri|victor emmanuel|urban|boniface|sixtus|gustavus|"
+    "christian|ptolemy|antiochus"
 )
 # A lone "I" is read as a numeral only at the very end of the text ("Chapter I"), never before
 # more words ("Part I think"), so the rule gives the same answer on its own output.
@@ -196,6 +197,8 @@ _ROMAN_TAIL = (
 _NUMBERED_RE = re.compile(
     rf"(?<![A-Za-z0-9])({_NUMBERED})[^A-Za-z0-9]+({_ROMAN_RE}){_ROMAN_TAIL}", re.I
 )
+# A heading that is only a numeral ("XIV."); a lone I, C or L is left alone.
+_ALONE_RE = re.compile(rf"[^A-Za-z0-9]*({_ROMAN_RE})[^A-Za-z0-9]*", re.I)
 _REGNAL_RE = re.compile(
     rf"(?<![A-Za-z0-9])({_REGNAL})[^A-Za-z0-9]+(?!(?:C|L)\b)({_ROMAN_RE}){_ROMAN_TAIL}", re.I
 )
@@ -221,6 +224,9 @@ def _expand_romans(text: str) -> str:
             return match[0]
         return f"{match[1]} THE {ordinal(roman_to_int(match[2]))}"
 
+    alone = _ALONE_RE.fullmatch(text)
+    if alone and (len(alone[1]) > 1 or alone[1] in ("V", "v", "X", "x")):
+        return f" {cardinal(roman_to_int(alone[1]))} "
     return _REGNAL_RE.sub(regnal, _NUMBERED_RE.sub(numbered, text))
 
 

@@ -75,6 +75,10 @@ CASES = [
     ("in James I's time", "IN JAMES THE FIRST'S TIME"),
     ("Part I think so", "PART I THINK SO"),
     ("the letter C", "THE LETTER C"),
+    ("XIV.", "FOURTEEN"),
+    ("Christian VII", "CHRISTIAN THE SEVENTH"),
+    ("I.", "I"),
+    ("", ""),
     # punctuation, hyphens, dashes, underscores, quotes, apostrophes
     ("to-morrow—if _you_ please", "TO MORROW IF YOU PLEASE"),
     ('"Quoted," she said.', "QUOTED SHE SAID"),
