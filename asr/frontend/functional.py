@@ -68,6 +68,7 @@ __all__ = [
     "spectrum",
     "utterance_cmvn",
     "windowed_frames",
+    "zero_beyond",
 ]
 
 
@@ -100,8 +101,8 @@ def dither(
     noise = torch.randn(
         waveforms.shape, generator=generator, device=waveforms.device, dtype=waveforms.dtype
     )
-    mask = length_mask(lengths.to(waveforms.device), waveforms.shape[1])
-    return waveforms + amount * noise * mask
+    noise.mul_(amount)
+    return waveforms + zero_beyond(noise, lengths)
 
 
 def preemphasis(waveforms: Tensor, lengths: Tensor, coeff: float) -> Tensor:
@@ -115,11 +116,28 @@ def preemphasis(waveforms: Tensor, lengths: Tensor, coeff: float) -> Tensor:
     Returns:
         ``(batch, samples)``.
     """
-    out = waveforms
-    if coeff != 0.0:
-        out = torch.cat([waveforms[:, :1], waveforms[:, 1:] - coeff * waveforms[:, :-1]], dim=1)
-    mask = length_mask(lengths.to(waveforms.device), waveforms.shape[1])
-    return out * mask
+    out = torch.empty_like(waveforms)
+    if waveforms.shape[1]:
+        out[:, 0] = waveforms[:, 0]
+    torch.sub(waveforms[:, 1:], waveforms[:, :-1], alpha=coeff, out=out[:, 1:])
+    return zero_beyond(out, lengths)
+
+
+def zero_beyond(x: Tensor, lengths: Tensor, start: int = 0) -> Tensor:
+    """Zero ``x[b, start + lengths[b]:]`` in place for every row and return ``x``.
+
+    On CPU a slice per short row (no mask tensor: large temporaries cost page faults), on
+    other devices one masked fill.
+    """
+    total = x.shape[1] - start
+    if x.device.type == "cpu":
+        for row, n in enumerate(lengths.tolist()):
+            if n < total:
+                x[row, start + n :] = 0.0
+        return x
+    mask = length_mask(lengths.to(x.device), total)
+    x[:, start:].masked_fill_(~mask, 0.0)
+    return x
 
 
 def num_frames(
@@ -128,17 +146,20 @@ def num_frames(
     frame_shift: int,
     snip_edges: bool = True,
     center: bool = False,
+    center_end_frame: bool = True,
 ) -> Tensor:
     """Frames per utterance for ``lengths`` samples (0 for an empty utterance).
 
-    - ``center``: librosa / NeMo centred frames, ``1 + L // shift``.
+    - ``center``: librosa centred frames, ``1 + L // shift``; with ``center_end_frame=False``
+      the frame centred on sample ``L`` is not counted, ``L // shift`` (NeMo's ``get_seq_len``,
+      ``(L + 2 * (n_fft // 2) - n_fft) // shift``, checked against nemo_toolkit 3.0).
     - ``snip_edges`` (Kaldi default): only frames that fit, ``1 + (L - frame_length) // shift``, and
       0 frames when ``L < frame_length``.
     - otherwise Kaldi's ``snip_edges=false``: ``(L + shift // 2) // shift``.
     """
     lengths = lengths.long()
     if center:
-        frames = 1 + torch.div(lengths, frame_shift, rounding_mode="floor")
+        frames = torch.div(lengths, frame_shift, rounding_mode="floor") + int(center_end_frame)
     elif snip_edges:
         frames = 1 + torch.div(lengths - frame_length, frame_shift, rounding_mode="floor")
     else:
@@ -215,8 +236,11 @@ def pad_signal(
     if offset == 0 and right == 0:
         padded = waveforms
     elif pad_mode == "zeros":
-        signal = waveforms * length_mask(lengths, total)
-        padded = torch.nn.functional.pad(signal, (max(offset, 0), right))
+        padded = waveforms.new_empty(batch, max(offset, 0) + total + right)
+        padded[:, : max(offset, 0)] = 0.0
+        padded[:, max(offset, 0) : max(offset, 0) + total] = waveforms
+        padded[:, max(offset, 0) + total :] = 0.0
+        zero_beyond(padded, lengths, start=max(offset, 0))
     else:
         padded = waveforms.new_zeros(batch, max(offset, 0) + total + right)
         padded[:, max(offset, 0) : max(offset, 0) + total] = waveforms

@@ -49,6 +49,8 @@ class FrontendConfig:
     frame_shift_ms: float = 10.0  # hop between frames
     snip_edges: bool = True  # Kaldi: only frames that fit; false: (L + shift/2) // shift frames
     center: bool = False  # librosa/NeMo centred frames, 1 + L // shift (needs snip_edges false)
+    center_end_frame: bool = True  # center: count the frame centred on the last sample; false:
+    # L // shift frames, as NeMo's AudioToMelSpectrogramPreprocessor counts them
     pad_mode: F.PadMode = "symmetric"  # padding at utterance edges: zeros, reflect, symmetric
     remove_dc_offset: bool = True  # subtract each frame's mean (Kaldi)
     preemphasis: float = 0.97  # pre-emphasis coefficient (0 turns it off)
@@ -92,6 +94,8 @@ class FrontendConfig:
             raise ValueError(f"n_fft must be even and >= the frame length, got {self.n_fft}")
         if self.center and self.snip_edges:
             raise ValueError("center: true needs snip_edges: false")
+        if not (self.center or self.center_end_frame):
+            raise ValueError("center_end_frame: false needs center: true")
         if self.dither < 0 or self.waveform_scale <= 0:
             raise ValueError("dither must be >= 0 and waveform_scale > 0")
         if not 0.0 <= self.preemphasis <= 1.0:
@@ -197,7 +201,12 @@ class Frontend(nn.Module):
         """Frames produced for ``lengths`` samples, ``(batch,)`` long."""
         cfg = self.cfg
         return F.num_frames(
-            lengths, cfg.frame_length_samples, cfg.frame_shift_samples, cfg.snip_edges, cfg.center
+            lengths,
+            cfg.frame_length_samples,
+            cfg.frame_shift_samples,
+            cfg.snip_edges,
+            cfg.center,
+            cfg.center_end_frame,
         )
 
     def extra_repr(self) -> str:
