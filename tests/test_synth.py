@@ -225,3 +225,16 @@ def test_cli_plan_only_and_config_errors(tmp_path: Path) -> None:
         _cli(["--config", str(conf), "--set", "hours_dev=-1", "--out", "x"])
     with pytest.raises(ConfigError, match="unknown key 'colour'"):
         _cli(["--config", str(conf), "--set", "colour=1", "--out", "x"])
+
+
+@NEEDS_ESPEAK
+def test_resume_refuses_another_config(tmp_path: Path) -> None:
+    _write_novels(tmp_path, count=3, sentences=2)
+    cfg = synth.SynthConfig(
+        text_dir=str(tmp_path), hours_train=0.001, hours_dev=0.0, hours_test=0.0,
+        novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
+        voices=("espeak-ng:en-us+m1", "espeak-ng:en-us+m2"),
+    )  # fmt: skip
+    synth.build_corpus(cfg, tmp_path / "out")
+    with pytest.raises(synth.SynthError, match="hours_train differs"):
+        synth.build_corpus(dataclasses.replace(cfg, hours_train=0.002), tmp_path / "out")

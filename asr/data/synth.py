@@ -75,7 +75,8 @@ class SynthConfig:
     settings_per_voice: int = 2  # rate/pitch settings (speakers) per voice; the first is 1.0/1.0
     speed_range: tuple[float, float] = (0.85, 1.2)  # speaking-rate factors of the other settings
     pitch_range: tuple[float, float] = (0.85, 1.15)  # pitch factors of the other settings
-    utts_per_block: int = 15  # consecutive sentences of a novel read by one speaker
+    utts_per_block: int = 15  # consecutive sentences of a novel read by one train speaker
+    utts_per_block_eval: int = 4  # the same in dev/test (small: more speakers in a small set)
     sample_rate: int = 16000  # Hz of the written FLAC files
     peak_dbfs_range: tuple[float, float] = (-12.0, -1.0)  # level of each utterance
     pad_s_range: tuple[float, float] = (0.05, 0.4)  # silence added before and after the speech
@@ -90,8 +91,8 @@ class SynthConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.min_duration_s < self.max_duration_s:
             raise ValueError("need 0 < min_duration_s < max_duration_s")
-        if self.settings_per_voice < 1 or self.utts_per_block < 1:
-            raise ValueError("settings_per_voice and utts_per_block must be >= 1")
+        if min(self.settings_per_voice, self.utts_per_block, self.utts_per_block_eval) < 1:
+            raise ValueError("settings_per_voice and utts_per_block(_eval) must be >= 1")
         for name in ("reverb_prob", "noise_prob", "heldout_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -259,14 +260,15 @@ def _assign(
         weights = np.ones(len(engines))
     weights /= weights.sum()
     counters: dict[tuple[int, int], int] = defaultdict(int)
+    block = cfg.utts_per_block if subset == "train" else cfg.utts_per_block_eval
     jobs = []
     for sentences, chapter in zip(chosen, chapters):
-        for start in range(0, len(sentences), cfg.utts_per_block):
+        for start in range(0, len(sentences), block):
             engine = engines[rng.choice(len(engines), p=weights)]
             mine = [v for v in pool if v.engine == engine]
             base = mine[rng.integers(len(mine))]
             speaker = speakers[base.base_id][rng.integers(len(speakers[base.base_id]))]
-            for s in sentences[start : start + cfg.utts_per_block]:
+            for s in sentences[start : start + block]:
                 utt = counters[speaker.id, chapter]
                 counters[speaker.id, chapter] += 1
                 seed = zlib.crc32(f"{cfg.seed}:{speaker.id}-{chapter}-{utt}".encode())
@@ -423,6 +425,23 @@ def render_all(
     return durations, stats
 
 
+def _check_same_config(cfg: SynthConfig, saved: Path) -> None:
+    """Save ``cfg`` with the corpus, or refuse to resume a corpus built with another config
+    (its files would not match the new plan)."""
+    from asr import config
+
+    if not saved.is_file():
+        config.save(cfg, saved)
+        return
+    before = config.load(SynthConfig, saved)
+    changed = sorted(k for k, v in config.to_dict(cfg).items() if config.to_dict(before)[k] != v)
+    if changed:
+        raise SynthError(
+            f"{saved.parent}: corpus was built with another config ({changed[0]} differs, see "
+            f"{saved}); build into a new folder or delete it"
+        )
+
+
 def build_corpus(cfg: SynthConfig, out: str | Path, jobs: int = 1, render: bool = True) -> dict:
     """Plan, render and write the corpus under ``out`` (resumable); returns a summary dict with
     per-subset "utterances"/"hours"/"speakers" and "new_s", "wall_s", "rejected", "planned".
@@ -434,6 +453,7 @@ def build_corpus(cfg: SynthConfig, out: str | Path, jobs: int = 1, render: bool 
         write_novel_split(plan, cfg, out / "novel_split.tsv")
         write_voices(plan, out / "voices.tsv")
         return {"planned": 0}
+    _check_same_config(cfg, out / "corpus.yaml")
     (out / "LibriSpeech").mkdir(exist_ok=True)
     ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     pool = ctx.Pool(jobs, initializer=_worker_init) if jobs > 1 else None
@@ -442,6 +462,9 @@ def build_corpus(cfg: SynthConfig, out: str | Path, jobs: int = 1, render: bool 
         write_novel_split(plan, cfg, out / "novel_split.tsv")
         write_voices(plan, out / "voices.tsv")
         durations, stats = render_all(plan.jobs, cfg, out, pool)
+        if pool is not None:
+            pool.close()
+            pool.join()
     finally:
         if pool is not None:
             pool.terminate()

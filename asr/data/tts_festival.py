@@ -9,6 +9,7 @@ forked worker starts its own), and is restarted after it dies.
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 import os
 import select
 import shutil
@@ -89,4 +90,6 @@ def festival_say(
     if _PIPE is None or not _PIPE.alive():
         _PIPE = FestivalPipe(program)
         atexit.register(_PIPE.close)
+        # multiprocessing workers skip atexit; a finaliser runs when a pool closes normally
+        multiprocessing.util.Finalize(_PIPE, _PIPE.close, exitpriority=0)
     return _PIPE.say(voice, text, wav, stretch, timeout_s)
