@@ -1,0 +1,48 @@
+"""``asr train-lm``: train an LSTM language model on streamed text (single process or torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train-lm",
+        help="train an LSTM language model on text files",
+        description="Train a token-level LSTM LM over the acoustic model's tokenizer on plain or "
+        "gzipped text, streamed (never loaded whole). Multi-GPU: torchrun --nproc_per_node=N "
+        "-m asr train-lm ... The exported LM goes to EXP/lm (or --export).",
+    )
+    p.add_argument("--config", required=True, help="LM training YAML (conf/lm/*.yaml)")
+    p.add_argument(
+        "--tokenizer", required=True, help="tokenizer folder, or 'char' for the default 29 chars"
+    )
+    p.add_argument("--text", nargs="+", required=True, help="training text files (.txt/.gz)")
+    p.add_argument(
+        "--valid-text", nargs="*", default=[], help="validation text files (default: a hashed "
+        "share of the training sentences, data.valid_per_mille)"
+    )  # fmt: skip
+    p.add_argument("--exp", required=True, help="experiment folder (checkpoints, logs)")
+    p.add_argument("--export", default=None, help="folder for the exported LM (default EXP/lm)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=2e-3"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from asr.lm.train import load_lm_train_config, train_lm
+    from asr.tokenizer import CharTokenizer
+
+    cfg = load_lm_train_config(args.config, args.overrides)
+    tokenizer_dir = args.tokenizer
+    with tempfile.TemporaryDirectory() as tmp:
+        if tokenizer_dir == "char" and not Path("char").exists():
+            CharTokenizer().save(tmp)
+            tokenizer_dir = tmp
+        train_lm(cfg, tokenizer_dir, args.text, args.exp, args.valid_text, args.resume, args.export)
+    return 0

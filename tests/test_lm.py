@@ -1,0 +1,186 @@
+"""The LSTM LM and its scoring API: batched steps vs teacher forcing, state selection, known
+perplexities, vocabulary checks, export/load, exact resume of training."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from asr.cli import main
+from asr.lm import LanguageModel, LMError
+from asr.lm.io import load_lm, save_lm
+from asr.lm.lstm import LSTMLM, LSTMLMConfig
+from asr.lm.perplexity import perplexity
+from asr.tokenizer import CharTokenizer
+
+TOK = CharTokenizer()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: small LSTMs only get slower with more on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+TEXTS = ["THE CAT SAT", "A", "", "ON THE MAT'S EDGE", "IT IS"]
+
+
+def _model(seed=0, **kw) -> LSTMLM:
+    torch.manual_seed(seed)
+    cfg = LSTMLMConfig(embedding_dim=24, hidden_size=32, num_layers=2, dropout=0.0, **kw)
+    return LSTMLM(cfg, TOK.vocab).eval()
+
+
+def _step_scores(lm: LSTMLM, sentences: list[list[int]]) -> list[float]:
+    """Score every sentence alone, one step() at a time (batch of 1)."""
+    out = []
+    for ids in sentences:
+        state = lm.initial_state(1)
+        total = 0.0
+        for tok in ids:
+            total += float(state.log_probs[0, tok])
+            _, state = lm.step(torch.tensor([tok]), state)
+        out.append(total + float(lm.end_score(state)[0]))
+    return out
+
+
+@pytest.mark.parametrize("kw", [{}, {"proj_size": 16}, {"tie_embeddings": False}])
+def test_batched_step_equals_sequential_scoring(kw):
+    lm = _model(**kw)
+    sentences = [TOK.encode(t) for t in TEXTS]
+    teacher = lm.score_sentences(sentences)
+    generic = LanguageModel.score_sentences(lm, sentences)  # the generic step loop
+    sequential = torch.tensor(_step_scores(lm, sentences), dtype=torch.float64)
+    assert torch.allclose(teacher, sequential, atol=1e-4)
+    assert torch.allclose(generic, sequential, atol=1e-4)
+    probs = lm.initial_state(3).log_probs.exp().sum(-1)
+    assert torch.allclose(probs, torch.ones(3), atol=1e-5)
+
+
+def test_select_and_concat_states():
+    lm = _model()
+    state = lm.initial_state(3)
+    log_probs, state = lm.step(torch.tensor([3, 5, 7]), state)
+    assert log_probs.shape == (3, TOK.vocab_size) and state.log_probs is log_probs
+    picked = lm.select_state(state, torch.tensor([2, 0, 0]))
+    lp_picked, _ = lm.step(torch.tensor([9, 9, 4]), picked)
+    for row, (src, tok) in enumerate([(2, 9), (0, 9), (0, 4)]):
+        alone = lm.select_state(state, torch.tensor([src]))
+        lp_alone, _ = lm.step(torch.tensor([tok]), alone)
+        assert torch.allclose(lp_picked[row], lp_alone[0], atol=1e-5)
+    both = lm.concat_states([picked, lm.initial_state(2)])
+    assert both.batch_size == 5
+    assert torch.equal(both.log_probs[3], lm.initial_state(1).log_probs[0])
+    assert torch.equal(lm.end_score(both), both.log_probs[:, 0])
+
+
+def _known_model(bias: torch.Tensor) -> LSTMLM:
+    """An LSTM LM whose output ignores the input: softmax(bias) at every step."""
+    lm = _model()
+    with torch.no_grad():
+        lm.embedding.weight.zero_()
+        lm.output_bias.copy_(bias)
+    return lm
+
+
+def test_perplexity_matches_hand_computation(tmp_path):
+    lm_dir = save_lm(_known_model(torch.zeros(TOK.vocab_size)), TOK, tmp_path / "uniform")
+    text = tmp_path / "text.txt"
+    text.write_text("A B\nCAT\n", encoding="utf-8")
+    result = perplexity(lm_dir, ["A B", "CAT"], progress=False)
+    # 3 + 3 characters and two </s>: ln P = -8 ln 29; words: 2 + 1 plus two </s> = 5
+    assert result.log_prob == pytest.approx(-8 * math.log(29))
+    assert result.ppl_token == pytest.approx(29.0)
+    assert result.ppl_word == pytest.approx(29.0 ** (8 / 5))
+    # P(</s>) = 1/2 and the other 28 symbols share the rest
+    bias = torch.full((TOK.vocab_size,), math.log(0.5 / 28))
+    bias[0] = math.log(0.5)
+    result = perplexity(save_lm(_known_model(bias), TOK, tmp_path / "skewed"), ["AB"], False)
+    assert result.log_prob == pytest.approx(2 * math.log(0.5 / 28) + math.log(0.5), rel=1e-6)
+    assert main(["lm-ppl", "--lm", str(lm_dir), str(text)]) == 0
+
+
+def test_vocabulary_mismatch_is_a_clear_error(tmp_path):
+    lm = _model()
+    lm.check_compatible(CharTokenizer())
+    other = CharTokenizer(["<blank>", " ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ"])
+    with pytest.raises(LMError, match=r"sizes 29 \(LM\) vs 28.*only in LM: \[\"'\"\]"):
+        lm.check_compatible(other)
+    swapped = CharTokenizer(["<blank>", "A", " ", *"BCDEFGHIJKLMNOPQRSTUVWXYZ'"])
+    with pytest.raises(LMError, match=r"first difference at id 1: ' ' \(LM\) vs 'A'"):
+        lm.check_compatible(swapped)
+    with pytest.raises(LMError, match="vocabularies differ"):
+        save_lm(lm, other, tmp_path / "bad")
+
+
+def test_export_round_trip_and_load_errors(tmp_path):
+    lm = _model(proj_size=8)
+    out = save_lm(lm, TOK, tmp_path / "lm")
+    loaded, tokenizer = load_lm(out)
+    sentences = [TOK.encode(t) for t in TEXTS]
+    assert tokenizer.vocab == TOK.vocab
+    assert torch.equal(loaded.score_sentences(sentences), lm.score_sentences(sentences))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "lm.yaml",
+        "model.safetensors",
+        "tokenizer.yaml",
+    ]
+    with pytest.raises(LMError, match="not found"):
+        load_lm(tmp_path / "nope")
+    (out / "lm.yaml").write_text(
+        (out / "lm.yaml").read_text().replace("vocab_size: 29", "vocab_size: 30")
+    )
+    with pytest.raises(LMError, match="vocab_size 30 but the tokenizer"):
+        load_lm(out)
+
+
+def _train(tmp_path, exp, extra=(), resume=False):
+    text = tmp_path / "train.txt"
+    if not text.exists():
+        base = ["THE CAT SAT ON THE MAT", "A DOG", "IT IS SO"]
+        lines = [" ".join(base[i % 3].split()[: 2 + i % 4]) for i in range(300)]
+        text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["train-lm", "--config", "conf/lm/small_char.yaml", "--tokenizer", "char",
+            "--text", str(text), "--exp", str(tmp_path / exp)]  # fmt: skip
+    overrides = ["model.embedding_dim=16", "model.hidden_size=24", "model.dropout=0.2",
+                 "data.text_format=lines", "data.buffer_sentences=64", "data.max_batch_tokens=256",
+                 "data.max_sentence_tokens=100",
+                 "data.valid_per_mille=100", "max_steps=10", "checkpoint_every_steps=4",
+                 "log_every_steps=1", "optim.warmup_steps=2", "threads=0", *extra]  # fmt: skip
+    return main(args + (["--resume"] if resume else []) + overrides)
+
+
+def _losses(path):
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
+
+
+def test_training_resumes_exactly(tmp_path, monkeypatch):
+    assert _train(tmp_path, "full") == 0
+    full = _losses(tmp_path / "full" / "log.jsonl")
+    assert sorted(full) == list(range(1, 11))
+    from asr.lm import train as lm_train
+
+    original = lm_train.LMTrainer.train_step
+
+    def dies_at_step_7(self, batch):
+        if self.step == 6:
+            raise KeyboardInterrupt  # killed after the checkpoint at step 4
+        return original(self, batch)
+
+    monkeypatch.setattr(lm_train.LMTrainer, "train_step", dies_at_step_7)
+    assert _train(tmp_path, "killed") == 130
+    monkeypatch.setattr(lm_train.LMTrainer, "train_step", original)
+    assert _train(tmp_path, "killed", resume=True) == 0
+    resumed = _losses(tmp_path / "killed" / "log.jsonl")
+    assert sorted(resumed) == list(range(1, 11))
+    for step in range(1, 11):
+        assert resumed[step] == pytest.approx(full[step], rel=1e-6, abs=1e-7), step
+    loaded, _ = load_lm(tmp_path / "killed" / "lm")
+    assert loaded.cfg.hidden_size == 24
