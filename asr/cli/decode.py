@@ -1,0 +1,117 @@
+"""``asr decode``: decode a manifest with an exported model into a prediction JSONL.
+
+Examples::
+
+    asr decode --model exp/model --manifest data/test.jsonl --out exp/decode/hyp.jsonl
+    asr score data/test.jsonl exp/decode/hyp.jsonl
+
+The output has the manifest's ``audio_filepath``, ``duration``, ``text`` (the reference) and
+``utt_id`` plus ``pred_text``, ``tokens`` and ``token_times_s``, in manifest order. An utterance
+whose audio cannot be read is reported and written with an empty ``pred_text`` and an ``error``
+field; the others are still decoded and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``decode`` subcommand."""
+    p = subparsers.add_parser(
+        "decode",
+        help="decode a manifest with a trained model",
+        description=__doc__.split("\n\n", 1)[1].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="exported model folder (exp/model)")
+    p.add_argument("--manifest", required=True, help="JSONL manifest to decode")
+    p.add_argument("--out", required=True, help="prediction JSONL to write")
+    p.add_argument("--decoder", default="greedy", help="greedy (default) or beam")
+    add_beam_arguments(p)
+    p.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=300.0,
+        help="padded audio seconds per batch (default 300)",
+    )
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="default cpu")
+    p.add_argument("--workers", type=int, default=0, help="audio reading processes (default 0)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def add_beam_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``--decoder beam`` (unset ones keep the --decode-config values)."""
+    g = p.add_argument_group("beam search (--decoder beam)")
+    g.add_argument(
+        "--lm",
+        default="none",
+        help="none (default), an LSTM LM folder, or a KenLM .arpa/.bin file",
+    )
+    g.add_argument("--decode-config", help="beam search YAML (e.g. conf/decode/beam.yaml)")
+    g.add_argument("--beam-size", type=int, help="beams per utterance")
+    g.add_argument("--alpha", type=float, help="LM weight")
+    g.add_argument("--beta", type=float, help="length bonus")
+    g.add_argument("--length-unit", choices=("tokens", "words"), help="what beta counts")
+    g.add_argument("--unigrams", help="KenLM: unigram list file (one word per line)")
+    g.add_argument("--hotwords", help="KenLM: comma-separated words or phrases to boost")
+    g.add_argument("--hotword-weight", type=float, default=10.0, help="default 10")
+
+
+def decoder_options(args: argparse.Namespace) -> dict:
+    """Keyword options for the chosen decoder."""
+    beam_only = args.lm != "none" or args.decode_config or args.unigrams or args.hotwords
+    if args.decoder != "beam":
+        if beam_only:
+            from asr.decode.run import DecodeError
+
+            raise DecodeError(
+                "--lm, --decode-config, --unigrams and --hotwords need --decoder beam"
+            )
+        return {}
+    opts = {
+        "lm": args.lm,
+        "config": args.decode_config,
+        "beam_size": args.beam_size,
+        "alpha": args.alpha,
+        "beta": args.beta,
+        "length_unit": args.length_unit,
+        "unigrams": args.unigrams,
+        "hotword_weight": args.hotword_weight,
+    }
+    if args.hotwords:
+        opts["hotwords"] = [w.strip() for w in args.hotwords.split(",") if w.strip()]
+    return opts
+
+
+def run(args: argparse.Namespace) -> int:
+    """Decode; 0 when every utterance decoded, 1 when some audio could not be read."""
+    import torch
+
+    from asr.decode.run import decode_manifest
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    summary = decode_manifest(
+        args.model,
+        args.manifest,
+        args.out,
+        decoder=args.decoder,
+        decoder_options=decoder_options(args),
+        batch_seconds=args.batch_seconds,
+        device=args.device,
+        num_workers=args.workers,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(
+        f"{summary.out}: {summary.num_utterances} utterances, "
+        f"{summary.audio_seconds / 3600:.3f} h in {summary.wall_seconds:.1f} s "
+        f"(RTF {summary.real_time_factor:.4f})"
+    )
+    if summary.errors:
+        print(f"error: {len(summary.errors)} utterance(s) could not be decoded", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,178 @@
+"""asr decode: batched decoding equals one-at-a-time decoding, manifest order, per-file errors,
+decoder registry, and the prediction JSONL that asr score reads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr.decode.run import (
+    DecodeError,
+    Decoder,
+    decode_manifest,
+    decoder_names,
+    duration_batches,
+    make_decoder,
+    register_decoder,
+)
+from tests.tone_corpus import TINY_MODEL, make_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A randomly initialised tiny model (its argmax paths are varied, not all blank)."""
+    from asr import config as config_io
+    from asr.models.ctc import CTCModel, ModelConfig
+    from asr.models.io import export_model
+    from asr.tokenizer import CharTokenizer
+
+    torch.manual_seed(0)
+    model = CTCModel(config_io.from_dict(ModelConfig, TINY_MODEL, where="test"), 29)
+    return export_model(model.eval(), CharTokenizer(), tmp_path_factory.mktemp("m") / "model")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("audio"), 7, seed=3, name="test")
+
+
+def _reference(model_dir: Path, manifest: Path) -> list[tuple[str, list[int]]]:
+    """Each utterance decoded alone: (text, token frames)."""
+    from asr.audio import load_audio
+    from asr.data.manifest import read_manifest
+    from asr.decode.greedy import greedy_decode
+    from asr.models.io import load_model
+
+    model, tokenizer = load_model(model_dir)
+    out = []
+    for utt in read_manifest(manifest):
+        samples, _ = load_audio(utt.audio_filepath, 16000)
+        wave = torch.from_numpy(samples)[None]
+        with torch.no_grad():
+            log_probs, lengths = model(wave, torch.tensor([wave.shape[1]]))
+        hyp = greedy_decode(log_probs, lengths, tokenizer)[0]
+        out.append((hyp.text, list(hyp.frames)))
+    return out
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_duration_batches_budget_and_cover():
+    durations = [3.0, 1.0, 7.5, 2.0, 2.0, 9.0, 0.5, 4.0]
+    batches = duration_batches(durations, 8.0)
+    assert sorted(i for b in batches for i in b) == list(range(len(durations)))
+    for batch in batches:
+        longest = max(durations[i] for i in batch)
+        assert len(batch) == 1 or len(batch) * longest <= 8.0
+        assert durations[batch[0]] == longest  # longest first
+    assert [5] in batches  # 9 s alone, over budget
+    assert all(len(b) <= 2 for b in duration_batches(durations, 100.0, max_batch_size=2))
+    with pytest.raises(DecodeError):
+        duration_batches(durations, 0.0)
+
+
+@pytest.mark.parametrize("batch_seconds", [1.0, 4.0, 100.0])
+def test_batched_equals_one_at_a_time(model_dir, corpus, tmp_path, batch_seconds):
+    out = tmp_path / "hyp.jsonl"
+    summary = decode_manifest(model_dir, corpus, out, batch_seconds=batch_seconds)
+    assert summary.errors == () and summary.num_utterances == 7
+    records = _read(out)
+    manifest = _read(corpus)
+    assert [r["utt_id"] for r in records] == [m["utt_id"] for m in manifest]  # manifest order
+    assert [r["text"] for r in records] == [m["text"] for m in manifest]
+    reference = _reference(model_dir, corpus)
+    assert [r["pred_text"] for r in records] == [text for text, _ in reference]
+    assert any(r["pred_text"] for r in records)  # not trivially empty
+    shift = 0.02  # 10 ms features x stride 2
+    for record, (_, frames) in zip(records, reference):
+        assert len(record["tokens"]) == len(frames)
+        assert record["token_times_s"] == pytest.approx([f * shift for f in frames])
+
+
+def test_bad_audio_is_reported_not_fatal(model_dir, corpus, tmp_path, capsys):
+    lines = corpus.read_text().splitlines()
+    bad = json.loads(lines[2])
+    bad["audio_filepath"] = str(tmp_path / "missing.wav")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wav")
+    worse = json.loads(lines[4])
+    worse["audio_filepath"] = str(broken)
+    lines[2], lines[4] = json.dumps(bad), json.dumps(worse)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "hyp.jsonl"
+    from asr.cli import main
+
+    args = ["decode", "--model", str(model_dir), "--manifest", str(manifest), "--out", str(out)]
+    assert main([*args, "--batch-seconds", "3"]) == 1
+    stderr = capsys.readouterr().err
+    assert "missing.wav" in stderr and "broken.wav" in stderr
+    records = _read(out)
+    assert len(records) == 7
+    assert records[2]["pred_text"] == "" and "missing.wav" in records[2]["error"]
+    assert "broken.wav" in records[4]["error"]
+    good = [r for i, r in enumerate(records) if i not in (2, 4)]
+    assert all("error" not in r for r in good)
+    reference = _reference(model_dir, corpus)
+    expected = [text for i, (text, _) in enumerate(reference) if i not in (2, 4)]
+    assert [r["pred_text"] for r in good] == expected
+
+
+def test_score_reads_the_predictions(model_dir, corpus, tmp_path):
+    """asr score (manifest, hyp.jsonl) equals jiwer on the same pairs."""
+    jiwer = pytest.importorskip("jiwer")
+    out = tmp_path / "hyp.jsonl"
+    decode_manifest(model_dir, corpus, out)
+    proc = subprocess.run(
+        [sys.executable, "-m", "asr", "score", str(corpus), str(out), "--json"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    report = json.loads(proc.stdout)
+    records = _read(out)
+    refs = [r["text"] for r in records]
+    hyps = [r["pred_text"] for r in records]
+    expected = jiwer.process_words(refs, [h if h.strip() else "" for h in hyps])
+    errors = expected.substitutions + expected.deletions + expected.insertions
+    assert report["words"]["errors"] == errors
+    assert report["num_utterances"] == 7
+
+
+def test_decoder_registry(model_dir, corpus, tmp_path):
+    assert "greedy" in decoder_names()
+    with pytest.raises(DecodeError, match="unknown decoder 'nope'"):
+        make_decoder("nope", None)  # type: ignore[arg-type]
+    with pytest.raises(DecodeError, match="bad options"):
+        make_decoder("greedy", None, beam_size=3)  # type: ignore[arg-type]
+
+    @register_decoder("test-constant")
+    class Constant(Decoder):
+        def __init__(self, tokenizer, word: str = "A") -> None:
+            self.word = word
+
+        def decode(self, log_probs, lengths):
+            from asr.decode.greedy import GreedyHypothesis
+
+            return [GreedyHypothesis((), None, self.word, 0.0) for _ in range(len(lengths))]
+
+    out = tmp_path / "hyp.jsonl"
+    decode_manifest(model_dir, corpus, out, decoder="test-constant", decoder_options={"word": "B"})
+    records = _read(out)
+    assert {r["pred_text"] for r in records} == {"B"}
+    assert all("token_times_s" not in r for r in records)
+
+
+def test_errors_before_decoding(model_dir, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DecodeError, match="no utterances"):
+        decode_manifest(model_dir, empty, tmp_path / "h.jsonl")
+    assert not (tmp_path / "h.jsonl").exists()
