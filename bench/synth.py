@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import multiprocessing
 import os
+import resource
 import tempfile
 import time
 from functools import partial
@@ -41,19 +42,27 @@ def _engine_jobs(plan: synth.Plan, engine: str, seconds: float) -> list[synth.Jo
     return jobs
 
 
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(cfg: synth.SynthConfig, engine: str, jobs: list[synth.Job], workers: int) -> list:
     """Render ``jobs`` into a temporary folder; returns a table row."""
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         render = partial(synth.render_job, cfg=cfg, root=Path(tmp))
         ctx = multiprocessing.get_context("fork")
-        start = time.monotonic()
-        with ctx.Pool(workers) as pool:
-            results = list(pool.imap_unordered(render, jobs, chunksize=2))
-        wall = time.monotonic() - start
+        cpu0, start = _children_cpu_s(), time.monotonic()
+        pool = ctx.Pool(workers)
+        results = list(pool.imap_unordered(render, jobs, chunksize=2))
+        pool.close()
+        pool.join()  # workers (and their festival processes) exit: their CPU time is counted
+        wall, cpu = time.monotonic() - start, _children_cpu_s() - cpu0
     speech = sum(seconds for _, seconds, _ in results if seconds is not None)
     kept = sum(seconds is not None for _, seconds, _ in results)
-    rate = speech / wall
-    return [engine, kept, round(speech, 1), round(wall, 1), rate, TRAIN_HOURS * 3600 / rate / 60]
+    idle_min = TRAIN_HOURS * 3600 / (speech / cpu * workers) / 60
+    row = [engine, kept, round(speech, 1), round(wall, 1), round(cpu, 1), speech / wall]
+    return [*row, speech / cpu, TRAIN_HOURS * 3600 / (speech / wall) / 60, idle_min]
 
 
 def main() -> None:
@@ -72,17 +81,22 @@ def main() -> None:
     load_after = os.getloadavg()
     weights = {e: cfg.engine_weights.get(e, 0.0) for e in engines}
     total_w = sum(weights.values())
-    mix_min = sum(weights[row[0]] / total_w * row[5] for row in rows)
+    mix_min = sum(weights[row[0]] / total_w * row[7] for row in rows)
+    idle_min = sum(weights[row[0]] / total_w * row[8] for row in rows)
     mix = ", ".join(f"{e} {w / total_w:.0%}" for e, w in weights.items())
-    header = ["engine", "utterances", "speech s", "wall s", "speech s / wall s", "min for 20 h"]
+    header = ["engine", "utts", "speech s", "wall s", "CPU s", "speech/wall", "speech/CPU"]
+    header += ["min for 20 h (as loaded)", f"min for 20 h ({args.jobs} idle cores)"]
     body = (
         f"`python -m bench.synth --jobs {args.jobs} --seconds {args.seconds:g}` "
         f"({args.config}: noise {cfg.noise_prob}, reverb {cfg.reverb_prob}). "
         f"Load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after, on a "
-        "machine shared with other jobs.\n\n"
+        "machine shared with other jobs. CPU s: user + system time of the worker processes and "
+        "the TTS engines they ran; the idle-core column assumes the jobs get whole cores "
+        "(speech per CPU second x jobs).\n\n"
         + markdown_table(header, rows)
         + f"\n\n20 h of training speech with the config's engine mix ({mix}): "
-        f"**{mix_min:.0f} min** with {args.jobs} jobs (extrapolated from the rates above).\n"
+        f"**{mix_min:.0f} min** at the load measured, **{idle_min:.0f} min** on {args.jobs} "
+        "idle cores (extrapolated from the rates above).\n"
     )
     write_section("synth", "Synthetic corpus render rate (bench/synth.py)", body)
     print(body)
