@@ -41,6 +41,15 @@ ngram 2=4
 """
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensor ops: threads only add contention (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture()
 def arpa(tmp_path):
     path = tmp_path / "words.arpa"

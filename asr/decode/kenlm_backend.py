@@ -111,7 +111,8 @@ class KenLMDecoder:
                 unk_score_offset=self.options.unk_score_offset,
             )
         except (ValueError, OSError, RuntimeError) as err:
-            raise KenLMError(f"{lm_path}: cannot build the KenLM decoder: {err}") from None
+            reason = str(err).split(" threw ")[-1].strip()
+            raise KenLMError(f"{lm_path}: cannot load the KenLM model: {reason}") from None
 
     def decode_nbest(self, log_probs: Tensor, lengths: Tensor) -> list[list[BeamHypothesis]]:
         """``(batch, frames, vocab)`` log-probs -> per utterance its n-best (best first)."""

@@ -1,0 +1,248 @@
+"""Tune the LM weight ``alpha`` and length bonus ``beta`` on a development set.
+
+The acoustic model runs once: its log-probabilities for every utterance are cached in a
+safetensors file (``emissions.safetensors``: all frames concatenated plus offsets; the model,
+manifest and references in its metadata), reused when the model and manifest are unchanged.
+The search is a full grid, or a coordinate search (alpha with beta fixed, then beta with the best
+alpha, repeated) that needs far fewer decodes. Results: ``tune.md`` (WER table), ``tune.json``
+and ``decode.yaml`` (the :class:`BeamSearchConfig` with the best weights, for
+``asr decode --decode-config``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from asr import config as config_io
+from asr.atomic import atomic_path, atomic_write_text
+from asr.decode.beam import BeamHypothesis
+from asr.errors import AsrError
+
+if TYPE_CHECKING:
+    from asr.decode.beam_decoder import BeamDecoder
+
+
+class TuneError(AsrError):
+    """Tuning cannot run: bad grids, an unreadable emission cache, nothing to decode."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Emissions:
+    """Cached acoustic model outputs of a manifest."""
+
+    log_probs: list[Tensor]  # per utterance (frames, vocab) float32
+    texts: list[str]  # reference transcripts
+    durations: list[float]  # seconds
+    key: str  # model + manifest identity (paths, sizes, modification times)
+
+
+def _identity(*paths: str | Path) -> str:
+    parts = []
+    for p in paths:
+        p = Path(p)
+        files = sorted(p.iterdir()) if p.is_dir() else [p]
+        stats = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in files if f.is_file()]
+        parts.append(f"{p.resolve()}:{stats}")
+    return "|".join(parts)
+
+
+def save_emissions(path: str | Path, em: Emissions) -> None:
+    """Write ``em`` as one safetensors file, atomically."""
+    lengths = torch.tensor([len(x) for x in em.log_probs], dtype=torch.long)
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    meta = {"texts": json.dumps(em.texts), "durations": json.dumps(em.durations), "key": em.key}
+    tensors = {"log_probs": torch.cat(em.log_probs).float().contiguous(), "offsets": offsets}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def load_emissions(path: str | Path) -> Emissions:
+    """Read a file written by :func:`save_emissions`."""
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata()
+        offsets = tensors["offsets"].tolist()
+        lp = tensors["log_probs"]
+        rows = [lp[a:b] for a, b in itertools.pairwise(offsets)]
+        return Emissions(
+            rows, json.loads(meta["texts"]), json.loads(meta["durations"]), meta["key"]
+        )
+    except (SafetensorError, OSError, KeyError, ValueError) as err:
+        raise TuneError(f"{path}: not a readable emission cache ({err})") from None
+
+
+def compute_emissions(
+    model_path: str | Path,
+    manifest: str | Path,
+    cache: str | Path | None = None,
+    device: str = "cpu",
+    batch_seconds: float = 300.0,
+) -> Emissions:
+    """Log-probabilities of every utterance of ``manifest`` (from ``cache`` when up to date)."""
+    from asr.data.manifest import read_manifest
+    from asr.decode.run import decode_utterances
+    from asr.models.io import load_model
+
+    key = _identity(model_path, manifest)
+    if cache is not None and Path(cache).is_file():
+        em = load_emissions(cache)
+        if em.key == key:
+            return em
+    utterances = read_manifest(manifest)
+    if not utterances:
+        raise TuneError(f"{manifest}: no utterances")
+    model, _tokenizer = load_model(model_path, device=device)
+    capture = _Capture()
+    rows: list[Tensor | None] = [None] * len(utterances)
+    for result in decode_utterances(model, capture, utterances, batch_seconds):
+        if result.error is not None:
+            raise TuneError(f"cannot tune on {manifest}: {result.error}")
+        rows[result.index] = result.hypothesis.log_probs  # type: ignore[union-attr]
+    em = Emissions(
+        [r for r in rows if r is not None],
+        [u.text for u in utterances],
+        [u.duration for u in utterances],
+        key,
+    )
+    if cache is not None:
+        save_emissions(cache, em)
+    return em
+
+
+@dataclasses.dataclass(frozen=True)
+class _Captured:
+    text: str | None
+    token_ids: tuple[int, ...]
+    frames: tuple[int, ...] | None
+    log_probs: Tensor
+
+
+class _Capture:
+    """A "decoder" that keeps each utterance's log-probabilities."""
+
+    def decode(self, log_probs: Tensor, lengths: Tensor) -> list[_Captured]:
+        lp = log_probs.detach().float().cpu()
+        return [_Captured("", (), None, lp[b, :n].clone()) for b, n in enumerate(lengths.tolist())]
+
+
+def decode_emissions(
+    decoder: BeamDecoder, em: Emissions, batch_size: int = 32
+) -> list[BeamHypothesis]:
+    """Best hypothesis per utterance, decoding ``batch_size`` padded utterances at a time."""
+    order = sorted(range(len(em.log_probs)), key=lambda i: -len(em.log_probs[i]))
+    results: dict[int, BeamHypothesis] = {}
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        rows = [em.log_probs[i] for i in idx]
+        lengths = torch.tensor([len(r) for r in rows])
+        padded = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+        for i, hyp in zip(idx, decoder.decode(padded, lengths)):
+            results[i] = hyp
+    return [results[i] for i in range(len(em.log_probs))]
+
+
+def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Corpus WER (fraction) with :func:`asr.scoring.score`."""
+    from asr.scoring import score
+
+    return score(list(refs), list(hyps)).wer
+
+
+def set_weights(decoder: BeamDecoder, alpha: float, beta: float) -> None:
+    """Change the decoder's LM weight and length bonus in place."""
+    decoder.cfg = dataclasses.replace(decoder.cfg, alpha=alpha, beta=beta)
+    if decoder.kenlm is not None:
+        decoder.kenlm.cfg = decoder.cfg
+        decoder.kenlm.decoder.reset_params(alpha=alpha, beta=beta)
+
+
+def tune_weights(
+    decoder: BeamDecoder,
+    em: Emissions,
+    alphas: Sequence[float],
+    betas: Sequence[float],
+    method: Literal["grid", "coordinate"] = "grid",
+    rounds: int = 2,
+) -> list[dict[str, float]]:
+    """WER of (alpha, beta) pairs; rows ``{"alpha", "beta", "wer"}`` in the order tried."""
+    if not alphas or not betas:
+        raise TuneError("need at least one alpha and one beta")
+    tried: dict[tuple[float, float], float] = {}
+
+    def wer(a: float, b: float) -> float:
+        if (a, b) not in tried:
+            set_weights(decoder, a, b)
+            hyps = decode_emissions(decoder, em)
+            tried[(a, b)] = word_error_rate(em.texts, [h.text or "" for h in hyps])
+        return tried[(a, b)]
+
+    if method == "grid":
+        for a in alphas:
+            for b in betas:
+                wer(a, b)
+    elif method == "coordinate":
+        best_b = betas[len(betas) // 2]
+        best_a = alphas[0]
+        for _ in range(rounds):
+            best_a = min(alphas, key=lambda a: (wer(a, best_b), a))
+            best_b = min(betas, key=lambda b: (wer(best_a, b), b))
+    else:
+        raise TuneError(f"method must be 'grid' or 'coordinate', got {method!r}")
+    return [{"alpha": a, "beta": b, "wer": w} for (a, b), w in tried.items()]
+
+
+def write_results(
+    out_dir: str | Path, rows: list[dict[str, float]], decoder: BeamDecoder, info: dict
+) -> dict[str, float]:
+    """Write ``tune.md``, ``tune.json`` and ``decode.yaml``; returns the best row."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best = min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"]))
+    lines = ["| alpha | beta | WER % |", "|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["alpha"], r["beta"])):
+        lines.append(f"| {r['alpha']:g} | {r['beta']:g} | {100 * r['wer']:.2f} |")
+    table = "\n".join(lines)
+    head = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    atomic_write_text(
+        out_dir / "tune.md",
+        f"# Decoder weight tuning\n\n{head}\n\n{table}\n\nBest: alpha={best['alpha']}, "
+        f"beta={best['beta']}, WER {100 * best['wer']:.2f} %\n",
+    )
+    atomic_write_text(
+        out_dir / "tune.json", json.dumps({**info, "results": rows, "best": best}, indent=1)
+    )
+    cfg = dataclasses.replace(decoder.cfg, alpha=best["alpha"], beta=best["beta"])
+    config_io.save(cfg, out_dir / "decode.yaml")
+    return best
+
+
+def default_cache(out_dir: str | Path) -> Path:
+    """Where the emission cache goes (``$OUT/emissions.safetensors``)."""
+    return Path(out_dir) / "emissions.safetensors"
+
+
+__all__ = [
+    "Emissions",
+    "TuneError",
+    "compute_emissions",
+    "decode_emissions",
+    "default_cache",
+    "load_emissions",
+    "save_emissions",
+    "tune_weights",
+    "word_error_rate",
+    "write_results",
+]

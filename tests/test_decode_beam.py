@@ -1,0 +1,143 @@
+"""``asr decode --decoder beam`` and ``asr tune-decoder`` end to end on a tiny exported model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from asr import config as config_io
+from asr.audio import save_audio
+from asr.cli import main
+from asr.data.manifest import Utterance, write_manifest
+from asr.decode.beam import BeamSearchConfig, beam_search
+from asr.decode.beam_decoder import BeamDecoder
+from asr.decode.run import make_decoder
+from asr.lm.io import save_lm
+from asr.lm.lstm import LSTMLM, LSTMLMConfig
+from asr.models.ctc import CTCModel, ModelConfig, load_model_config
+from asr.models.io import export_model, load_model
+from asr.models.tcn import BlockConfig, EncoderConfig
+from asr.tokenizer import CharTokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensor ops: threads only add contention (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny random model, an LSTM LM, a word ARPA and a 3-utterance manifest."""
+    tmp = tmp_path_factory.mktemp("decode_beam")
+    torch.manual_seed(0)
+    frontend = dataclasses.replace(
+        load_model_config(ROOT / "conf" / "model" / "small.yaml").frontend, num_mel_bins=40
+    )
+    encoder = EncoderConfig(
+        (BlockConfig(32, 1, 11, stride=2), BlockConfig(32, 1, 1, separable=False))
+    )
+    tok = CharTokenizer()
+    model = CTCModel(ModelConfig(encoder=encoder, frontend=frontend), tok.vocab_size).eval()
+    export_model(model, tok, tmp / "model")
+    lm = LSTMLM(LSTMLMConfig(embedding_dim=16, hidden_size=16, num_layers=1), tok.vocab).eval()
+    save_lm(lm, tok, tmp / "lm")
+    rate = model.cfg.frontend.sample_rate_hz
+    rng = np.random.default_rng(0)
+    utts = []
+    for i, seconds in enumerate((0.6, 0.4, 0.8)):
+        path = tmp / f"u{i}.wav"
+        save_audio(path, (0.1 * rng.standard_normal(int(seconds * rate))).astype(np.float32), rate)
+        utts.append(Utterance(str(path), seconds, "A B", utt_id=f"u{i}"))
+    write_manifest(tmp / "dev.jsonl", utts)
+    (tmp / "words.arpa").write_text(
+        "\\data\\\nngram 1=4\nngram 2=1\n\n\\1-grams:\n-1.0\t<unk>\t0\n-99\t<s>\t0\n"
+        "-0.5\t</s>\t0\n-0.5\tAB\t0\n\n\\2-grams:\n-0.1\t<s> AB\n\n\\end\\\n"
+    )
+    return tmp
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_decode_with_lstm_lm_matches_library_search(setup):
+    out = setup / "hyp.jsonl"
+    rc = main(
+        ["decode", "--model", str(setup / "model"), "--manifest", str(setup / "dev.jsonl"),
+         "--out", str(out), "--decoder", "beam", "--lm", str(setup / "lm"), "--beam-size", "4",
+         "--alpha", "0.7", "--decode-config", str(ROOT / "conf" / "decode" / "beam.yaml")]
+    )  # fmt: skip
+    assert rc == 0
+    records = _records(out)
+    assert [r["utt_id"] for r in records] == ["u0", "u1", "u2"]
+    model, tok = load_model(setup / "model")
+    dec = BeamDecoder(tok, lm=str(setup / "lm"), config=ROOT / "conf/decode/beam.yaml")
+    cfg = dataclasses.replace(dec.cfg, beam_size=4, alpha=0.7)
+    from asr.audio import load_audio
+
+    for r in records:
+        wave, _ = load_audio(r["audio_filepath"], model.cfg.frontend.sample_rate_hz)
+        wave_t = torch.from_numpy(wave)[None]
+        with torch.no_grad():
+            lp, lengths = model(wave_t, torch.tensor([wave_t.shape[1]]))
+        best = beam_search(lp, lengths, cfg, dec.lm, tok)[0][0]
+        assert r["pred_text"] == best.text
+        assert len(r["token_times_s"]) == len(best.token_ids)
+
+
+def test_decode_with_kenlm_and_errors(setup, capsys):
+    out = setup / "hyp_kenlm.jsonl"
+    pytest.importorskip("pyctcdecode")
+    pytest.importorskip("kenlm")
+    args = ["decode", "--model", str(setup / "model"), "--manifest", str(setup / "dev.jsonl"),
+            "--out", str(out), "--decoder", "beam"]  # fmt: skip
+    assert main([*args, "--lm", str(setup / "words.arpa"), "--hotwords", "AB"]) == 0
+    assert len(_records(out)) == 3
+    capsys.readouterr()
+    other = CharTokenizer(["<blank>", " ", "A", "B"])
+    save_lm(LSTMLM(LSTMLMConfig(8, 8, 1), other.vocab), other, setup / "other_lm")
+    assert main([*args, "--lm", str(setup / "other_lm")]) == 2
+    err = capsys.readouterr().err
+    assert "do not match" in err and err.count("\n") == 1
+    assert main([*args, "--lm", str(setup / "nothing")]) == 2
+    assert "not an LSTM LM folder" in capsys.readouterr().err
+    greedy = ["decode", "--model", str(setup / "model"), "--manifest", str(setup / "dev.jsonl"),
+              "--out", str(out), "--lm", str(setup / "lm")]  # fmt: skip
+    assert main(greedy) == 2
+    assert "--decoder beam" in capsys.readouterr().err
+
+
+def test_make_decoder_knows_beam(setup):
+    tok = CharTokenizer()
+    dec = make_decoder("beam", tok, beam_size=3, alpha=0.1)
+    assert isinstance(dec, BeamDecoder) and dec.cfg.beam_size == 3 and dec.lm is None
+
+
+def test_tune_decoder(setup):
+    out = setup / "tune"
+    args = ["tune-decoder", "--model", str(setup / "model"), "--lm", str(setup / "lm"),
+            "--manifest", str(setup / "dev.jsonl"), "--out", str(out), "--alphas", "0,0.5",
+            "--betas", "0,1", "--beam-size", "4"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads((out / "tune.json").read_text())
+    assert len(result["results"]) == 4
+    best = result["best"]
+    assert best["wer"] == min(r["wer"] for r in result["results"])
+    cfg = config_io.load(BeamSearchConfig, out / "decode.yaml")
+    assert (cfg.alpha, cfg.beta, cfg.beam_size) == (best["alpha"], best["beta"], 4)
+    assert "| alpha | beta | WER % |" in (out / "tune.md").read_text()
+    cache = out / "emissions.safetensors"
+    stamp = cache.stat().st_mtime_ns
+    assert main([*args[:-4], "--method", "coordinate"]) == 0  # cached emissions reused
+    assert cache.stat().st_mtime_ns == stamp
