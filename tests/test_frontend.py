@@ -274,3 +274,32 @@ def test_functional_pieces() -> None:
     assert mel.shape == (257, 23) and mel[244:].sum() == 0  # nothing above 7600 Hz
     window = F.feature_window("hann", 8, periodic=True, dtype=torch.float64)
     np.testing.assert_allclose(window.numpy(), np.hanning(9)[:8], atol=1e-12)
+
+
+@pytest.mark.parametrize("preset", ["kaldi_mfcc13", "nemo_mel64"])
+def test_whole_batch_path_matches_chunked_path(
+    preset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole-batch analysis that CUDA uses (no per-utterance chunks, dense mel) gives the
+    same features as the CPU chunked path with the sparse filterbank."""
+    frontend = Frontend(make(preset).cfg).eval()
+    lengths = torch.tensor([16000, 7000, 300])
+    waves = padded_batch(lengths.tolist(), seed=6)
+    chunked, frames = frontend(waves, lengths)
+    monkeypatch.setattr(frontend, "_sparse_mel", lambda signal: None)
+    monkeypatch.setattr(frontend, "_chunks", lambda n, device: [(0, 3, 0, int(n.max()))])
+    whole, frames_whole = frontend(waves, lengths)
+    assert torch.equal(frames, frames_whole)
+    torch.testing.assert_close(whole, chunked, atol=1e-4, rtol=1e-5)
+
+
+def test_windowed_frames_equals_step_by_step() -> None:
+    gen = torch.Generator().manual_seed(8)
+    signal = torch.randn(2, 2000, generator=gen, dtype=torch.float64) + 0.5
+    for kind in ("povey", "hamming", "rectangular"):
+        window = F.feature_window(kind, 400, dtype=torch.float64)
+        fused, raw = F.windowed_frames(signal, 400, 160, window, 512, True, 0.97)
+        frames = signal.unfold(1, 400, 160)
+        steps = F.preemphasis_frames(F.remove_dc_offset(frames), 0.97) * window
+        torch.testing.assert_close(fused[..., :400], steps)
+        assert torch.all(fused[..., 400:] == 0) and torch.equal(raw, frames)
