@@ -63,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.add_argument(
         "--delete-tarballs", action="store_true", help="delete downloaded tarballs once extracted"
     )
+    ls.add_argument(
+        "--md5-file",
+        metavar="FILE",
+        help="md5sum-style file ('<md5>  <name>' lines) overriding the published checksums "
+        "of the files it lists (a mirror of repacked files)",
+    )
     ls.add_argument("--dest", required=True, help="destination folder")
     _add_source_args(ls, "https://www.openslr.org/resources/12")
     ls.set_defaults(func=_librispeech)
@@ -78,11 +84,13 @@ def _librispeech(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from asr.data import librispeech
+    from asr.data.download import read_md5_file
 
     if not args.subsets and not args.lm:
         print("error: nothing to download: give --subsets and/or --lm", file=sys.stderr)
         return 2
     progress = not args.no_progress
+    md5s = read_md5_file(args.md5_file) if args.md5_file else None
     for subset in args.subsets:
         out = librispeech.download_subset(
             subset,
@@ -91,6 +99,7 @@ def _librispeech(args: argparse.Namespace) -> int:
             source=args.source,
             progress=progress,
             keep_tarball=not args.delete_tarballs,
+            md5_overrides=md5s,
         )
         print(f"{subset}: {out}")
     if args.lm:
@@ -100,6 +109,7 @@ def _librispeech(args: argparse.Namespace) -> int:
             mirror=args.lm_mirror,
             source=args.source,
             progress=progress,
+            md5_overrides=md5s,
         )
         for path in paths:
             print(f"lm: {path}")

@@ -89,6 +89,27 @@ def verify_md5(path: str | Path, md5: str | None, what: str | None = None) -> No
         raise DownloadError(f"{what}: md5 mismatch: expected {md5.lower()}, got {actual}")
 
 
+def read_md5_file(path: str | Path) -> dict[str, str]:
+    """File name -> hex md5 from an ``md5sum``-style file (``<md5>  <name>`` lines).
+
+    Used to override published checksums, e.g. for a private mirror holding repacked files.
+    Blank lines and lines starting with ``#`` are ignored; ``*name`` (binary mode) is accepted.
+    """
+    table: dict[str, str] = {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DownloadError(f"{path}: cannot read md5 file: {err}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) != 2 or not re.fullmatch(r"[0-9a-fA-F]{32}", fields[0]):
+            raise DownloadError(f"{path}:{number}: expected '<md5>  <file name>', got {line!r}")
+        table[PurePosixPath(fields[1].lstrip("*")).name] = fields[0].lower()
+    return table
+
+
 def _open_url(url: str, offset: int, timeout_s: float) -> http.client.HTTPResponse:
     headers = {"User-Agent": USER_AGENT}
     if offset:

@@ -23,7 +23,9 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +90,7 @@ def download_subset(
     source: str | Path | None = None,
     progress: bool = True,
     keep_tarball: bool = True,
+    md5_overrides: Mapping[str, str] | None = None,
 ) -> Path:
     """Download (or take from ``source``), verify and extract one subset; skip if done.
 
@@ -99,11 +102,13 @@ def download_subset(
         progress: show progress bars.
         keep_tarball: keep a downloaded tarball after extraction (a local ``source`` is never
             deleted).
+        md5_overrides: file name -> md5 replacing the published checksum (e.g. from
+            :func:`asr.data.download.read_md5_file`, for a mirror of repacked files).
 
     Returns:
         ``dest/LibriSpeech/<subset>``.
     """
-    resource = subset_resource(subset)
+    resource = _with_md5(subset_resource(subset), md5_overrides)
     dest = Path(dest)
     out = dest / "LibriSpeech" / subset
     marker = _subset_marker(dest, subset)
@@ -125,12 +130,25 @@ def download_lm(
     mirror: str | None = None,
     source: str | Path | None = None,
     progress: bool = True,
+    md5_overrides: Mapping[str, str] | None = None,
 ) -> list[Path]:
-    """Download (or copy from ``source``) and verify LM resources into ``dest``; skip if done."""
+    """Download (or copy from ``source``) and verify LM resources into ``dest``; skip if done.
+
+    ``md5_overrides`` (file name -> md5) replaces published checksums, as in
+    :func:`download_subset`.
+    """
+    resources = [_with_md5(lm_resource(name), md5_overrides) for name in names]
     return [
-        fetch(lm_resource(name), dest, mirror=mirror, source=source, progress=progress, copy=True)
-        for name in names
+        fetch(res, dest, mirror=mirror, source=source, progress=progress, copy=True)
+        for res in resources
     ]
+
+
+def _with_md5(resource: Resource, md5_overrides: Mapping[str, str] | None) -> Resource:
+    """``resource`` with its md5 replaced when ``md5_overrides`` lists its file name."""
+    if md5_overrides and resource.name in md5_overrides:
+        return dataclasses.replace(resource, md5=md5_overrides[resource.name])
+    return resource
 
 
 @dataclass(frozen=True)
