@@ -1,0 +1,520 @@
+"""Import NVIDIA NeMo character CTC checkpoints (QuartzNet, Jasper) into our model directories.
+
+A ``.nemo`` file is a tar archive holding ``model_config.yaml`` (the model's options) and
+``model_weights.ckpt`` (a ``torch.save``'d state dict). Supported: ``EncDecCTCModel`` with an
+``AudioToMelSpectrogramPreprocessor``, a ``ConvASREncoder`` (QuartzNet/Jasper blocks: separable
+or dense convolutions, residual / dense residual / strided residual, dilation, stride,
+squeeze-and-excitation with global context) and a ``ConvASRDecoder`` over a character
+vocabulary. Anything else (BPE tokenizers, other encoders, block options we do not implement) is
+a one-line :class:`NemoImportError` naming the config key.
+
+Safety: the weights file is a pickle. It is read with ``torch.load(..., weights_only=True)``,
+which only rebuilds tensors and plain containers and refuses any other object, so a crafted
+archive cannot run code. Archive members are read in memory, never extracted to disk.
+
+Mapping: NeMo ``encoder.encoder.N.*`` is our ``encoder.blocks.N.*`` (same sub-module layout),
+``decoder.decoder_layers.0.*`` is ``head.conv.*`` with its output rows permuted: NeMo puts the
+CTC blank last (index ``len(labels)``), we put it first (index 0), so our row ``i + 1`` is NeMo's
+row ``i``. The preprocessor's stored filterbank and window are checked against ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import pickle
+import tarfile
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from torch import Tensor
+
+from asr.errors import AsrError
+from asr.frontend.module import FrontendConfig
+from asr.models.ctc import CTCModel, ModelConfig
+from asr.models.tcn import BlockConfig, EncoderConfig
+from asr.tokenizer import BLANK, CharTokenizer
+
+CONFIG_MEMBER = "model_config.yaml"
+WEIGHTS_MEMBER = "model_weights.ckpt"
+NEMO_NORMALIZE_EPS = 1e-5  # NeMo's CONSTANT added to the per-feature standard deviation
+_SUPPORTED_ACTIVATIONS = ("relu", "hardtanh", "selu", "swish", "silu", "gelu", "tanh")
+_SUPPORTED_INITS = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
+_WINDOWS = {"hann": "hann", "hamming": "hamming", "blackman": "blackman"}
+
+
+class NemoImportError(AsrError):
+    """A ``.nemo`` archive cannot be read or holds a model this importer does not support."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NemoModel:
+    """What a ``.nemo`` archive holds once mapped: our config, vocabulary and weights."""
+
+    config: ModelConfig  # front-end + encoder options
+    labels: tuple[str, ...]  # NeMo's vocabulary in NeMo's order (blank not included)
+    state: dict[str, Tensor]  # NeMo's state dict, unchanged
+
+
+# ----------------------------------------------------------------------------- archive
+
+
+def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Read ``model_config.yaml`` and ``model_weights.ckpt`` from a ``.nemo`` tar (any
+    compression; member names with or without a ``./`` prefix).
+
+    Returns:
+        (config mapping, state dict of tensors).
+    Raises:
+        NemoImportError: not a tar, a member missing, bad YAML, or a weights file that holds
+            anything but tensors (``torch.load(weights_only=True)`` refuses it).
+    """
+    path = Path(path)
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+            blobs = {}
+            for name in (CONFIG_MEMBER, WEIGHTS_MEMBER):
+                member = members.get(name)
+                if member is None:
+                    raise NemoImportError(f"{path}: no {name} in the archive (is it a .nemo?)")
+                handle = tar.extractfile(member)
+                assert handle is not None  # regular files always have a handle
+                blobs[name] = handle.read()
+    except (OSError, tarfile.TarError) as err:
+        raise NemoImportError(f"{path}: cannot read the .nemo archive: {err}") from None
+    try:
+        cfg = yaml.safe_load(blobs[CONFIG_MEMBER].decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        problem = str(err).splitlines()[0]
+        raise NemoImportError(f"{path}: {CONFIG_MEMBER} is not valid YAML: {problem}") from None
+    if not isinstance(cfg, dict):
+        raise NemoImportError(f"{path}: {CONFIG_MEMBER} is not a mapping")
+    return cfg, _load_weights(path, blobs[WEIGHTS_MEMBER])
+
+
+def _load_weights(path: Path, blob: bytes) -> dict[str, Tensor]:
+    """``torch.load(weights_only=True)`` of the weights; anything but tensors is refused."""
+    try:
+        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise NemoImportError(
+            f"{path}: {WEIGHTS_MEMBER} refused by the safe loader (weights_only=True; "
+            f"nothing is unpickled beyond tensors): {first}"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a Lightning checkpoint rather than a bare state dict
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
+    ):
+        raise NemoImportError(f"{path}: {WEIGHTS_MEMBER} is not a state dict of tensors")
+    return state
+
+
+# ----------------------------------------------------------------------------- config
+
+
+class _Section:
+    """A NeMo config mapping whose keys are read one by one; leftover keys are errors."""
+
+    def __init__(self, root: dict[str, Any], data: Any, where: str) -> None:
+        if not isinstance(data, dict):
+            raise NemoImportError(f"{where}: expected a mapping, got {type(data).__name__}")
+        self.root, self.data, self.where = root, data, where
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}"
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The value of ``name`` (``${a.b}`` interpolations resolved), or ``default``."""
+        self.seen.add(name)
+        return _resolve(self.root, self.data.get(name, default), self.key(name))
+
+    def require(self, name: str) -> Any:
+        if name not in self.data:
+            raise NemoImportError(f"{self.key(name)}: missing")
+        return self.get(name)
+
+    def expect(self, name: str, allowed: tuple[Any, ...], default: Any, why: str) -> None:
+        """``name`` must be absent or one of ``allowed``; ``why`` says what is unsupported."""
+        value = self.get(name, default)
+        if value not in allowed:
+            raise NemoImportError(f"{self.key(name)}: {value!r} is not supported ({why})")
+
+    def ignore(self, *names: str) -> None:
+        """Keys that do not change inference or our model (read and dropped)."""
+        self.seen.update(names)
+
+    def finish(self) -> None:
+        """Raise on the first key nobody read: an option we do not know how to map."""
+        for name in self.data:
+            if name not in self.seen:
+                raise NemoImportError(f"{self.key(name)}: unknown option, cannot import it")
+
+
+def _resolve(root: dict[str, Any], value: Any, where: str) -> Any:
+    """Resolve an OmegaConf ``${a.b.c}`` reference (absolute, ``model.`` prefix optional)."""
+    if not (isinstance(value, str) and value.startswith("${") and value.endswith("}")):
+        return value
+    parts = value[2:-1].split(".")
+    if parts and parts[0] == "model" and "model" not in root:
+        parts = parts[1:]
+    node: Any = root
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            raise NemoImportError(f"{where}: cannot resolve the interpolation {value}")
+        node = node[part]
+    return _resolve(root, node, where)
+
+
+def _target(section: _Section, suffix: str) -> None:
+    """Check ``_target_`` (or ``cls``) names the NeMo class ``suffix``."""
+    target = section.get("_target_") or section.get("cls") or ""
+    if not str(target).endswith(suffix):
+        raise NemoImportError(f"{section.key('_target_')}: {target!r} is not supported ({suffix})")
+
+
+def _check_model(cfg: dict[str, Any]) -> None:
+    """The top level: an ``EncDecCTCModel`` with a character vocabulary."""
+    target = str(cfg.get("target", "EncDecCTCModel"))
+    if not target.endswith("EncDecCTCModel"):
+        raise NemoImportError(
+            f"target: {target!r} is not supported (only EncDecCTCModel with characters)"
+        )
+    if "tokenizer" in cfg:
+        raise NemoImportError("tokenizer: subword (BPE/WPE) models are not supported")
+    for name in ("preprocessor", "encoder", "decoder"):
+        if name not in cfg:
+            raise NemoImportError(f"{name}: missing from model_config.yaml")
+
+
+def _log_guard(value: Any, where: str) -> float:
+    if value == "tiny":
+        return float(torch.finfo(torch.float32).tiny)
+    if value == "eps":
+        return float(torch.finfo(torch.float32).eps)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    raise NemoImportError(f"{where}: {value!r} is not supported (a number > 0, tiny or eps)")
+
+
+def frontend_config(cfg: dict[str, Any]) -> FrontendConfig:
+    """Our front-end for NeMo's ``AudioToMelSpectrogramPreprocessor`` options."""
+    pre = _Section(cfg, cfg["preprocessor"], "preprocessor")
+    _target(pre, "AudioToMelSpectrogramPreprocessor")
+    rate = int(pre.get("sample_rate", 16000))
+    win = pre.get("n_window_size") or int(pre.get("window_size", 0.02) * rate)
+    hop = pre.get("n_window_stride") or int(pre.get("window_stride", 0.01) * rate)
+    window = pre.get("window", "hann")
+    if window not in _WINDOWS:
+        raise NemoImportError(f"preprocessor.window: {window!r} is not supported {tuple(_WINDOWS)}")
+    normalize = pre.get("normalize", "per_feature")
+    if normalize not in ("per_feature", None, "None", "none"):
+        raise NemoImportError(f"preprocessor.normalize: {normalize!r} is not supported")
+    guard_type = pre.get("log_zero_guard_type", "add")
+    if guard_type not in ("add", "clamp"):
+        raise NemoImportError(f"preprocessor.log_zero_guard_type: {guard_type!r} not supported")
+    mel_norm = pre.get("mel_norm", "slaney")
+    if mel_norm not in ("slaney", None):
+        raise NemoImportError(f"preprocessor.mel_norm: {mel_norm!r} is not supported")
+    pad_to = pre.get("pad_to", 16)
+    if not (isinstance(pad_to, int) and pad_to >= 0) and pad_to != "max":
+        raise NemoImportError(f"preprocessor.pad_to: {pad_to!r} is not supported")
+    pre.expect("frame_splicing", (1,), 1, "frame stacking")
+    pre.expect("exact_pad", (False,), False, "only centred STFT frames")
+    pre.expect("stft_exact_pad", (False,), False, "only centred STFT frames")
+    pre.expect("stft_conv", (False,), False, "only torch.stft")
+    pre.expect("use_torchaudio", (False,), False, "only NeMo's own filterbank")
+    pre.expect("use_grads", (False,), False, "changes the magnitude guard")
+    pre.expect("nb_augmentation_prob", (0, 0.0), 0.0, "narrow-band augmentation")
+    pre.expect("features_type", ("mel", None), None, "only mel features")
+    # pad_to/pad_value only pad the feature tensor; masked convolutions never see the padding.
+    pre.ignore("pad_value", "rng", "nb_max_freq", "mag_power", "_target_", "cls", "params")
+    pre.ignore("sample_rate", "window_size", "window_stride", "n_window_size", "n_window_stride")
+    try:
+        out = FrontendConfig(
+            sample_rate_hz=rate,
+            dither=float(pre.get("dither", 1e-5)),
+            frame_length_ms=1000.0 * win / rate,
+            frame_shift_ms=1000.0 * hop / rate,
+            snip_edges=False,
+            center=True,
+            center_end_frame=False,  # NeMo counts L // hop frames
+            pad_mode="zeros",
+            remove_dc_offset=False,
+            preemphasis=float(pre.get("preemph", 0.97) or 0.0),
+            preemphasis_mode="signal",
+            window=_WINDOWS[window],  # type: ignore[arg-type]
+            window_periodic=False,
+            n_fft=int(pre.get("n_fft") or 2 ** math.ceil(math.log2(win))),
+            spectrum_power=float(pre.get("mag_power", 2.0)),
+            features="fbank",
+            num_mel_bins=int(pre.get("features", pre.get("nfilt", 64))),
+            low_freq_hz=float(pre.get("lowfreq", 0.0) or 0.0),
+            high_freq_hz=float(pre.get("highfreq") or 0.0),
+            mel_scale="slaney",
+            mel_norm="slaney" if mel_norm == "slaney" else "none",
+            mel_triangles="hz",
+            log=("guard" if guard_type == "add" else "floor") if pre.get("log", True) else "none",
+            log_eps=_log_guard(pre.get("log_zero_guard_value", 2**-24), pre.key("log_zero_guard")),
+            normalize="per_feature" if normalize == "per_feature" else "none",
+            normalize_eps=NEMO_NORMALIZE_EPS,
+        )
+    except ValueError as err:
+        raise NemoImportError(f"preprocessor: cannot be mapped: {err}") from None
+    pre.finish()
+    return out
+
+
+def _single(section: _Section, name: str, default: int) -> int:
+    """NeMo writes kernel/stride/dilation as one-element lists."""
+    value = section.get(name, [default])
+    value = value if isinstance(value, list) else [value]
+    if len(value) != 1 or not isinstance(value[0], int):
+        raise NemoImportError(f"{section.key(name)}: {value!r} is not supported (one integer)")
+    return value[0]
+
+
+def nemo_kernel_size(kernel: int, factor: float) -> int:
+    """NeMo's ``compute_new_kernel_size``: ``max(int(kernel * factor), 1)`` rounded up to odd."""
+    size = max(int(kernel * float(factor)), 1)
+    return size + 1 if size % 2 == 0 else size
+
+
+def block_config(root: dict[str, Any], data: Any, where: str, residual_mode: str) -> BlockConfig:
+    """One ``encoder.jasper[i]`` entry as our :class:`BlockConfig`."""
+    blk = _Section(root, data, where)
+    mode = blk.get("residual_mode", residual_mode)
+    if mode not in ("add", "stride_add"):
+        raise NemoImportError(f"{blk.key('residual_mode')}: {mode!r} is not supported")
+    blk.expect("groups", (1,), 1, "grouped convolutions")
+    blk.expect("heads", (-1,), -1, "multi-head depthwise convolutions")
+    blk.expect("se_context_size", (-1,), -1, "only global squeeze-and-excitation context")
+    blk.expect("future_context", (-1,), -1, "only symmetric padding")
+    blk.expect("quantize", (False,), False, "quantised convolutions")
+    blk.ignore("se_interpolation_mode")  # used only with a limited SE context
+    kernel = nemo_kernel_size(_single(blk, "kernel", 11), blk.get("kernel_size_factor", 1.0))
+    try:
+        out = BlockConfig(
+            filters=int(blk.require("filters")),
+            repeat=int(blk.require("repeat")),
+            kernel=kernel,
+            stride=_single(blk, "stride", 1),
+            dilation=_single(blk, "dilation", 1),
+            dropout=float(blk.get("dropout", 0.0)),
+            residual=bool(blk.get("residual", False)),
+            residual_dense=bool(blk.get("residual_dense", False)),
+            residual_mode=mode,
+            separable=bool(blk.get("separable", False)),
+            stride_last=bool(blk.get("stride_last", False)),
+            se=bool(blk.get("se", False)),
+            se_reduction_ratio=int(blk.get("se_reduction_ratio", 8)),
+        )
+    except ValueError as err:
+        raise NemoImportError(f"{where}: cannot be mapped: {err}") from None
+    blk.finish()
+    return out
+
+
+def encoder_config(cfg: dict[str, Any], num_features: int) -> EncoderConfig:
+    """Our encoder for NeMo's ``ConvASREncoder`` options."""
+    enc = _Section(cfg, cfg["encoder"], "encoder")
+    _target(enc, "ConvASREncoder")
+    activation = enc.require("activation")
+    if activation not in _SUPPORTED_ACTIVATIONS:
+        raise NemoImportError(f"encoder.activation: {activation!r} is not supported")
+    feat_in = enc.require("feat_in")
+    if feat_in != num_features:
+        raise NemoImportError(
+            f"encoder.feat_in: {feat_in} does not match preprocessor.features {num_features}"
+        )
+    enc.expect("normalization_mode", ("batch",), "batch", "only batch norm")
+    enc.expect("conv_mask", (True,), True, "unmasked convolutions let padding leak in")
+    enc.expect("frame_splicing", (1,), 1, "frame stacking")
+    enc.expect("quantize", (False,), False, "quantised convolutions")
+    enc.ignore("norm_groups", "_target_", "cls", "params")
+    init = enc.get("init_mode", "xavier_uniform")
+    mode = enc.get("residual_mode", "add")
+    blocks = enc.require("jasper")
+    if not isinstance(blocks, list) or not blocks:
+        raise NemoImportError("encoder.jasper: expected a non-empty list of blocks")
+    configs = tuple(
+        block_config(cfg, b, f"encoder.jasper[{i}]", mode) for i, b in enumerate(blocks)
+    )
+    enc.finish()
+    return EncoderConfig(
+        blocks=configs,
+        activation=activation,
+        init=init if init in _SUPPORTED_INITS else "xavier_uniform",
+    )
+
+
+def labels_of(cfg: dict[str, Any], in_channels: int) -> tuple[str, ...]:
+    """The character vocabulary of NeMo's ``ConvASRDecoder`` (blank not included)."""
+    dec = _Section(cfg, cfg["decoder"], "decoder")
+    _target(dec, "ConvASRDecoder")
+    dec.expect("add_blank", (True,), True, "the CTC blank must be added last")
+    dec.ignore("init_mode", "_target_", "cls", "params")
+    labels = dec.get("vocabulary", cfg.get("labels"))
+    if not isinstance(labels, list) or not labels:
+        raise NemoImportError("decoder.vocabulary: expected a non-empty list of characters")
+    for i, symbol in enumerate(labels):
+        if not isinstance(symbol, str) or len(symbol) != 1:
+            raise NemoImportError(
+                f"decoder.vocabulary[{i}]: {symbol!r} is not one character (subword models are "
+                "not supported)"
+            )
+    if len(set(labels)) != len(labels):
+        raise NemoImportError("decoder.vocabulary: has duplicate characters")
+    num_classes = dec.get("num_classes", len(labels))
+    if num_classes not in (-1, len(labels)):
+        raise NemoImportError(
+            f"decoder.num_classes: {num_classes} does not match the {len(labels)} labels"
+        )
+    feat_in = dec.get("feat_in", in_channels)
+    if feat_in != in_channels:
+        raise NemoImportError(f"decoder.feat_in: {feat_in} != encoder output {in_channels}")
+    dec.finish()
+    return tuple(labels)
+
+
+def map_config(cfg: dict[str, Any]) -> tuple[ModelConfig, tuple[str, ...]]:
+    """Our model config and NeMo's labels for a parsed ``model_config.yaml``."""
+    _check_model(cfg)
+    frontend = frontend_config(cfg)
+    encoder = encoder_config(cfg, frontend.num_features)
+    return ModelConfig(encoder=encoder, frontend=frontend), labels_of(cfg, encoder.out_channels)
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def _rename(key: str) -> str | None:
+    """Our name for a NeMo state-dict key (None: a preprocessor buffer, checked separately)."""
+    if key.startswith("preprocessor."):
+        return None
+    if key.startswith("encoder.encoder."):
+        return "encoder.blocks." + key.removeprefix("encoder.encoder.")
+    if key.startswith("decoder.decoder_layers.0."):
+        return "head.conv." + key.removeprefix("decoder.decoder_layers.0.")
+    return key  # anything else is reported as unexpected by map_weights
+
+
+def blank_first(tensor: Tensor) -> Tensor:
+    """Move the last row (NeMo's blank) to the front: rows ``[blank, label_0, label_1, ...]``."""
+    return torch.cat([tensor[-1:], tensor[:-1]], dim=0)
+
+
+def map_weights(state: dict[str, Tensor], model: CTCModel) -> dict[str, Tensor]:
+    """NeMo's state dict renamed, head rows permuted and cast to our model's tensors.
+
+    Raises:
+        NemoImportError: a missing or unexpected tensor, or a shape that does not match.
+    """
+    expected = model.state_dict()
+    ours = {name: t for name, t in expected.items() if not name.startswith("frontend.")}
+    mapped: dict[str, Tensor] = {}
+    for key, tensor in state.items():
+        name = _rename(key)
+        if name is None:
+            continue
+        if name not in ours:
+            raise NemoImportError(f"model_weights.ckpt: unexpected tensor {key}")
+        if name.startswith("head.conv."):
+            tensor = blank_first(tensor)
+        if tuple(tensor.shape) != tuple(ours[name].shape):
+            raise NemoImportError(
+                f"model_weights.ckpt: {key} has shape {tuple(tensor.shape)}, "
+                f"the config needs {tuple(ours[name].shape)}"
+            )
+        mapped[name] = tensor.to(ours[name].dtype)
+    missing = sorted(set(ours) - set(mapped))
+    if missing:
+        raise NemoImportError(f"model_weights.ckpt: missing tensors, e.g. {missing[:3]}")
+    return mapped
+
+
+def check_frontend_buffers(state: dict[str, Tensor], model: CTCModel, atol: float = 1e-5) -> None:
+    """Compare NeMo's stored mel filterbank and window with the ones our front-end builds.
+
+    A mismatch means the preprocessor options were mapped wrongly (or the checkpoint was made
+    by a NeMo whose filterbank differs), so features would not match.
+    """
+    ours = {
+        "preprocessor.featurizer.fb": model.frontend.mel_matrix.T,  # (mels, bins)
+        "preprocessor.featurizer.window": model.frontend.window,
+    }
+    for key, mine in ours.items():
+        theirs = state.get(key)
+        if theirs is None:
+            continue
+        theirs = theirs.reshape(-1, *mine.shape[1:]).to(mine.dtype) if mine.dim() > 1 else theirs
+        if theirs.shape != mine.shape or not torch.allclose(theirs.float(), mine, atol=atol):
+            raise NemoImportError(
+                f"model_weights.ckpt: {key} differs from the front-end built from "
+                "model_config.yaml preprocessor (unsupported preprocessor behaviour)"
+            )
+
+
+# ----------------------------------------------------------------------------- import
+
+
+def load_nemo(path: str | Path) -> NemoModel:
+    """Read and map a ``.nemo`` archive (see the module docstring)."""
+    cfg, state = read_archive(path)
+    try:
+        config, labels = map_config(cfg)
+    except NemoImportError as err:
+        raise NemoImportError(f"{path}: {CONFIG_MEMBER}: {err}") from None
+    return NemoModel(config=config, labels=labels, state=state)
+
+
+def build_model(
+    nemo: NemoModel, case: Literal["keep", "upper"] = "keep"
+) -> tuple[CTCModel, CharTokenizer]:
+    """Our eval-mode model and tokenizer holding the NeMo weights.
+
+    Args:
+        nemo: from :func:`load_nemo`.
+        case: ``"keep"`` NeMo's labels as they are; ``"upper"`` upper-cases them (NeMo's English
+            models use a-z, our text normalisation and language models use A-Z).
+    """
+    labels = [s.upper() for s in nemo.labels] if case == "upper" else list(nemo.labels)
+    if len(set(labels)) != len(labels):
+        raise NemoImportError("decoder.vocabulary: upper-casing makes two labels equal")
+    if BLANK in labels:
+        raise NemoImportError(f"decoder.vocabulary: contains our blank symbol {BLANK!r}")
+    tokenizer = CharTokenizer([BLANK, *labels])
+    model = CTCModel(nemo.config, tokenizer.vocab_size, load_stats=False)
+    check_frontend_buffers(nemo.state, model)
+    mapped = map_weights(nemo.state, model)
+    model.load_state_dict({**model.state_dict(), **mapped}, strict=True)
+    return model.eval(), tokenizer
+
+
+def import_nemo(
+    path: str | Path,
+    out_dir: str | Path,
+    case: Literal["keep", "upper"] = "keep",
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32",
+) -> tuple[CTCModel, CharTokenizer]:
+    """Convert a ``.nemo`` file into one of our model directories (``asr import-nemo``).
+
+    Args:
+        path: the ``.nemo`` archive.
+        out_dir: the model directory to write (replaced atomically if it exists).
+        case: label case (see :func:`build_model`).
+        dtype: parameter storage dtype of the exported weights.
+    Returns:
+        (model, tokenizer) as exported.
+    """
+    from asr.models.io import export_model
+
+    model, tokenizer = build_model(load_nemo(path), case)
+    export_model(model, tokenizer, out_dir, dtype=dtype)
+    return model, tokenizer
