@@ -303,3 +303,15 @@ def test_windowed_frames_equals_step_by_step() -> None:
         steps = F.preemphasis_frames(F.remove_dc_offset(frames), 0.97) * window
         torch.testing.assert_close(fused[..., :400], steps)
         assert torch.all(fused[..., 400:] == 0) and torch.equal(raw, frames)
+
+
+def test_autocast_and_half_input_compute_in_float32() -> None:
+    frontend = make("kaldi_fbank80")
+    waves, lengths = padded_batch([4000, 3000]), torch.tensor([4000, 3000])
+    ref, _ = frontend(waves, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low, _ = frontend(waves, lengths)
+    assert low.dtype == torch.float32
+    torch.testing.assert_close(low, ref)
+    half, _ = frontend(waves.to(torch.bfloat16), lengths)
+    assert half.dtype == torch.float32 and torch.isfinite(half).all()

@@ -229,8 +229,8 @@ class Frontend(nn.Module):
             raise FrontendError(f"lengths must be ({batch},), got shape {tuple(lengths.shape)}")
         if batch and (int(lengths.min()) < 0 or int(lengths.max()) > total):
             raise FrontendError(f"lengths must lie in [0, {total}], got {lengths.tolist()}")
-        if not waveforms.is_floating_point():
-            waveforms = waveforms.float()
+        if waveforms.dtype not in (torch.float32, torch.float64):
+            waveforms = waveforms.float()  # int16, float16, bfloat16
         return waveforms, lengths
 
     def _signal(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -330,11 +330,16 @@ class Frontend(nn.Module):
             lengths: ``(batch,)`` valid samples per row; None means all ``samples``.
 
         Returns:
-            features ``(batch, frames, num_features)`` in the waveforms' float dtype (frames
-            beyond a row's count are 0) and frame counts ``(batch,)`` long.
+            features ``(batch, frames, num_features)`` in float64 for float64 input, else float32
+            (autocast is turned off inside: spectra need the range), frames beyond a row's count
+            set to 0, and frame counts ``(batch,)`` long.
         """
-        cfg = self.cfg
         waveforms, lengths = self._check(waveforms, lengths)
+        with torch.autocast(waveforms.device.type, enabled=False):
+            return self._features(waveforms, lengths)
+
+    def _features(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        cfg = self.cfg
         denoise = cfg.denoise.method != "none"
         feats, out_lengths, energy = self.spectrogram(waveforms, lengths, apply_mel=not denoise)
         if denoise:
