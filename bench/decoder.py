@@ -1,0 +1,306 @@
+"""CTC decoders side by side on the same emissions: real-time factor (one CPU thread) and WER.
+
+The acoustic model runs once over the manifest (emissions cached as safetensors, see
+:mod:`asr.decode.tune`); every decoder then decodes the same log-probabilities:
+
+- greedy (``asr.decode.greedy``);
+- ours (``asr.decode.beam``), no LM and fused with the LSTM LM, at beams 8/16/32/64, batched over
+  utterances (``--batch`` at a time);
+- pyctcdecode without LM and with a KenLM word 4-gram (estimated with ``asr.lm.ngram`` on the
+  training novels of the synthetic corpus unless ``--arpa`` is given);
+- torchaudio's flashlight-text ``ctc_decoder`` (lexicon-free) without LM and with the same LSTM
+  wrapped as a ``CTCDecoderLM`` (one Python call and one unbatched LSTM step per new state; it is
+  slow, so it runs on the first ``--ctcdecoder-lm-utts`` utterances only).
+
+Real-time factor = decoding CPU seconds (``time.process_time``, the emissions excluded) / audio
+seconds; wall-clock RTF is also shown because this machine is shared. Run from the repo root::
+
+    .venv/bin/python -m bench.decoder --model M --manifest test.jsonl --lstm LM_DIR|random
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from asr.decode.beam import BeamSearchConfig, beam_search
+from asr.decode.greedy import greedy_decode
+from asr.decode.tune import Emissions, compute_emissions
+from asr.scoring import score
+
+BEAMS = (8, 16, 32, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    decoder: str
+    lm: str
+    beam: int | str
+    cpu_s: float
+    wall_s: float
+    audio_s: float
+    wer: float
+    cer: float
+    note: str = ""
+
+
+def _batches(
+    em: Emissions, index: Sequence[int], size: int
+) -> list[tuple[list[int], Tensor, Tensor]]:
+    order = sorted(index, key=lambda i: -len(em.log_probs[i]))
+    out = []
+    for start in range(0, len(order), size):
+        idx = order[start : start + size]
+        rows = [em.log_probs[i] for i in idx]
+        lengths = torch.tensor([len(r) for r in rows])
+        out.append((idx, torch.nn.utils.rnn.pad_sequence(rows, batch_first=True), lengths))
+    return out
+
+
+def measure(
+    name: str,
+    lm: str,
+    beam: int | str,
+    em: Emissions,
+    index: Sequence[int],
+    decode: Callable[[Tensor, Tensor], list[str]],
+    batch: int,
+    note: str = "",
+) -> Row:
+    """Decode utterances ``index`` batch by batch with ``decode`` and score them."""
+    batches = _batches(em, index, batch)
+    texts: dict[int, str] = {}
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for idx, lp, lengths in batches:
+        for i, text in zip(idx, decode(lp, lengths)):
+            texts[i] = text
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    refs = [em.texts[i] for i in index]
+    report = score(refs, [texts[i] for i in index])
+    audio = sum(em.durations[i] for i in index)
+    row = Row(name, lm, beam, cpu, wall, audio, report.wer, report.cer, note)
+    print(
+        f"{name:28s} {lm:10s} {beam!s:>4}  RTF {cpu / audio:.4f} (wall {wall / audio:.4f})  "
+        f"WER {100 * report.wer:.2f}  CER {100 * report.cer:.2f} {note}",
+        flush=True,
+    )
+    return row
+
+
+def ours(cfg: BeamSearchConfig, lm=None, tokenizer=None) -> Callable[[Tensor, Tensor], list[str]]:
+    def decode(lp: Tensor, lengths: Tensor) -> list[str]:
+        return [u[0].text if u else "" for u in beam_search(lp, lengths, cfg, lm, tokenizer)]
+
+    return decode
+
+
+def greedy(tokenizer) -> Callable[[Tensor, Tensor], list[str]]:
+    def decode(lp: Tensor, lengths: Tensor) -> list[str]:
+        return [h.text or "" for h in greedy_decode(lp, lengths, tokenizer)]
+
+    return decode
+
+
+def pyctc(tokenizer, arpa: str | None, beam: int, alpha: float, beta: float):
+    from asr.decode.kenlm_backend import KenLMDecoder
+
+    cfg = BeamSearchConfig(
+        beam_size=beam, alpha=alpha, beta=beta, token_min_logp=-5.0, beam_threshold=10.0
+    )  # fmt: skip  (pyctcdecode's defaults)
+    dec = KenLMDecoder(tokenizer, arpa, cfg)
+
+    def decode(lp: Tensor, lengths: Tensor) -> list[str]:
+        return [h.text or "" for h in dec.decode(lp, lengths)]
+
+    return decode
+
+
+def build_arpa(out: Path, novels: Path, split: Path, max_novels: int, order: int = 4) -> Path:
+    """Word n-gram on the training novels of the synthetic corpus (asr.lm.ngram)."""
+    from asr.lm.ngram import estimate_arpa
+    from asr.text import iter_novel_sentences, normalize_text
+
+    if out.is_file():
+        return out
+    train = [
+        line.split("\t")[0]
+        for line in split.read_text().splitlines()[1:]
+        if line.split("\t")[2] == "train"
+    ][:max_novels]
+
+    def sentences():
+        for name in train:
+            for sentence in iter_novel_sentences(novels / f"{name}.txt.gz"):
+                words = normalize_text(sentence).split()
+                if words:
+                    yield words
+
+    stats = estimate_arpa(sentences(), order, out, discount_fallback=True)
+    print(f"{out}: {order}-gram from {len(train)} novels, {stats.tokens} words", flush=True)
+    return out
+
+
+def flashlight(tokenizer, beam: int, lm=None, lm_weight: float = 0.5, word_score: float = 0.0):
+    """torchaudio's lexicon-free ``ctc_decoder``, optionally with ``lm`` as a CTCDecoderLM."""
+    from torchaudio.models.decoder import ctc_decoder
+
+    tokens = ["-" if i == 0 else ("|" if t == " " else t) for i, t in enumerate(tokenizer.vocab)]
+    wrapped = LSTMDecoderLM(lm) if lm is not None else None
+    dec = ctc_decoder(
+        lexicon=None,
+        tokens=tokens,
+        lm=wrapped,
+        beam_size=beam,
+        beam_threshold=25.0,
+        lm_weight=lm_weight if lm is not None else 0.0,
+        word_score=word_score,
+        sil_score=0.0,
+        blank_token="-",
+        sil_token="|",
+    )
+
+    def decode(lp: Tensor, lengths: Tensor) -> list[str]:
+        if wrapped is not None:
+            wrapped.states.clear()
+        out = []
+        for hyps in dec(lp.float().contiguous(), lengths.int()):
+            ids = [int(i) for i in hyps[0].tokens if int(i) != 0]
+            out.append(" ".join(tokenizer.decode(ids).split()))
+        return out
+
+    return decode
+
+
+def _lstm_decoder_lm_class():
+    from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState
+
+    class _LSTMDecoderLM(CTCDecoderLM):
+        """Our LanguageModel behind flashlight's per-state Python callback interface."""
+
+        def __init__(self, lm) -> None:
+            CTCDecoderLM.__init__(self)
+            self.lm = lm
+            self.states: dict = {}
+
+        def start(self, start_with_nothing: bool):
+            state = CTCDecoderLMState()
+            self.states[state] = self.lm.initial_state(1)
+            return state
+
+        def score(self, state, usr_token_idx: int):
+            child = state.child(usr_token_idx)
+            parent = self.states[state]
+            if child not in self.states:
+                _, self.states[child] = self.lm.step(torch.tensor([usr_token_idx]), parent)
+            return child, float(parent.log_probs[0, usr_token_idx])
+
+        def finish(self, state):
+            return state, float(self.lm.end_score(self.states[state])[0])
+
+    return _LSTMDecoderLM
+
+
+def LSTMDecoderLM(lm):  # noqa: N802  (a class built lazily: torchaudio is optional)
+    return _lstm_decoder_lm_class()(lm)
+
+
+def load_lstm(spec: str, tokenizer):
+    """An exported LSTM LM folder, or ``random``: an untrained 2x512 char LSTM (speed only)."""
+    from asr.lm.lstm import LSTMLM, LSTMLMConfig
+
+    if spec == "random":
+        torch.manual_seed(0)
+        return LSTMLM(
+            LSTMLMConfig(512, 512, 2, dropout=0.0), tokenizer.vocab
+        ).eval(), "random 2x512"
+    from asr.decode.beam_decoder import load_language_model
+
+    lm = load_language_model(spec, tokenizer)
+    return lm, f"LSTM {lm.cfg.num_layers}x{lm.cfg.hidden_size}"
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    from asr.models.io import load_model
+
+    torch.set_num_threads(1)
+    em = compute_emissions(args.model, args.manifest, Path(args.work) / "emissions.safetensors")
+    _, tok = load_model(args.model)
+    index = list(range(len(em.log_probs)))[: args.max_utts or None]
+    lstm, lstm_name = load_lstm(args.lstm, tok)
+    rows = [measure("greedy", "-", "-", em, index, greedy(tok), args.batch)]
+    base = BeamSearchConfig(blank_skip_threshold=args.blank_skip, token_min_logp=-10.0)
+    for beam in args.beams:
+        cfg = dataclasses.replace(base, beam_size=beam, alpha=0.0, beta=0.0)
+        rows.append(measure("ours", "-", beam, em, index, ours(cfg, None, tok), args.batch))
+    for beam in args.beams:
+        cfg = dataclasses.replace(base, beam_size=beam, alpha=args.alpha, beta=args.beta)
+        rows.append(measure("ours", lstm_name, beam, em, index, ours(cfg, lstm, tok), args.batch))
+    rows.append(measure("pyctcdecode", "-", 16, em, index, pyctc(tok, None, 16, 0, 0), 1))
+    arpa = args.arpa or build_arpa(
+        Path(args.work) / "words4.arpa", Path(args.novels), Path(args.split), args.ngram_novels
+    )
+    fused = pyctc(tok, str(arpa), 16, args.kenlm_alpha, args.kenlm_beta)
+    rows.append(measure("pyctcdecode", "KenLM 4-gram", 16, em, index, fused, 1))
+    rows.append(measure("torchaudio ctc_decoder", "-", 16, em, index, flashlight(tok, 16), 1))
+    few = index[: args.ctcdecoder_lm_utts]
+    slow = flashlight(tok, 16, lstm, args.alpha, args.beta)
+    note = f"first {len(few)} utterances only"
+    rows.append(measure("torchaudio ctc_decoder", lstm_name, 16, em, few, slow, 1, note))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    from bench.report import markdown_table
+
+    header = ["decoder", "LM", "beam", "RTF (CPU)", "RTF (wall)", "WER %", "CER %", "note"]
+    body = [
+        [r.decoder, r.lm, r.beam, r.cpu_s / r.audio_s, r.wall_s / r.audio_s,
+         f"{100 * r.wer:.2f}", f"{100 * r.cer:.2f}", r.note]
+        for r in rows
+    ]  # fmt: skip
+    return markdown_table(header, body)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="exported acoustic model")
+    p.add_argument("--manifest", required=True, help="test manifest")
+    p.add_argument("--lstm", default="random", help="LSTM LM folder, or 'random' (2x512)")
+    p.add_argument("--arpa", help="KenLM word model (default: estimate a 4-gram)")
+    p.add_argument("--work", default="/tmp/bench_decoder", help="cache folder")
+    p.add_argument("--novels", default="../shared/data/text/eltec-eng")
+    p.add_argument("--split", default="egs/synth/local/novel_split.tsv")
+    p.add_argument("--ngram-novels", type=int, default=12, help="training novels for the 4-gram")
+    p.add_argument("--beams", type=lambda s: [int(x) for x in s.split(",")], default=list(BEAMS))
+    p.add_argument("--alpha", type=float, default=0.5)
+    p.add_argument("--beta", type=float, default=0.0)
+    p.add_argument("--kenlm-alpha", type=float, default=0.5)
+    p.add_argument("--kenlm-beta", type=float, default=1.0)
+    p.add_argument("--blank-skip", type=float, default=-0.0001)
+    p.add_argument("--batch", type=int, default=32, help="utterances per batch (ours, greedy)")
+    p.add_argument("--max-utts", type=int, default=0)
+    p.add_argument("--ctcdecoder-lm-utts", type=int, default=2)
+    p.add_argument("--notes", default="", help="text added under the table")
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args(argv)
+    Path(args.work).mkdir(parents=True, exist_ok=True)
+    rows = run(args)
+    body = (
+        f"Model `{args.model}`, manifest `{args.manifest}` ({len({r.audio_s for r in rows})} "
+        f"subsets), LSTM: {args.lstm}. One CPU thread; RTF = decode seconds / audio seconds "
+        f"(emissions precomputed).\n\n{table(rows)}\n\n{args.notes}"
+    )
+    if not args.no_write:
+        from bench.report import write_section
+
+        write_section("decoder", "CTC decoders (bench/decoder.py)", body)
+
+
+if __name__ == "__main__":
+    main()
