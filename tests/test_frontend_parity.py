@@ -161,6 +161,20 @@ def test_librosa_melspectrogram_and_mfcc() -> None:
     db = librosa.power_to_db(mel, top_db=None)
     ref = librosa.feature.mfcc(S=db, n_mfcc=20).T
     np.testing.assert_allclose(ours[0].numpy() * 10.0 / math.log(10.0), ref, atol=1e-3)
+    # reflect padding (librosa < 0.10 default), with the signal inside a padded batch
+    reflect_fe = Frontend.from_yaml(f"{PRESETS}/librosa_mel80.yaml", ["pad_mode=reflect"]).eval()
+    batch = torch.cat([sig, torch.ones(999, dtype=torch.float64)])[None]
+    ours, _ = reflect_fe(batch, torch.tensor([len(sig)]))
+    mel = librosa.feature.melspectrogram(
+        y=sig.numpy(),
+        sr=16000,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        n_mels=80,
+        pad_mode="reflect",
+    )
+    np.testing.assert_allclose(ours[0].numpy(), np.log(np.maximum(mel, 1e-10)).T, atol=1e-4)
 
 
 @pytest.mark.parametrize("htk", [True, False])
