@@ -221,6 +221,16 @@ def test_interpolations_are_resolved(tmp_path) -> None:
     assert nemo.config.frontend.num_mel_bins == 64 and nemo.labels[1] == "a"
 
 
+def test_old_cls_params_layout(tmp_path) -> None:
+    def edit(cfg: dict) -> None:  # NeMo 0.x/1.0 beta: {cls: ..., params: {...}}
+        for name in ("preprocessor", "encoder", "decoder"):
+            target = cfg[name].pop("_target_")
+            cfg[name] = {"cls": target, "params": cfg[name]}
+
+    nemo = load_nemo(_repack(FIXTURES / "jasper.nemo", tmp_path / "old.nemo", edit))
+    assert nemo.config == load_nemo(FIXTURES / "jasper.nemo").config
+
+
 def test_weights_that_do_not_fit_the_config(tmp_path) -> None:
     edit = _set("encoder.jasper[1].filters", 48)
     edit2 = _set("encoder.jasper[2].filters", 48)
@@ -292,3 +302,41 @@ def test_nemo_frame_count_option() -> None:
     cfg = load_nemo(FIXTURES / "quartznet.nemo").config.frontend
     feats, frames = Frontend(cfg)(torch.randn(2, 400), torch.tensor([400, 100]))
     assert frames.tolist() == [2, 0] and feats.shape == (2, 2, 64) and not feats[1].any()
+
+
+def test_fine_tune_from_imported_model(tmp_path, clips) -> None:
+    """``init_from`` (no ``model`` section) starts training from the imported NeMo weights."""
+    from asr.audio import save_audio
+    from asr.data.manifest import Utterance, write_manifest
+    from asr.tokenizer import CharTokenizer
+    from asr.train.config import load_train_config
+    from asr.train.loop import Trainer
+
+    model_dir = tmp_path / "qn"
+    assert main(["import-nemo", str(FIXTURES / "quartznet.nemo"), "--out", str(model_dir)]) == 0
+    utts = []
+    for i, n in enumerate(clips["lengths"].tolist()):
+        path = tmp_path / f"{i}.wav"
+        save_audio(path, clips["waveforms"][i, :n].numpy(), 16000)
+        utts.append(Utterance(str(path), n / 16000, "PRINTING IN THE ONLY SENSE"))
+    write_manifest(tmp_path / "train.jsonl", utts)
+    cfg_path = tmp_path / "train.yaml"
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "init_from": str(model_dir),
+                "data": {"train_manifest": str(tmp_path / "train.jsonl"), "num_buckets": 1},
+                "optim": {"name": "adamw", "lr": 1e-4, "warmup_steps": 0},
+                "max_steps": 1,
+                "device": "cpu",
+            }
+        )
+    )
+    cfg = load_train_config(cfg_path)
+    imported, tokenizer = load_model(model_dir)
+    assert cfg.model == imported.cfg
+    trainer = Trainer(cfg, tokenizer, tmp_path / "exp")
+    for name, tensor in imported.state_dict().items():
+        assert torch.equal(trainer.model.state_dict()[name], tensor), name
+    with pytest.raises(Exception, match="vocabulary differs"):
+        Trainer(cfg, CharTokenizer([*DEFAULT_CHAR_VOCAB[:-1], "-"]), tmp_path / "exp2")

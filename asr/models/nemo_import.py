@@ -124,6 +124,8 @@ class _Section:
     def __init__(self, root: dict[str, Any], data: Any, where: str) -> None:
         if not isinstance(data, dict):
             raise NemoImportError(f"{where}: expected a mapping, got {type(data).__name__}")
+        if isinstance(data.get("params"), dict):  # NeMo 0.x/1.0 beta: {cls: ..., params: {...}}
+            data = {**{k: v for k, v in data.items() if k != "params"}, **data["params"]}
         self.root, self.data, self.where = root, data, where
         self.seen: set[str] = set()
 
@@ -234,7 +236,7 @@ def frontend_config(cfg: dict[str, Any]) -> FrontendConfig:
     pre.expect("nb_augmentation_prob", (0, 0.0), 0.0, "narrow-band augmentation")
     pre.expect("features_type", ("mel", None), None, "only mel features")
     # pad_to/pad_value only pad the feature tensor; masked convolutions never see the padding.
-    pre.ignore("pad_value", "rng", "nb_max_freq", "mag_power", "_target_", "cls", "params")
+    pre.ignore("pad_value", "rng", "nb_max_freq", "mag_power", "_target_", "cls")
     pre.ignore("sample_rate", "window_size", "window_stride", "n_window_size", "n_window_stride")
     try:
         out = FrontendConfig(
@@ -337,7 +339,7 @@ def encoder_config(cfg: dict[str, Any], num_features: int) -> EncoderConfig:
     enc.expect("conv_mask", (True,), True, "unmasked convolutions let padding leak in")
     enc.expect("frame_splicing", (1,), 1, "frame stacking")
     enc.expect("quantize", (False,), False, "quantised convolutions")
-    enc.ignore("norm_groups", "_target_", "cls", "params")
+    enc.ignore("norm_groups", "_target_", "cls")
     init = enc.get("init_mode", "xavier_uniform")
     mode = enc.get("residual_mode", "add")
     blocks = enc.require("jasper")
@@ -359,7 +361,7 @@ def labels_of(cfg: dict[str, Any], in_channels: int) -> tuple[str, ...]:
     dec = _Section(cfg, cfg["decoder"], "decoder")
     _target(dec, "ConvASRDecoder")
     dec.expect("add_blank", (True,), True, "the CTC blank must be added last")
-    dec.ignore("init_mode", "_target_", "cls", "params")
+    dec.ignore("init_mode", "_target_", "cls")
     labels = dec.get("vocabulary", cfg.get("labels"))
     if not isinstance(labels, list) or not labels:
         raise NemoImportError("decoder.vocabulary: expected a non-empty list of characters")

@@ -2,7 +2,8 @@
 
 ``model`` may be a path to a model YAML (relative to the training YAML, e.g.
 ``../../../conf/model/small.yaml``) or an inline mapping; overrides such as
-``optim.lr=3e-3`` or ``model.encoder.activation=relu`` apply after it is inlined.
+``optim.lr=3e-3`` or ``model.encoder.activation=relu`` apply after it is inlined. With
+``init_from: <model folder>`` and no ``model``, the model config is the pretrained model's.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class TrainConfig:
     log_every_steps: int = 10  # scalars logged every N optimizer steps
     device: str = "auto"  # "auto", "cpu" or "cuda"
     compile: bool = False  # torch.compile the model
+    init_from: str | None = None  # model folder (asr import-nemo, a past run's model/) whose
+    # weights initialise the model (fine-tuning); relative to the working directory
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.grad_accum < 1 or self.max_steps < 0:
@@ -72,6 +75,11 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     path = Path(path)
     data = config_io.read_yaml(path)
     model = data.get("model")
+    if model is None and isinstance(data.get("init_from"), str):  # the pretrained model's
+        from asr.models.io import read_exported_config
+
+        model = config_io.to_dict(read_exported_config(data["init_from"]).model)
+        data["model"] = model
     if isinstance(model, str):
         model_path = Path(model) if Path(model).is_absolute() else path.parent / model
         data["model"] = config_io.to_dict(load_model_config(model_path))

@@ -88,7 +88,10 @@ class Trainer:
         self.device = self.info.device
         seed_everything(cfg.seed)
         spec = SpecAugment.from_config(cfg.data.augment)
-        self.model = CTCModel(cfg.model, tokenizer.vocab_size, spec_augment=spec).to(self.device)
+        self.model = CTCModel(cfg.model, tokenizer.vocab_size, spec_augment=spec)
+        if cfg.init_from:
+            init_weights_from(self.model, cfg.init_from, tokenizer)
+        self.model = self.model.to(self.device)
         self.ddp = self._wrap(self.model)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
@@ -334,6 +337,28 @@ class Trainer:
         logger.plot_curves(self.exp_dir / "curves.png")
         print(f"averaged {len(best)} checkpoint(s) into {out}")
         return out
+
+
+def init_weights_from(model: CTCModel, model_dir: str | Path, tokenizer: Tokenizer) -> None:
+    """Copy the weights of an exported model folder into ``model`` (``init_from``).
+
+    Raises:
+        AsrError: the folder's vocabulary differs from ``tokenizer``'s, or its tensors do not
+            fit ``model`` (a different encoder config).
+    """
+    from asr.errors import AsrError
+    from asr.models.io import load_model
+
+    pretrained, pretrained_tokenizer = load_model(model_dir)
+    if pretrained_tokenizer.vocab != tokenizer.vocab:
+        raise AsrError(f"init_from {model_dir}: its vocabulary differs from the tokenizer's")
+    ours = {k: v for k, v in model.state_dict().items() if not k.startswith("spec_augment.")}
+    state = pretrained.state_dict()
+    bad = sorted(k for k in ours if k not in state or state[k].shape != ours[k].shape)
+    if bad or set(state) - set(ours):
+        what = bad[:2] or sorted(set(state) - set(ours))[:2]
+        raise AsrError(f"init_from {model_dir}: weights do not fit the model config: {what}")
+    model.load_state_dict(state, strict=False)
 
 
 def train(
