@@ -135,21 +135,29 @@ def test_greedy_transcripts_identical(imported, record) -> None:
     assert all(len(t) > 20 for t in texts)  # the random models do emit characters
 
 
-def _repack(src: Path, dst: Path, config_edit=None, prefix: str = "", mode: str = "w") -> Path:
-    """Copy a .nemo with an edited config and/or different member names / compression."""
-    cfg, _ = read_archive(src)
-    if config_edit is not None:
-        config_edit(cfg)
-    with tarfile.open(src, "r:*") as tar:
-        member = next(m for m in tar.getmembers() if m.name.endswith(WEIGHTS_MEMBER))
-        weights = tar.extractfile(member).read()
+def _write_nemo(dst: Path, cfg: dict, weights: bytes, prefix: str = "", mode: str = "w") -> Path:
+    """A .nemo tar holding ``cfg`` as model_config.yaml and ``weights`` as model_weights.ckpt."""
+    config = yaml.safe_dump(cfg).encode()
     with tarfile.open(dst, mode) as tar:
-        config = yaml.safe_dump(cfg).encode()
         for name, blob in ((CONFIG_MEMBER, config), (WEIGHTS_MEMBER, weights)):
             info = tarfile.TarInfo(prefix + name)
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
     return dst
+
+
+def _saved(state: dict) -> bytes:
+    blob = io.BytesIO()
+    torch.save(state, blob)
+    return blob.getvalue()
+
+
+def _repack(src: Path, dst: Path, config_edit=None, prefix: str = "", mode: str = "w") -> Path:
+    """Copy a .nemo with an edited config and/or different member names / compression."""
+    cfg, state = read_archive(src)
+    if config_edit is not None:
+        config_edit(cfg)
+    return _write_nemo(dst, cfg, _saved(state), prefix, mode)
 
 
 def test_cli_writes_loadable_model_dir_upper_case(tmp_path, clips, record, capsys) -> None:
@@ -239,6 +247,15 @@ def test_weights_that_do_not_fit_the_config(tmp_path) -> None:
         build_model(load_nemo(src))
 
 
+def test_filterbank_that_our_front_end_does_not_build_is_refused(tmp_path) -> None:
+    cfg, state = read_archive(FIXTURES / "quartznet.nemo")
+    fb = state["preprocessor.featurizer.fb"]
+    state["preprocessor.featurizer.fb"] = torch.roll(fb, 1, dims=-1)  # e.g. another mel scale
+    src = _write_nemo(tmp_path / "fb.nemo", cfg, _saved(state))
+    with pytest.raises(NemoImportError, match=r"preprocessor\.featurizer\.fb differs"):
+        build_model(load_nemo(src))
+
+
 class _Payload:
     """Running this object's unpickling would create a marker file."""
 
@@ -251,15 +268,9 @@ class _Payload:
 
 def test_pickled_objects_are_refused_not_run(tmp_path) -> None:
     marker = tmp_path / "pwned"
-    blob = io.BytesIO()
-    torch.save({"encoder.x": torch.zeros(1), "evil": _Payload(str(marker))}, blob)
-    cfg = yaml.safe_dump(read_archive(FIXTURES / "quartznet.nemo")[0]).encode()
-    src = tmp_path / "evil.nemo"
-    with tarfile.open(src, "w") as tar:
-        for name, data in ((CONFIG_MEMBER, cfg), (WEIGHTS_MEMBER, blob.getvalue())):
-            info = tarfile.TarInfo("./" + name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    state = {"encoder.x": torch.zeros(1), "evil": _Payload(str(marker))}
+    cfg = read_archive(FIXTURES / "quartznet.nemo")[0]
+    src = _write_nemo(tmp_path / "evil.nemo", cfg, _saved(state), prefix="./")
     with pytest.raises(NemoImportError, match="weights_only=True"):
         read_archive(src)
     assert not marker.exists()
