@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from asr.tokenizer import Tokenizer
 
 
+NO_PARENT = 0  # parent hash of the empty prefix (a real hash is 0 with probability 2**-64)
+
+
 class BeamSearchError(AsrError):
     """Beam search cannot run with these inputs (shapes, LM/vocabulary mismatch)."""
 
@@ -90,6 +93,7 @@ class _Beams:
     length: Tensor  # length in the configured unit
     last: Tensor  # last token (blank id for the empty prefix)
     hash: Tensor  # prefix hash (int64)
+    parent_hash: Tensor  # hash of the prefix without its last token (empty prefix: matches none)
     state: LMState | None  # LM states, row b * K + k
 
 
@@ -101,9 +105,8 @@ def _initial_beams(
     zeros = torch.zeros(batch, beams, dtype=dtype, device=device)
     long = torch.zeros(batch, beams, dtype=torch.long, device=device)
     state = lm.initial_state(batch * beams, device) if lm is not None else None
-    return _Beams(
-        pb, torch.full_like(pb, P.NEG_INF), zeros, zeros, long, long + P.HASH_OFFSET, state
-    )
+    pnb = torch.full_like(pb, P.NEG_INF)
+    return _Beams(pb, pnb, zeros, zeros, long, long + P.HASH_OFFSET, long + NO_PARENT, state)
 
 
 class _Search:
@@ -159,7 +162,7 @@ class _Search:
         ext_hash = P.extend_hash(beams.hash[:, :, None], tokens[:, None, :])
         valid = P.logaddexp(beams.pb, beams.pnb) > P.NEG_INF
         add, merged = P.merge_extensions(
-            beams.hash, valid, ext_hash.view(batch, -1), ext_pnb.view(batch, -1)
+            (beams.pb, beams.pnb, beams.last, beams.hash, beams.parent_hash, valid), tokens, tok_lp
         )
         stay_pnb = P.logaddexp(stay_pnb, add)
         ext_pnb = ext_pnb.view(batch, -1).masked_fill(merged, P.NEG_INF)
@@ -193,6 +196,9 @@ class _Search:
             length=cand_len.gather(1, idx),
             last=torch.where(is_ext, new_tok, beams.last.gather(1, parent)),
             hash=cand_hash.gather(1, idx),
+            parent_hash=torch.where(
+                is_ext, beams.hash.gather(1, parent), beams.parent_hash.gather(1, parent)
+            ),
             state=self.new_states(beams, parent, token, cand_hash.gather(1, idx)),
         )
 

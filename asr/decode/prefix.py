@@ -101,24 +101,43 @@ def extend_update(
 
 
 def merge_extensions(
-    beam_hash: Tensor, beam_valid: Tensor, ext_hash: Tensor, ext_pnb: Tensor
+    beams: tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor],
+    tokens: Tensor,
+    tok_lp: Tensor,
 ) -> tuple[Tensor, Tensor]:
     """Fold extensions that equal an existing prefix into that prefix.
 
-    Beams hold distinct prefixes, so an extension equals at most one beam and at most one
-    extension equals a given beam.
+    Extension ``prefix i + c`` equals beam ``j`` exactly when ``j``'s parent prefix is ``i``
+    (``parent_hash[j] == hash[i]``) and ``c == last[j]``. Beams hold distinct prefixes, so each
+    beam has at most one such extension; this costs ``O(K^2 + K C)`` per utterance instead of
+    comparing all ``K C`` extensions with all ``K`` beams.
 
     Args:
-        beam_hash, beam_valid: ``(B, K)`` hashes of the existing prefixes and whether they exist.
-        ext_hash, ext_pnb: ``(B, E)`` hashes and non-blank log-probabilities of the extensions.
+        beams: ``(pb, pnb, last, hash, parent_hash, valid)``, each ``(B, K)``: the beams before
+            this frame (``parent_hash`` of the empty prefix must match no hash).
+        tokens, tok_lp: ``(B, C)`` this frame's candidate tokens and log-probabilities.
     Returns:
         ``add_pnb (B, K)``: log-probability to add (logaddexp) to each beam's ``pnb``
-        (``-inf`` when nothing merges), and ``merged (B, E)`` bool: the extension was folded.
+        (``-inf`` when nothing merges) and ``merged (B, K * C)`` bool: extension ``i * C + c``
+        was folded into a beam.
     """
-    eq = (ext_hash[:, :, None] == beam_hash[:, None, :]) & beam_valid[:, None, :]
-    merged = eq.any(dim=2)
-    contrib = torch.where(eq, ext_pnb[:, :, None], torch.full_like(ext_pnb[:, :, None], NEG_INF))
-    return contrib.amax(dim=1), merged  # at most one term per beam: max is the sum
+    pb, pnb, last, hashes, parent_hash, valid = beams
+    batch, size = pb.shape
+    ncand = tokens.shape[1]
+    match = (hashes[:, :, None] == parent_hash[:, None, :]) & valid[:, :, None]  # (B, i, j)
+    found = match.any(1) & valid
+    parent = match.to(torch.uint8).argmax(1)  # (B, j)
+    at = tokens[:, None, :] == last[:, :, None]  # (B, j, C)
+    pos = at.to(torch.uint8).argmax(2)
+    token_lp = tok_lp.gather(1, pos).masked_fill(~at.any(2), NEG_INF)
+    ok = found & (token_lp > NEG_INF)
+    same = last.gather(1, parent) == last
+    base = torch.where(same, pb.gather(1, parent), logaddexp(pb, pnb).gather(1, parent))
+    add = (base + token_lp).masked_fill(~ok, NEG_INF)
+    flat = torch.where(ok, parent * ncand + pos, torch.full_like(pos, size * ncand))
+    merged = torch.zeros(batch, size * ncand + 1, dtype=torch.bool, device=pb.device)
+    merged.scatter_(1, flat, True)
+    return add, merged[:, :-1]
 
 
 def prune_scores(scores: Tensor, beam_size: int, threshold: float | None) -> tuple[Tensor, Tensor]:
