@@ -315,3 +315,14 @@ def test_autocast_and_half_input_compute_in_float32() -> None:
     torch.testing.assert_close(low, ref)
     half, _ = frontend(waves.to(torch.bfloat16), lengths)
     assert half.dtype == torch.float32 and torch.isfinite(half).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    n=st.integers(min_value=-5, max_value=5000),
+    snip=st.booleans(),
+    center=st.booleans(),
+)
+def test_frame_count_matches_num_frames(n: int, snip: bool, center: bool) -> None:
+    tensor = F.num_frames(torch.tensor([n]), 400, 160, snip, center)
+    assert F.frame_count(n, 400, 160, snip, center) == int(tensor[0])

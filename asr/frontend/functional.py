@@ -58,6 +58,7 @@ __all__ = [
     "dither",
     "feature_window",
     "fft_power",
+    "frame_count",
     "frame_offset",
     "frame_signal",
     "global_cmvn",
@@ -180,6 +181,19 @@ def num_frames(
     return torch.where(lengths > 0, frames.clamp(min=0), torch.zeros_like(frames))
 
 
+def frame_count(
+    length: int, frame_length: int, frame_shift: int, snip_edges: bool, center: bool
+) -> int:
+    """:func:`num_frames` for one length given as a Python int."""
+    if length <= 0:
+        return 0
+    if center:
+        return 1 + length // frame_shift
+    if snip_edges:
+        return 0 if length < frame_length else 1 + (length - frame_length) // frame_shift
+    return (length + frame_shift // 2) // frame_shift
+
+
 def frame_offset(
     frame_length: int, frame_shift: int, snip_edges: bool, center: bool, n_fft: int
 ) -> int:
@@ -242,10 +256,11 @@ def pad_signal(
     """
     batch, total = waveforms.shape
     lengths = lengths.to(waveforms.device).long()
-    max_frames = int(frames.max()) if frames.numel() else 0
+    counts, lens = frames.tolist(), lengths.tolist()
+    max_frames = max(counts, default=0)
     # Samples needed past each row's end by its last valid frame.
-    need = (frames.to(waveforms.device) - 1) * frame_shift - offset + frame_length - lengths
-    right = max(int(need.max()), 0) if max_frames else 0
+    need = [(f - 1) * frame_shift - offset + frame_length - n for f, n in zip(counts, lens)]
+    right = max(max(need), 0) if max_frames else 0
     if offset == 0 and right == 0:
         padded = waveforms
     elif pad_mode == "zeros":

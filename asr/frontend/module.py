@@ -159,6 +159,15 @@ class Frontend(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or FrontendConfig()
         self.num_features = cfg.num_features
+        # Framing in samples, fixed by the config.
+        self._length, self._shift, self._n_fft = (
+            cfg.frame_length_samples,
+            cfg.frame_shift_samples,
+            cfg.fft_size,
+        )
+        self._offset = F.frame_offset(
+            self._length, self._shift, cfg.snip_edges, cfg.center, self._n_fft
+        )
         self.register_buffer("window", self._window(cfg), persistent=False)
         mel = F.mel_filterbank(
             cfg.num_mel_bins,
@@ -200,14 +209,11 @@ class Frontend(nn.Module):
     def num_frames(self, lengths: Tensor) -> Tensor:
         """Frames produced for ``lengths`` samples, ``(batch,)`` long."""
         cfg = self.cfg
-        return F.num_frames(
-            lengths,
-            cfg.frame_length_samples,
-            cfg.frame_shift_samples,
-            cfg.snip_edges,
-            cfg.center,
-            cfg.center_end_frame,
-        )
+        args = (self._length, self._shift, cfg.snip_edges, cfg.center)
+        if lengths.device.type == "cpu":  # cheaper in Python for a handful of numbers
+            counts = [F.frame_count(n, *args) for n in lengths.tolist()]
+            return torch.tensor(counts, dtype=torch.long)
+        return F.num_frames(lengths, *args)
 
     def extra_repr(self) -> str:
         cfg = self.cfg
@@ -227,8 +233,9 @@ class Frontend(nn.Module):
         lengths = lengths.to(waveforms.device).long()
         if lengths.shape != (batch,):
             raise FrontendError(f"lengths must be ({batch},), got shape {tuple(lengths.shape)}")
-        if batch and (int(lengths.min()) < 0 or int(lengths.max()) > total):
-            raise FrontendError(f"lengths must lie in [0, {total}], got {lengths.tolist()}")
+        counts = lengths.tolist()
+        if counts and (min(counts) < 0 or max(counts) > total):
+            raise FrontendError(f"lengths must lie in [0, {total}], got {counts}")
         if waveforms.dtype not in (torch.float32, torch.float64):
             waveforms = waveforms.float()  # int16, float16, bfloat16
         return waveforms, lengths
@@ -243,9 +250,10 @@ class Frontend(nn.Module):
         if cfg.preemphasis_mode == "signal":
             x = F.preemphasis(x, lengths, cfg.preemphasis)
         frames = self.num_frames(lengths)
-        length, shift = cfg.frame_length_samples, cfg.frame_shift_samples
-        offset = F.frame_offset(length, shift, cfg.snip_edges, cfg.center, cfg.fft_size)
-        return F.pad_signal(x, lengths, length, shift, offset, frames, cfg.pad_mode), frames
+        padded = F.pad_signal(
+            x, lengths, self._length, self._shift, self._offset, frames, cfg.pad_mode
+        )
+        return padded, frames
 
     def _chunks(self, frames: Tensor, device: torch.device) -> list[tuple[int, int, int, int]]:
         """``(b0, b1, t0, t1)`` blocks to analyse: on CPU one utterance and at most
@@ -278,9 +286,9 @@ class Frontend(nn.Module):
         """
         cfg = self.cfg
         signal, frames = self._signal(waveforms, lengths)
-        length, shift = cfg.frame_length_samples, cfg.frame_shift_samples
-        batch, total = waveforms.shape[0], int(frames.max()) if frames.numel() else 0
-        width = cfg.num_mel_bins if apply_mel else cfg.fft_size // 2 + 1
+        length, shift = self._length, self._shift
+        batch, total = waveforms.shape[0], max(frames.tolist(), default=0)
+        width = cfg.num_mel_bins if apply_mel else self._n_fft // 2 + 1
         out = signal.new_zeros(batch, total, width)
         energy = signal.new_zeros(batch, total)
         window = self.window.to(signal.dtype)
@@ -290,7 +298,7 @@ class Frontend(nn.Module):
         for b0, b1, t0, t1 in self._chunks(frames, signal.device):
             seg = signal[b0:b1, t0 * shift : (t1 - 1) * shift + length]
             buf, raw = F.windowed_frames(
-                seg, length, shift, window, cfg.fft_size, cfg.remove_dc_offset, frame_preemph
+                seg, length, shift, window, self._n_fft, cfg.remove_dc_offset, frame_preemph
             )
             if cfg.use_energy:
                 energy[b0:b1, t0:t1] = self._log_energy(buf, raw)
@@ -357,7 +365,7 @@ class Frontend(nn.Module):
         feats = self._normalize(feats, out_lengths)
         if cfg.deltas:
             feats = F.add_deltas(feats, out_lengths, cfg.deltas, cfg.delta_window)
-        if bool((out_lengths == feats.shape[1]).all()):
+        if all(n == feats.shape[1] for n in out_lengths.tolist()):
             return feats, out_lengths  # no padded frames to clear
         return F.mask_frames(feats, out_lengths), out_lengths
 
