@@ -1,0 +1,55 @@
+"""``asr plot``: pictures as PNG.
+
+Examples::
+
+    asr plot curves exp/run1 --out curves.png                # loss and WER against the step
+    asr plot utterance --model exp/model utt.flac --out utt.png
+        # features, CTC posteriors and the recognised tokens under their frames
+
+matplotlib is needed (``pip install 'asr[train]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``plot`` subcommand with its ``curves`` and ``utterance`` pictures."""
+    p = subparsers.add_parser(
+        "plot",
+        help="draw training curves or one utterance's posteriors as PNG",
+        description=__doc__.split("\n\n", 1)[1].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    kinds = p.add_subparsers(dest="picture", metavar="PICTURE", required=True)
+    curves = kinds.add_parser("curves", help="training curves of a run folder (log.jsonl)")
+    curves.add_argument("exp", help="run folder written by asr train")
+    curves.add_argument("--out", required=True, help="PNG file to write")
+    curves.set_defaults(func=run_curves)
+    utt = kinds.add_parser("utterance", help="features, CTC posteriors and tokens of one file")
+    utt.add_argument("audio", help="audio file")
+    utt.add_argument("--model", help="exported model folder (default: the bundled model)")
+    utt.add_argument("--out", required=True, help="PNG file to write")
+    utt.add_argument("--offset", type=float, default=0.0, help="start, seconds (default 0)")
+    utt.add_argument("--duration", type=float, help="length, seconds (default: to the end)")
+    utt.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    utt.set_defaults(func=run_utterance)
+
+
+def run_curves(args: argparse.Namespace) -> int:
+    """Draw the training curves."""
+    from asr.plot import plot_curves
+
+    print(plot_curves(args.exp, args.out))
+    return 0
+
+
+def run_utterance(args: argparse.Namespace) -> int:
+    """Draw one utterance."""
+    from asr.plot import plot_utterance
+    from asr.transcribe import resolve_model_dir
+
+    model = resolve_model_dir(args.model)
+    print(plot_utterance(model, args.audio, args.out, args.offset, args.duration, args.device))
+    return 0

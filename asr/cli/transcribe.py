@@ -1,0 +1,157 @@
+"""``asr transcribe``: transcribe audio files, folders or manifests, of any length.
+
+Long recordings are cut at pauses (voice-activity detection) into chunks of at most
+--max-chunk-s seconds, decoded in batches and joined with global word timings. Any format
+libsndfile reads, any sample rate and channel count. Without --model the bundled default model
+is used. Without --out the result goes to standard output.
+
+Examples::
+
+    asr transcribe talk.flac                                   # plain text on stdout
+    asr transcribe talk.flac --format srt --out talk.srt       # subtitles
+    asr transcribe recordings/ --format json --out out/        # one JSON per file, word timings
+    asr transcribe data/test.jsonl --format manifest --out hyp.jsonl --model exp/model \\
+        --decoder beam --lm exp/lm --decode-config conf/decode/beam.yaml
+    asr score data/test.jsonl hyp.jsonl
+
+A file that cannot be read is reported (with its path) and the others go on; the exit status
+is 1 when any input failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+# A single input longer than this gets a progress bar, seconds.
+_LONG_INPUT_S = 120.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``transcribe`` subcommand."""
+    from asr.cli.decode import add_beam_arguments
+
+    p = subparsers.add_parser(
+        "transcribe",
+        help="transcribe audio files (any length) to text, JSON, subtitles or a manifest",
+        description=__doc__.split("\n\n", 1)[1].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio file, folder or manifest")
+    p.add_argument("--model", help="exported model folder (default: the bundled model)")
+    p.add_argument(
+        "--decoder",
+        choices=("greedy", "beam"),
+        help="default greedy, or beam when --lm or --decode-config is given",
+    )
+    add_beam_arguments(p)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
+    p.add_argument("--batch-size", type=int, default=8, help="chunks per batch (default 8)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument(
+        "--max-chunk-s", type=float, default=30.0, help="longest chunk, seconds (default 30)"
+    )
+    p.add_argument(
+        "--vad",
+        choices=("auto", "energy", "webrtc"),
+        default="auto",
+        help="pause detector (default auto: webrtc when installed, else energy)",
+    )
+    p.add_argument(
+        "--format",
+        choices=("txt", "json", "srt", "vtt", "manifest"),
+        default="txt",
+        help="output format (default txt)",
+    )
+    p.add_argument("--out", help="output file, or folder (existing, or ending in /)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _decoder(args: argparse.Namespace, tokenizer):
+    """The decoder the options ask for (beam when an LM or decode config is given)."""
+    from asr.cli.decode import decoder_options
+    from asr.decode.run import make_decoder
+
+    if args.decoder is None:
+        args.decoder = "beam" if args.lm != "none" or args.decode_config else "greedy"
+    return make_decoder(args.decoder, tokenizer, **decoder_options(args))
+
+
+def _device(name: str) -> str:
+    import torch
+
+    from asr.transcribe import TranscribeError
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TranscribeError("--device cuda: no CUDA device available (use --device cpu)")
+    return name
+
+
+def _config(args: argparse.Namespace):
+    from asr.transcribe import TranscribeConfig, TranscribeError
+    from asr.vad import VadConfig
+
+    try:
+        return TranscribeConfig(args.max_chunk_s, args.batch_size, VadConfig(backend=args.vad))
+    except ValueError as err:
+        raise TranscribeError(f"bad option: {err}") from None
+
+
+def _want_progress(args: argparse.Namespace, items) -> bool:
+    from asr.errors import AsrError
+    from asr.transcribe import item_duration
+
+    if args.no_progress or not sys.stderr.isatty():
+        return False
+    if len(items) > 1:
+        return True
+    try:
+        return bool(items) and item_duration(items[0]) > _LONG_INPUT_S
+    except AsrError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe; 0 when every input succeeded, 1 when some failed."""
+    import torch
+
+    from asr.models.io import load_model
+    from asr.transcribe import collect_inputs, resolve_model_dir, transcribe_items
+    from asr.transcribe_output import OutputWriter
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    cfg = _config(args)
+    model_dir = resolve_model_dir(args.model)
+    items, failures = collect_inputs(args.inputs)
+    for message in failures:
+        print(f"error: {message}", file=sys.stderr)
+    model, tokenizer = load_model(model_dir, device=_device(args.device))
+    decoder = _decoder(args, tokenizer)
+    writer = OutputWriter(args.format, args.out, len(items))
+    start, seconds, failed = time.perf_counter(), 0.0, 0
+    progress = _want_progress(args, items)
+    for t in transcribe_items(model, tokenizer, decoder, items, cfg, progress):
+        if t.error is not None:
+            failed += 1
+            message = t.error if t.item.path in t.error else f"{t.item.path}: {t.error}"
+            print(f"error: {message}", file=sys.stderr)
+        seconds += t.duration_s
+        writer.add(t)
+    written = writer.close()
+    wall = time.perf_counter() - start
+    where = f" -> {written[0] if len(written) == 1 else f'{len(written)} files'}" if written else ""
+    print(
+        f"transcribed {len(items) - failed}/{len(items)} input(s), "
+        f"{seconds / 60:.1f} min of audio in {wall:.1f} s (RTF {wall / max(seconds, 1e-9):.3f})"
+        f"{where}",
+        file=sys.stderr,
+    )
+    failed += len(failures)
+    if failed:
+        print(f"error: {failed} input(s) failed", file=sys.stderr)
+    return 1 if failed else 0
