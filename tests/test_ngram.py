@@ -143,3 +143,25 @@ def test_errors_and_char_scorer(tmp_path):
     assert scorer.score("THE DOG")[1] == 3  # D, O, G unseen
     with pytest.raises(NgramError, match="no such"):
         KenLMScorer(tmp_path / "missing.arpa")
+
+
+def test_cli_lm_text_ngram_and_ppl(tmp_path, capsys):
+    from asr.cli import main
+
+    novel = tmp_path / "novel.txt"
+    novel.write_text("The cat sat.  The hat, the mat!\n\nA cat sat on 2 mats.\n", encoding="utf-8")
+    text = tmp_path / "norm.txt"
+    assert main(["lm-text", str(novel), "--out", str(text)]) == 0
+    assert text.read_text().splitlines() == [
+        "THE CAT SAT",
+        "THE HAT THE MAT",
+        "A CAT SAT ON TWO MATS",
+    ]
+    arpa = tmp_path / "c3.arpa"
+    args = ["ngram", str(text), "--order", "3", "--unit", "char", "--out", str(arpa)]
+    assert main([*args, "--discount-fallback"]) == 0
+    capsys.readouterr()
+    assert main(["lm-ppl", "--lm", str(arpa), str(text), "--no-normalize"]) == 0
+    out = capsys.readouterr().out
+    assert "3 sentences, 13 words, 47 tokens, 0 OOV" in out and "ppl/word" in out
+    assert main(["lm-ppl", "--lm", str(tmp_path / "none.arpa"), str(text)]) == 2

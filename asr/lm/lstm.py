@@ -109,16 +109,35 @@ class LSTMLM(nn.Module, LanguageModel):
     def _zero_hx(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
         dtype = self.embedding.weight.dtype
-        h = torch.zeros(cfg.num_layers, batch, cfg.output_size, device=device, dtype=dtype)
-        c = torch.zeros(cfg.num_layers, batch, cfg.hidden_size, device=device, dtype=dtype)
+        h = torch.zeros(batch, cfg.num_layers, cfg.output_size, device=device, dtype=dtype)
+        c = torch.zeros(batch, cfg.num_layers, cfg.hidden_size, device=device, dtype=dtype)
         return h, c
 
     def _step_hx(
         self, tokens: torch.Tensor, hx: tuple[torch.Tensor, torch.Tensor]
     ) -> tuple[torch.Tensor, LMState]:
-        out, (h, c) = self.lstm(self.embedding(tokens)[:, None], hx)
-        log_probs = torch.log_softmax(self.logits(out[:, 0]).float(), dim=-1)
-        state = LMState((h.transpose(0, 1), c.transpose(0, 1)), log_probs)
+        """One time step for B prefixes, ``hx`` = batch-first ``(h, c)``, explicit LSTM cell maths.
+
+        For a single step this is several times faster on CPU than ``nn.LSTM`` (whose oneDNN
+        kernel re-lays out the weights on every call); it computes the same function.
+        """
+        x = self.embedding(tokens)
+        hs, cs = [], []
+        for layer in range(self.cfg.num_layers):
+            w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+            w_hh = getattr(self.lstm, f"weight_hh_l{layer}")
+            b = getattr(self.lstm, f"bias_ih_l{layer}") + getattr(self.lstm, f"bias_hh_l{layer}")
+            gates = torch.addmm(b, x, w_ih.t()).addmm_(hx[0][:, layer], w_hh.t())
+            i, f, g, o = gates.chunk(4, dim=1)
+            c = torch.sigmoid(f) * hx[1][:, layer] + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            if self.cfg.proj_size:
+                h = h @ getattr(self.lstm, f"weight_hr_l{layer}").t()
+            hs.append(h)
+            cs.append(c)
+            x = h
+        log_probs = torch.log_softmax(self.logits(x).float(), dim=-1)
+        state = LMState((torch.stack(hs, 1), torch.stack(cs, 1)), log_probs)
         return log_probs, state
 
     @torch.no_grad()
@@ -134,8 +153,7 @@ class LSTMLM(nn.Module, LanguageModel):
     def step(self, tokens: torch.Tensor, state: LMState) -> tuple[torch.Tensor, LMState]:
         """One batched LSTM step for B prefixes (see :meth:`LanguageModel.step`)."""
         h, c = state.tensors
-        hx = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
-        return self._step_hx(tokens.to(h.device, torch.long), hx)
+        return self._step_hx(tokens.to(h.device, torch.long), (h, c))
 
     @torch.no_grad()
     def score_sentences(self, sentences: Sequence[Sequence[int]]) -> torch.Tensor:
