@@ -8,6 +8,14 @@
 # Stages (each skips work already done):
 #   0  render the corpus into $data/LibriSpeech/{train,dev,test} (resumable)
 #   1  manifests $data/manifests/{train,dev,test}.jsonl (asr prepare librispeech)
+#   2  character tokenizer $data/lang_char (29 symbols)
+#   3  LM text $data/lm/train.txt.gz: the train novels of $data/novel_split.tsv, normalised
+#   4  character LSTM LM $exp/lm (conf/lm/small_char.yaml)
+#   5  acoustic model $exp/am (egs/synth/conf/train.yaml; resumes)
+#   6  tune alpha/beta of beam + LSTM on dev -> $exp/tune/decode.yaml
+#   7  decode dev and test: greedy, beam, beam + LSTM -> $exp/decode/<decoder>/<set>
+#   8  score -> $exp/results.md (the table of RESULTS.md)
+# Stages 2-8 use the shared recipes/*.sh, as egs/librispeech/run.sh does.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."   # the repository root
 
@@ -19,9 +27,20 @@ hours_train=""                         # "" = as in $config
 hours_dev=""
 hours_test=""
 jobs=$(nproc)
+exp=exp/synth                          # LM, acoustic model, tuning, decodings, scores
+text_dir=../shared/data/text/eltec-eng # the novels (LM text: those of the train split only)
+am_config=egs/synth/conf/train.yaml
+am_overrides=""                        # e.g. "epochs=2 data.max_batch_seconds=60"
+lm_config=conf/lm/small_char.yaml
+lm_overrides="data.text_format=lines"  # stage 3 writes one sentence per line
+decode_config=conf/decode/beam.yaml
+tune_alphas="0,0.25,0.5,0.75,1.0"
+tune_betas="0,0.5,1,2"
+threads=0                              # OMP_NUM_THREADS for stages 2-8 when > 0
 asr="${ASR:-asr}"
-help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--config YAML]
-       [--hours-train H] [--hours-dev H] [--hours-test H] [--jobs N]"
+help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--config YAML]
+       [--hours-train H] [--hours-dev H] [--hours-test H] [--jobs N] [--threads N]
+       [--am-config Y] [--am-overrides 'k=v ...'] [--lm-config Y] [--lm-overrides 'k=v ...']"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
 
@@ -38,4 +57,76 @@ fi
 if [[ $stage -le 1 && $stop_stage -ge 1 ]]; then
     echo "stage 1: manifests -> $data/manifests"
     "$asr" prepare librispeech --root "$data" --subsets train dev test --out "$data/manifests"
+fi
+
+[[ $threads -gt 0 ]] && export OMP_NUM_THREADS="$threads"
+manifests="$data/manifests"
+lang="$data/lang_char"
+
+if [[ $stage -le 2 && $stop_stage -ge 2 ]]; then
+    echo "stage 2: tokenizer -> $lang"
+    recipes/tokenizer.sh --kind char "$lang"
+fi
+
+if [[ $stage -le 3 && $stop_stage -ge 3 ]]; then
+    echo "stage 3: LM text -> $data/lm/train.txt.gz (train novels), $data/lm/valid.txt (dev)"
+    split="$data/novel_split.tsv"
+    [[ -f $split ]] || split=egs/synth/local/novel_split.tsv
+    novels=()
+    while IFS=$'\t' read -r novel _ subset _; do
+        [[ $subset == train ]] || continue
+        for f in "$text_dir/$novel.txt.gz" "$text_dir/$novel.txt"; do
+            [[ -f $f ]] && { novels+=("$f"); break; }
+        done
+    done < <(tail -n +2 "$split")
+    [[ ${#novels[@]} -gt 0 ]] || { echo "$0: no train novels of $split in $text_dir" >&2; exit 1; }
+    recipes/lm_text.sh --format novel "$data/lm/train.txt.gz" "${novels[@]}"
+    recipes/lm_text.sh "$data/lm/valid.txt" "$manifests/dev.jsonl"
+fi
+
+if [[ $stage -le 4 && $stop_stage -ge 4 ]]; then
+    echo "stage 4: LSTM LM -> $exp/lm ($lm_config)"
+    # shellcheck disable=SC2086
+    recipes/train_lm.sh --valid-text "$data/lm/valid.txt" "$lm_config" "$lang" \
+        "$data/lm/train.txt.gz" "$exp/lm" $lm_overrides
+fi
+
+if [[ $stage -le 5 && $stop_stage -ge 5 ]]; then
+    echo "stage 5: acoustic model -> $exp/am ($am_config)"
+    # shellcheck disable=SC2086
+    recipes/train_am.sh --train "$manifests/train.jsonl" --valid "$manifests/dev.jsonl" \
+        "$am_config" "$lang" "$exp/am" $am_overrides
+fi
+
+if [[ $stage -le 6 && $stop_stage -ge 6 ]]; then
+    echo "stage 6: tune alpha/beta on $manifests/dev.jsonl -> $exp/tune"
+    recipes/tune_decoder.sh --decode-config "$decode_config" --alphas "$tune_alphas" \
+        --betas "$tune_betas" "$exp/am/model" "$exp/lm/lm" "$manifests/dev.jsonl" "$exp/tune"
+fi
+
+if [[ $stage -le 7 && $stop_stage -ge 7 ]]; then
+    for subset in dev test; do
+        echo "stage 7: decode $subset (greedy, beam, beam + LSTM)"
+        recipes/decode.sh --decoder greedy --decode-opts "--no-progress" \
+            "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/greedy/$subset"
+        recipes/decode.sh --decoder beam \
+            --decode-opts "--decode-config $decode_config --no-progress" \
+            "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/beam/$subset"
+        recipes/decode.sh --decoder beam \
+            --decode-opts "--lm $exp/lm/lm --decode-config $exp/tune/decode.yaml --no-progress" \
+            "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/beam_lstm/$subset"
+    done
+fi
+
+if [[ $stage -le 8 && $stop_stage -ge 8 ]]; then
+    echo "stage 8: score -> $exp/results.md"
+    dirs=()
+    for decoder in greedy beam beam_lstm; do
+        for subset in dev test; do
+            folder="$exp/decode/$decoder/$subset"
+            recipes/score.sh "$manifests/$subset.jsonl" "$folder/hyp.jsonl" "$folder"
+            dirs+=("$folder")
+        done
+    done
+    recipes/wer_table.sh "$exp/results.md" "${dirs[@]}"
 fi
