@@ -28,6 +28,8 @@ hours_dev=""
 hours_test=""
 jobs=$(nproc)
 exp=exp/synth                          # LM, acoustic model, tuning, decodings, scores
+lang=""                                # tokenizer folder ("": $data/lang_char, made by stage 2)
+lm_text_dir=""                         # LM text folder ("": $data/lm, made by stage 3)
 text_dir=../shared/data/text/eltec-eng # the novels (LM text: those of the train split only)
 am_config=egs/synth/conf/train.yaml
 am_overrides=""                        # e.g. "epochs=2 data.max_batch_seconds=60"
@@ -40,7 +42,8 @@ threads=0                              # OMP_NUM_THREADS for stages 2-8 when > 0
 asr="${ASR:-asr}"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--config YAML]
        [--hours-train H] [--hours-dev H] [--hours-test H] [--jobs N] [--threads N]
-       [--am-config Y] [--am-overrides 'k=v ...'] [--lm-config Y] [--lm-overrides 'k=v ...']"
+       [--lang DIR] [--lm-text-dir DIR] [--am-config Y] [--am-overrides 'k=v ...']
+       [--lm-config Y] [--lm-overrides 'k=v ...']"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
 
@@ -61,7 +64,8 @@ fi
 
 [[ $threads -gt 0 ]] && export OMP_NUM_THREADS="$threads"
 manifests="$data/manifests"
-lang="$data/lang_char"
+lang="${lang:-$data/lang_char}"
+lm_text_dir="${lm_text_dir:-$data/lm}"
 
 if [[ $stage -le 2 && $stop_stage -ge 2 ]]; then
     echo "stage 2: tokenizer -> $lang"
@@ -69,7 +73,7 @@ if [[ $stage -le 2 && $stop_stage -ge 2 ]]; then
 fi
 
 if [[ $stage -le 3 && $stop_stage -ge 3 ]]; then
-    echo "stage 3: LM text -> $data/lm/train.txt.gz (train novels), $data/lm/valid.txt (dev)"
+    echo "stage 3: LM text -> $lm_text_dir/train.txt.gz (train novels), $lm_text_dir/valid.txt (dev)"
     split="$data/novel_split.tsv"
     [[ -f $split ]] || split=egs/synth/local/novel_split.tsv
     novels=()
@@ -80,15 +84,15 @@ if [[ $stage -le 3 && $stop_stage -ge 3 ]]; then
         done
     done < <(tail -n +2 "$split")
     [[ ${#novels[@]} -gt 0 ]] || { echo "$0: no train novels of $split in $text_dir" >&2; exit 1; }
-    recipes/lm_text.sh --format novel "$data/lm/train.txt.gz" "${novels[@]}"
-    recipes/lm_text.sh "$data/lm/valid.txt" "$manifests/dev.jsonl"
+    recipes/lm_text.sh --format novel "$lm_text_dir/train.txt.gz" "${novels[@]}"
+    recipes/lm_text.sh "$lm_text_dir/valid.txt" "$manifests/dev.jsonl"
 fi
 
 if [[ $stage -le 4 && $stop_stage -ge 4 ]]; then
     echo "stage 4: LSTM LM -> $exp/lm ($lm_config)"
     # shellcheck disable=SC2086
-    recipes/train_lm.sh --valid-text "$data/lm/valid.txt" "$lm_config" "$lang" \
-        "$data/lm/train.txt.gz" "$exp/lm" $lm_overrides
+    recipes/train_lm.sh --valid-text "$lm_text_dir/valid.txt" "$lm_config" "$lang" \
+        "$lm_text_dir/train.txt.gz" "$exp/lm" $lm_overrides
 fi
 
 if [[ $stage -le 5 && $stop_stage -ge 5 ]]; then
