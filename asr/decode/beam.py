@@ -133,6 +133,40 @@ class _Search:
             beams, pb=torch.where(keep, pb, beams.pb), pnb=torch.where(keep, pnb, beams.pnb)
         )
 
+    def candidates(
+        self, beams: _Beams, frame_lp: Tensor, keep: Tensor, tokens: Tensor, tok_lp: Tensor
+    ) -> tuple[Tensor, ...]:
+        """Every beam staying (columns ``0..K-1``) and extended by every token (``K + k C + c``).
+
+        Returns:
+            ``(pb, pnb, lm, length, hash)`` of the candidates, each ``(B, K + K C)``.
+        """
+        batch, size = beams.pb.shape
+        stay_pb, stay_pnb = P.stay_update(beams.pb, beams.pnb, beams.last, frame_lp)
+        stay_pb = torch.where(keep, stay_pb, beams.pb)
+        stay_pnb = torch.where(keep, stay_pnb, beams.pnb)
+        ext_pnb = P.extend_update(beams.pb, beams.pnb, beams.last, tokens, tok_lp)
+        ext_hash = P.extend_hash(beams.hash[:, :, None], tokens[:, None, :])
+        valid = P.logaddexp(beams.pb, beams.pnb) > P.NEG_INF
+        add, merged = P.merge_extensions(
+            (beams.pb, beams.pnb, beams.last, beams.hash, beams.parent_hash, valid), tokens, tok_lp
+        )
+        stay_pnb = P.logaddexp(stay_pnb, add)
+        ext_pnb = ext_pnb.view(batch, -1).masked_fill(merged, P.NEG_INF)
+        increment = self.word_table[beams.last[:, :, None], tokens[:, None]]  # (B, K, C)
+        ext_len = beams.length[:, :, None] + increment
+        ext_lm = beams.lm[:, :, None].expand(-1, -1, tokens.shape[1])
+        if beams.state is not None:
+            lm_next = beams.state.log_probs.view(batch, size, -1).to(ext_lm.dtype)
+            ext_lm = ext_lm + lm_next.gather(2, tokens[:, None, :].expand(-1, size, -1))
+        return (
+            torch.cat([stay_pb, torch.full_like(ext_pnb, P.NEG_INF)], 1),
+            torch.cat([stay_pnb, ext_pnb], 1),
+            torch.cat([beams.lm, ext_lm.reshape(batch, -1)], 1),
+            torch.cat([beams.length, ext_len.reshape(batch, -1)], 1),
+            torch.cat([beams.hash, ext_hash.reshape(batch, -1)], 1),
+        )
+
     def advance(
         self,
         beams: _Beams,
@@ -152,35 +186,12 @@ class _Search:
                 their log-probabilities (``-inf``: not allowed; see :func:`_candidates`).
             frame: the frame index (recorded for token times).
         """
-        cfg, (batch, size) = self.cfg, beams.pb.shape
-        stay_pb, stay_pnb = P.stay_update(beams.pb, beams.pnb, beams.last, frame_lp)
+        cfg, (batch, size), ncand = self.cfg, beams.pb.shape, tokens.shape[1]
         keep = active[:, None]
-        stay_pb = torch.where(keep, stay_pb, beams.pb)
-        stay_pnb = torch.where(keep, stay_pnb, beams.pnb)
-        ncand = tokens.shape[1]
-        ext_pnb = P.extend_update(beams.pb, beams.pnb, beams.last, tokens, tok_lp)
-        ext_hash = P.extend_hash(beams.hash[:, :, None], tokens[:, None, :])
-        valid = P.logaddexp(beams.pb, beams.pnb) > P.NEG_INF
-        add, merged = P.merge_extensions(
-            (beams.pb, beams.pnb, beams.last, beams.hash, beams.parent_hash, valid), tokens, tok_lp
-        )
-        stay_pnb = P.logaddexp(stay_pnb, add)
-        ext_pnb = ext_pnb.view(batch, -1).masked_fill(merged, P.NEG_INF)
-        ext_len = (
-            beams.length[:, :, None] + self.word_table[beams.last[:, :, None], tokens[:, None]]
-        )
-        ext_lm = beams.lm[:, :, None].expand(-1, -1, ncand)
-        if beams.state is not None:
-            lm_next = beams.state.log_probs.view(batch, size, -1).to(ext_lm.dtype)
-            ext_lm = ext_lm + lm_next.gather(2, tokens[:, None, :].expand(-1, size, -1))
-        cand_pb = torch.cat([stay_pb, torch.full_like(ext_pnb, P.NEG_INF)], 1)
-        cand_pnb = torch.cat([stay_pnb, ext_pnb], 1)
-        cand_lm = torch.cat([beams.lm, ext_lm.reshape(batch, -1)], 1)
-        cand_len = torch.cat([beams.length, ext_len.reshape(batch, -1)], 1)
-        scores = P.logaddexp(cand_pb, cand_pnb) + cfg.alpha * cand_lm + cfg.beta * cand_len
+        pb, pnb, lm, length, hashes = self.candidates(beams, frame_lp, keep, tokens, tok_lp)
+        scores = P.logaddexp(pb, pnb) + cfg.alpha * lm + cfg.beta * length
         top, idx = P.prune_scores(scores, size, cfg.beam_threshold)
-        ident = torch.arange(size, device=idx.device).expand(batch, -1)
-        idx = torch.where(keep, idx, ident)
+        idx = torch.where(keep, idx, torch.arange(size, device=idx.device).expand(batch, -1))
         dead = (top == P.NEG_INF) & keep
         is_ext = idx >= size
         parent = torch.where(is_ext, (idx - size).div(ncand, rounding_mode="floor"), idx)
@@ -188,18 +199,18 @@ class _Search:
         token = torch.where(is_ext, new_tok, torch.full_like(new_tok, -1))
         self.history.append((parent, token))
         self.history_frames.append(frame)
-        cand_hash = torch.cat([beams.hash, ext_hash.reshape(batch, -1)], 1)
+        new_hash = hashes.gather(1, idx)
         return _Beams(
-            pb=cand_pb.gather(1, idx).masked_fill(dead, P.NEG_INF),
-            pnb=cand_pnb.gather(1, idx).masked_fill(dead, P.NEG_INF),
-            lm=cand_lm.gather(1, idx),
-            length=cand_len.gather(1, idx),
+            pb=pb.gather(1, idx).masked_fill(dead, P.NEG_INF),
+            pnb=pnb.gather(1, idx).masked_fill(dead, P.NEG_INF),
+            lm=lm.gather(1, idx),
+            length=length.gather(1, idx),
             last=torch.where(is_ext, new_tok, beams.last.gather(1, parent)),
-            hash=cand_hash.gather(1, idx),
+            hash=new_hash,
             parent_hash=torch.where(
                 is_ext, beams.hash.gather(1, parent), beams.parent_hash.gather(1, parent)
             ),
-            state=self.new_states(beams, parent, token, cand_hash.gather(1, idx)),
+            state=self.new_states(beams, parent, token, new_hash),
         )
 
     def new_states(
