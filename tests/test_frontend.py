@@ -326,3 +326,21 @@ def test_autocast_and_half_input_compute_in_float32() -> None:
 def test_frame_count_matches_num_frames(n: int, snip: bool, center: bool) -> None:
     tensor = F.num_frames(torch.tensor([n]), 400, 160, snip, center)
     assert F.frame_count(n, 400, 160, snip, center) == int(tensor[0])
+
+
+def test_denoise_sees_the_power_spectrum_for_magnitude_features() -> None:
+    """With spectrum_power=1 the front-end must denoise |X|^2 and take the root afterwards."""
+    from asr.frontend.denoise import DenoiseConfig, denoise_power
+
+    gen = torch.Generator().manual_seed(3)
+    wave = 0.1 * torch.randn(1, 8000, generator=gen, dtype=torch.float64)
+    wave[:, 3000:5000] += torch.sin(torch.arange(2000, dtype=torch.float64) * 0.3)
+    lengths = torch.tensor([8000])
+    gate = DenoiseConfig(method="spectral_gating", noise_estimate="leading")
+    base = dict(sample_rate_hz=16000, features="fbank", log="none", dither=0.0)
+    magnitude = Frontend(FrontendConfig(**base, spectrum_power=1.0, denoise=gate)).eval()
+    power = Frontend(FrontendConfig(**base, spectrum_power=2.0)).eval()
+    spec, frames, _ = power.spectrogram(wave, lengths)
+    expected = denoise_power(spec, frames, gate).sqrt() @ power.mel_matrix.double()
+    got, _ = magnitude(wave, lengths)
+    assert torch.allclose(got, expected, rtol=1e-6, atol=1e-9)

@@ -350,8 +350,11 @@ class Frontend(nn.Module):
         cfg = self.cfg
         denoise = cfg.denoise.method != "none"
         feats, out_lengths, energy = self.spectrogram(waveforms, lengths, apply_mel=not denoise)
-        if denoise:
-            feats = denoise_power(feats, out_lengths, cfg.denoise)
+        if denoise:  # denoising works on the power spectrum whatever spectrum_power is
+            p = cfg.spectrum_power
+            power = feats if p == 2.0 else feats.pow(2.0 / p)
+            power = denoise_power(power, out_lengths, cfg.denoise)
+            feats = power if p == 2.0 else power.pow(p / 2.0)
             feats = feats @ self.mel_matrix.to(feats.dtype)
         if cfg.log != "none":
             feats = F.log_compress(feats, cfg.log, cfg.log_eps)
