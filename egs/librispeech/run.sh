@@ -58,8 +58,10 @@ launcher=""
 [ -z "$decode_device" ] && decode_device=$([ "$ngpu" -gt 0 ] && echo cuda || echo cpu)
 # shellcheck disable=SC2206
 am_extra=(${device_overrides[@]+"${device_overrides[@]}"} $am_overrides)
+# Stage 3 writes normalised text, one sentence per line.
 # shellcheck disable=SC2206
-lm_extra=(${device_overrides[@]+"${device_overrides[@]}"} $lm_overrides)
+lm_extra=(data.text_format=lines data.normalize=false ${device_overrides[@]+"${device_overrides[@]}"}
+  $lm_overrides)
 # shellcheck disable=SC2086
 eval_subsets=($dev_subsets $test_subsets)
 
@@ -135,9 +137,12 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
     "$RECIPES_DIR/decode.sh" "${common[@]}" --decoder beam \
       --decode-opts "--decode-config $decode_config --no-progress" \
       "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/beam/$subset"
+    out="$exp/decode/beam_lstm/$subset"  # decode.sh checks the model and manifest only
+    up_to_date "$out/hyp.jsonl" "$exp/tune/decode.yaml" "$exp/lm/lm/model.safetensors" ||
+      rm -f "$out/hyp.jsonl"
     "$RECIPES_DIR/decode.sh" "${common[@]}" --decoder beam \
       --decode-opts "--lm $exp/lm/lm --decode-config $exp/tune/decode.yaml --no-progress" \
-      "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/beam_lstm/$subset"
+      "$exp/am/model" "$manifests/$subset.jsonl" "$out"
   done
 fi
 

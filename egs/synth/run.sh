@@ -34,7 +34,7 @@ text_dir=../shared/data/text/eltec-eng # the novels (LM text: those of the train
 am_config=egs/synth/conf/train.yaml
 am_overrides=""                        # e.g. "epochs=2 data.max_batch_seconds=60"
 lm_config=conf/lm/small_char.yaml
-lm_overrides="data.text_format=lines"  # stage 3 writes one sentence per line
+lm_overrides=""                        # e.g. "max_steps=700 data.max_batch_tokens=2048"
 decode_config=conf/decode/beam.yaml
 tune_alphas="0,0.25,0.5,0.75,1.0"
 tune_betas="0,0.5,1,2"
@@ -90,9 +90,11 @@ fi
 
 if [[ $stage -le 4 && $stop_stage -ge 4 ]]; then
     echo "stage 4: LSTM LM -> $exp/lm ($lm_config)"
+    # stage 3 wrote normalised text, one sentence per line
     # shellcheck disable=SC2086
     recipes/train_lm.sh --valid-text "$lm_text_dir/valid.txt" "$lm_config" "$lang" \
-        "$lm_text_dir/train.txt.gz" "$exp/lm" $lm_overrides
+        "$lm_text_dir/train.txt.gz" "$exp/lm" data.text_format=lines data.normalize=false \
+        $lm_overrides
 fi
 
 if [[ $stage -le 5 && $stop_stage -ge 5 ]]; then
@@ -116,9 +118,13 @@ if [[ $stage -le 7 && $stop_stage -ge 7 ]]; then
         recipes/decode.sh --decoder beam \
             --decode-opts "--decode-config $decode_config --no-progress" \
             "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/beam/$subset"
+        out="$exp/decode/beam_lstm/$subset"  # decode.sh checks the model and manifest only
+        for dep in "$exp/tune/decode.yaml" "$exp/lm/lm/model.safetensors"; do
+            if [[ $dep -nt $out/hyp.jsonl ]]; then rm -f "$out/hyp.jsonl"; fi
+        done
         recipes/decode.sh --decoder beam \
             --decode-opts "--lm $exp/lm/lm --decode-config $exp/tune/decode.yaml --no-progress" \
-            "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/beam_lstm/$subset"
+            "$exp/am/model" "$manifests/$subset.jsonl" "$out"
     done
 fi
 
