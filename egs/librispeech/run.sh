@@ -54,7 +54,8 @@ lang="$data/lang_char"
 device_overrides=()
 [ "$ngpu" -eq 0 ] && device_overrides=(device=cpu amp=none)
 launcher=""
-[ "$ngpu" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node=$ngpu"
+torchrun="$(command -v torchrun || echo "$ASR_ROOT/.venv/bin/torchrun")"
+[ "$ngpu" -gt 1 ] && launcher="$torchrun --standalone --nproc_per_node=$ngpu"
 [ -z "$decode_device" ] && decode_device=$([ "$ngpu" -gt 0 ] && echo cuda || echo cpu)
 # shellcheck disable=SC2206
 am_extra=(${device_overrides[@]+"${device_overrides[@]}"} $am_overrides)
