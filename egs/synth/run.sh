@@ -38,6 +38,7 @@ lm_overrides=""                        # e.g. "max_steps=700 data.max_batch_toke
 decode_config=conf/decode/beam.yaml
 tune_alphas="0,0.25,0.5,0.75,1.0"
 tune_betas="0,0.5,1,2"
+tune_method=grid                       # or coordinate (fewer LSTM beam decodings of dev)
 threads=0                              # OMP_NUM_THREADS for stages 2-8 when > 0
 asr="${ASR:-asr}"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--config YAML]
@@ -107,7 +108,8 @@ fi
 if [[ $stage -le 6 && $stop_stage -ge 6 ]]; then
     echo "stage 6: tune alpha/beta on $manifests/dev.jsonl -> $exp/tune"
     recipes/tune_decoder.sh --decode-config "$decode_config" --alphas "$tune_alphas" \
-        --betas "$tune_betas" "$exp/am/model" "$exp/lm/lm" "$manifests/dev.jsonl" "$exp/tune"
+        --betas "$tune_betas" --method "$tune_method" "$exp/am/model" "$exp/lm/lm" \
+        "$manifests/dev.jsonl" "$exp/tune"
 fi
 
 if [[ $stage -le 7 && $stop_stage -ge 7 ]]; then
