@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -449,9 +448,3 @@ def _progress_bar(items: Sequence[AudioItem], enabled: bool) -> tqdm:
         except AsrError:
             continue
     return tqdm(total=round(total, 2), unit="s", desc="transcribe", disable=not enabled)
-
-
-def real_time_factor(transcripts: Iterable[Transcript], wall_s: float) -> float:
-    """Wall seconds per second of audio transcribed (nan when nothing was transcribed)."""
-    seconds = sum(t.duration_s for t in transcripts if t.error is None)
-    return wall_s / seconds if seconds > 0 else math.nan
