@@ -8,7 +8,8 @@ values). Without the shared data, the batch is random noise of the same shape.
 
 For each model config (``conf/model/small.yaml`` and ``conf/model/quartznet_5x5.yaml`` by
 default, 29 symbols), each thread count (1 and all cores) and each mode (eager, and
-``torch.compile(model)`` with the default inductor backend): ``--warmup`` untimed steps (for
+``torch.compile(model)`` with the default inductor backend, by default at 1 thread only: every
+compilation takes minutes): ``--warmup`` untimed steps (for
 compile: the compilation), then ``--steps`` timed steps. A compile failure is reported in the
 table with its first line. Run: ``.venv/bin/python -m bench.train`` from the repository root.
 """
@@ -128,6 +129,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="untimed steps (compile happens here)")
     p.add_argument("--modes", nargs="+", default=["eager", "compile"], choices=["eager", "compile"])
     p.add_argument("--threads", nargs="+", type=int, default=sorted({1, os.cpu_count() or 1}))
+    p.add_argument(
+        "--compile-threads",
+        nargs="+",
+        type=int,
+        default=[1],
+        help="thread counts measured with torch.compile (each compiles anew: slow)",
+    )
     p.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
     return p.parse_args()
 
@@ -142,11 +150,13 @@ def main() -> None:
         for config in args.models
         for threads in args.threads
         for mode in args.modes
+        if mode == "eager" or threads in args.compile_threads
     ]
     load_after = os.getloadavg()[0]
     header = ["model", "params", "threads", "mode", "warm-up s", "audio-s/s (fwd+CTC+bwd)"]
     body = (
-        f"`python -m bench.train --batch-seconds {args.batch_seconds:g} --steps {args.steps}`: "
+        f"`python -m bench.train --batch-seconds {args.batch_seconds:g} --steps {args.steps}"
+        f" --warmup {args.warmup}`: "
         f"one batch of {what} ({float(lengths.sum()) / RATE:.1f} s of audio, {padded_s:.1f} s "
         f"padded), forward + CTC loss + backward in training mode, {args.steps} timed steps "
         f"after {args.warmup} warm-up step(s) (for torch.compile the warm-up includes "
