@@ -308,6 +308,8 @@ def test_nemo_frame_count_option() -> None:
     nemo = functional.num_frames(lengths, 320, 160, False, True, center_end_frame=False)
     assert nemo.tolist() == [0, 0, 1, 210, 169]
     assert functional.num_frames(lengths, 320, 160, False, True).tolist() == [0, 1, 2, 211, 170]
+    counts = [functional.frame_count(n, 320, 160, False, True, False) for n in lengths.tolist()]
+    assert counts == nemo.tolist()
     with pytest.raises(ValueError, match="center_end_frame"):
         FrontendConfig(center_end_frame=False)
     cfg = load_nemo(FIXTURES / "quartznet.nemo").config.frontend

@@ -182,13 +182,18 @@ def num_frames(
 
 
 def frame_count(
-    length: int, frame_length: int, frame_shift: int, snip_edges: bool, center: bool
+    length: int,
+    frame_length: int,
+    frame_shift: int,
+    snip_edges: bool,
+    center: bool,
+    center_end_frame: bool = True,
 ) -> int:
     """:func:`num_frames` for one length given as a Python int."""
     if length <= 0:
         return 0
     if center:
-        return 1 + length // frame_shift
+        return length // frame_shift + int(center_end_frame)
     if snip_edges:
         return 0 if length < frame_length else 1 + (length - frame_length) // frame_shift
     return (length + frame_shift // 2) // frame_shift

@@ -209,7 +209,7 @@ class Frontend(nn.Module):
     def num_frames(self, lengths: Tensor) -> Tensor:
         """Frames produced for ``lengths`` samples, ``(batch,)`` long."""
         cfg = self.cfg
-        args = (self._length, self._shift, cfg.snip_edges, cfg.center)
+        args = (self._length, self._shift, cfg.snip_edges, cfg.center, cfg.center_end_frame)
         if lengths.device.type == "cpu":  # cheaper in Python for a handful of numbers
             counts = [F.frame_count(n, *args) for n in lengths.tolist()]
             return torch.tensor(counts, dtype=torch.long)
