@@ -261,7 +261,9 @@ def run(args: argparse.Namespace, em: Emissions, tok, lstm_spec: str, arpa: str)
     index = list(range(len(em.log_probs)))[: args.max_utts or None]
     lstm, lstm_name = load_lstm(lstm_spec, tok)
     rows = [measure("greedy", "-", "-", em, index, greedy(tok), args.batch)]
-    base = BeamSearchConfig(blank_skip_threshold=args.blank_skip, token_min_logp=-10.0)
+    base = BeamSearchConfig(  # the token and beam pruning of pyctcdecode's defaults
+        blank_skip_threshold=args.blank_skip, token_min_logp=-5.0, beam_threshold=10.0
+    )
     for beam in args.beams:
         cfg = dataclasses.replace(base, beam_size=beam, alpha=0.0, beta=0.0)
         rows.append(measure("ours", "-", beam, em, index, ours(cfg, None, tok), args.batch))

@@ -47,14 +47,20 @@ def test_extend_update_repeats_need_a_blank():
 
 
 def test_frame_candidates_top_k_and_threshold():
-    lp = torch.log(torch.tensor([[0.9, 0.04, 0.05, 0.01], [0.1, 0.001, 0.002, 0.003]]))
+    lp = torch.log(
+        torch.tensor(
+            [[0.9, 0.04, 0.05, 0.01], [0.1, 0.001, 0.002, 0.897], [0.9, 0.001, 0.002, 0.097]]
+        )
+    )
     tokens, tok_lp = P.frame_candidates(lp, top_k=2, min_logp=math.log(0.03))
-    assert tokens.tolist() == [[2, 1], [3, 2]]
+    assert tokens.tolist() == [[2, 1], [3, 2], [3, 2]]
     assert tok_lp[0].isfinite().all()
-    # row 1: all below the threshold, the best is kept anyway
     assert tok_lp[1, 0].isfinite() and tok_lp[1, 1] == NEG
+    tokens, tok_lp = P.frame_candidates(lp, top_k=2, min_logp=math.log(0.5))
+    # the argmax is kept even below the threshold; a blank argmax leaves no candidate
+    assert tok_lp[1, 0].isfinite() and (tok_lp[[0, 2]] == NEG).all()
     tokens, _ = P.frame_candidates(lp, top_k=10, min_logp=None)
-    assert tokens.shape == (2, 3) and (tokens != 0).all()
+    assert tokens.shape == (3, 3) and (tokens != 0).all()
 
 
 def reference_merge(beam_hash, beam_valid, ext_hash, ext_pnb):

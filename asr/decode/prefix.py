@@ -63,7 +63,9 @@ def frame_candidates(
 ) -> tuple[Tensor, Tensor]:
     """The tokens each utterance may emit at this frame (per-frame token pruning).
 
-    Keeps the ``top_k`` best non-blank tokens, drops those below ``min_logp`` except the best.
+    Keeps the ``top_k`` best non-blank tokens and drops those below ``min_logp``, except the
+    frame's most likely symbol (when that is the blank, a frame with no token above
+    ``min_logp`` extends no prefix).
 
     Args:
         frame_lp: ``(B, V)`` log-probabilities.
@@ -78,7 +80,7 @@ def frame_candidates(
     lp, tokens = masked.topk(min(top_k, frame_lp.shape[1] - 1), dim=1)
     if min_logp is not None:
         drop = lp < min_logp
-        drop[:, 0] = False
+        drop[:, 0] &= lp[:, 0] < frame_lp[:, blank_id]  # keep the frame's argmax (as pyctcdecode)
         lp = lp.masked_fill(drop, NEG_INF)
     return tokens, lp
 
