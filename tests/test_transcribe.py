@@ -233,12 +233,19 @@ def test_cli_matches_asr_decode_and_scores(tmp_path, model_dir, capsys):
     assert main([*args, "--format", "manifest", "--out", str(hyp)]) == 0
     got = [json.loads(line) for line in hyp.read_text().splitlines()]
     want = [json.loads(line) for line in ref.read_text().splitlines()]
-    assert [g["pred_text"] for g in got] == [w["pred_text"] for w in want]
+    assert [g["pred_text"] for g in got] == [" ".join(w["pred_text"].split()) for w in want]
     assert [g["utt_id"] for g in got] == [w["utt_id"] for w in want]
     assert all(g["text"] == w["text"] for g, w in zip(got, want))
     capsys.readouterr()
     assert main(["score", str(corpus), str(hyp), "--json"]) == 0
     assert "wer" in json.loads(capsys.readouterr().out)
+    beam = ["--decoder", "beam", "--beam-size", "4"]
+    assert main(["decode", "--model", str(model_dir), "--manifest", str(corpus),
+                 "--out", str(ref), *beam]) == 0  # fmt: skip
+    assert main([*args, "--format", "manifest", "--out", str(hyp), *beam]) == 0
+    got = [json.loads(line)["pred_text"] for line in hyp.read_text().splitlines()]
+    want = [json.loads(line)["pred_text"] for line in ref.read_text().splitlines()]
+    assert got == [" ".join(w.split()) for w in want]
 
 
 def test_cli_formats_and_per_file_errors(tmp_path, model_dir, capsys):

@@ -120,9 +120,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from asr.models.io import load_model
-    from asr.transcribe import collect_inputs, resolve_model_dir, transcribe_items
+    from asr.transcribe import (
+        bound_malloc_heap,
+        collect_inputs,
+        resolve_model_dir,
+        transcribe_items,
+    )
     from asr.transcribe_output import OutputWriter
 
+    bound_malloc_heap()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     cfg = _config(args)
