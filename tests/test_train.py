@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from tests.tone_corpus import TINY_MODEL, make_corpus
@@ -187,3 +188,42 @@ def test_ddp_two_gloo_ranks_equal_one_process_with_accumulation(tmp_path, tokeni
     assert two["train/loss"] == pytest.approx(one["train/loss"], rel=1e-5)
     assert two["train/grad_norm"] == pytest.approx(one["train/grad_norm"], rel=1e-4)
     assert not (tmp_path / "two" / "model").exists() or (tmp_path / "two" / "model").is_dir()
+
+
+def test_ema_checkpoints_resume_and_average_without_validation(tmp_path, tokenizer_dir):
+    """With EMA on, checkpoints hold the EMA weights (raw ones in the train state), a resumed
+    run continues the same losses, and with no validation set the newest checkpoints are
+    averaged into the exported model."""
+    from safetensors.torch import load_file
+
+    from asr.tokenizer import load_tokenizer
+    from asr.train.checkpoint import load_checkpoint
+    from asr.train.config import load_train_config
+    from asr.train.loop import Trainer
+
+    config = _write_config(tmp_path)
+    base = [
+        "ema_decay=0.9",
+        "data.valid_manifest=null",
+        "optim.schedule=constant",
+        "average_best=2",
+        "checkpoint_every_steps=2",
+        "epochs=1",
+    ]
+    tok = load_tokenizer(tokenizer_dir)
+
+    def run(exp: str, max_steps: int, resume: bool = False):
+        cfg = load_train_config(config, [*base, f"max_steps={max_steps}"])
+        return Trainer(cfg, tok, tmp_path / exp).run(resume=resume)
+
+    out = run("ref", 6)
+    run("cut", 4)
+    run("cut", 6, resume=True)
+    assert _losses(tmp_path / "cut") == pytest.approx(_losses(tmp_path / "ref"), rel=1e-5)
+    ckpts = sorted((tmp_path / "ref" / "checkpoints").glob("step-*"))
+    assert [p.name for p in ckpts] == ["step-00000004", "step-00000006"]
+    weights, state, _ = load_checkpoint(ckpts[-1])
+    key = "head.conv.weight"
+    assert not torch.equal(weights[key], state["model_raw"][key])
+    expected = (load_file(str(ckpts[0] / "model.safetensors"))[key] + weights[key]) / 2
+    assert torch.allclose(load_file(str(out / "model.safetensors"))[key], expected, atol=1e-6)

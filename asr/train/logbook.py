@@ -97,13 +97,15 @@ def plot_training_curves(records: list[dict[str, Any]], out: str | Path) -> Path
         if xs:
             ax_loss.plot(xs, ys, marker="." if label == "valid" else None, label=label)
     ax_loss.set(xlabel="step", ylabel="CTC loss / token", title="Loss")
-    ax_loss.legend()
+    if ax_loss.get_legend_handles_labels()[0]:
+        ax_loss.legend()
     for key in ("valid/wer", "valid/cer"):
         xs, ys = series(key)
         if xs:
             ax_err.plot(xs, [100 * y for y in ys], marker="o", label=key.split("/")[1].upper())
     ax_err.set(xlabel="step", ylabel="%", title="Validation error rate")
-    ax_err.legend()
+    if ax_err.get_legend_handles_labels()[0]:
+        ax_err.legend()
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=100)

@@ -99,8 +99,12 @@ class Trainer:
         self.loader = self._train_loader()
         self.valid = self._valid_dataset()
         self.total_steps = self._total_steps()
+        # without validation WER the last `average_best` checkpoints are averaged instead
+        keep_last = (
+            cfg.keep_last if cfg.data.valid_manifest else max(cfg.keep_last, cfg.average_best)
+        )
         self.checkpoints = CheckpointManager(
-            self.exp_dir, keep_last=cfg.keep_last, keep_best=cfg.average_best
+            self.exp_dir, keep_last=keep_last, keep_best=cfg.average_best
         )
         self.step = 0
         self.epoch = 0
@@ -158,7 +162,6 @@ class Trainer:
             "epoch": self.epoch,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "ema": self.ema,
             "loader": self.loader.state_dict(),
             "rng": rngs,
         }
@@ -166,10 +169,11 @@ class Trainer:
     def save_checkpoint(self, metrics: dict[str, float] | None = None) -> None:
         """Checkpoint on rank 0 (all ranks must call it: RNG states are gathered)."""
         state = self.train_state()
+        weights = self.model.state_dict()
+        if self.ema is not None:  # checkpoints (hence averaging and export) hold the EMA weights
+            state["model_raw"], weights = weights, self.ema
         if self.info.is_main:
-            self.checkpoints.save(
-                self.step, self.epoch, self.model.state_dict(), state, metrics=metrics
-            )
+            self.checkpoints.save(self.step, self.epoch, weights, state, metrics=metrics)
         D.barrier(self.info)
 
     def resume(self) -> bool:
@@ -178,11 +182,13 @@ class Trainer:
         if latest is None:
             return False
         model_state, state, _ = load_checkpoint(latest)
+        if "model_raw" in state:  # written with EMA on: the checkpoint weights are the EMA
+            if self.ema is not None:
+                self.ema = {k: v.to(self.device) for k, v in model_state.items()}
+            model_state = state["model_raw"]
         self.model.load_state_dict(model_state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
         self.loader.load_state_dict(state["loader"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         rngs = state["rng"]
@@ -329,8 +335,10 @@ class Trainer:
     def _finish(self, logger: TrainLogger) -> Path | None:
         if not self.info.is_main:
             return None
-        best = [i.path for i in self.checkpoints.best()] or [self.checkpoints.latest()]
-        state = average_model_states([p for p in best if p is not None])
+        best = [i.path for i in self.checkpoints.best()]
+        if not best:  # no validation WER: average the newest checkpoints
+            best = [i.path for i in self.checkpoints.list()[-self.cfg.average_best :]]
+        state = average_model_states(best)
         model = CTCModel(self.cfg.model, self.tokenizer.vocab_size, load_stats=False)
         model.load_state_dict(state, strict=False)
         out = export_model(model, self.tokenizer, self.exp_dir / "model")
