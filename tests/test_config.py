@@ -109,3 +109,16 @@ def test_override_list_items():
         config.apply_overrides(data, ["blocks.7.k=1"])
     with pytest.raises(ConfigError, match="not a section"):
         config.apply_overrides(data, ["blocks.0.k.x=1"])
+
+
+def test_atomic_files_get_umask_permissions(tmp_path):
+    import os
+
+    from asr.atomic import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
