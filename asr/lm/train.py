@@ -14,7 +14,6 @@ a killed run continues with the same batches and the same losses.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -39,8 +38,8 @@ from asr.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.checkpoint import CheckpointManager, average_model_states, load_checkpoint
 from asr.train.logbook import TrainLogger
-from asr.train.loop import rng_states, seed_everything, set_rng_states
 from asr.train.optim import OptimConfig, build_optimizer, lr_at, set_lr
+from asr.train.runtime import autocast, rng_states, seed_everything, set_rng_states
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,21 +168,14 @@ class LMTrainer:
         self.scaler.load_state_dict(state["scaler"])
         self.stream.load_state_dict(state["stream"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        rngs = state["rng"]
-        set_rng_states(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+        set_rng_states(state["rng"], self.info.rank)
         return True
 
     # ------------------------------------------------------------------------------ step
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.amp == "none":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
-
     def train_step(self, batch: LMBatch) -> tuple[float, float]:
         """Forward, backward, clip and update on one batch; returns (loss/token, grad norm)."""
         batch = batch.to(self.device)
-        with self._autocast():
+        with autocast(self.cfg.amp, self.device):
             logits, _ = self.ddp(batch.inputs)
         nll = torch.nn.functional.cross_entropy(
             logits.float().transpose(1, 2), batch.targets, reduction="none"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -40,35 +39,8 @@ from asr.train.checkpoint import CheckpointManager, average_model_states, load_c
 from asr.train.config import TrainConfig
 from asr.train.logbook import TrainLogger
 from asr.train.optim import build_optimizer, lr_at, set_lr
+from asr.train.runtime import autocast, rng_states, seed_everything, set_rng_states
 from asr.train.validate import validate
-
-
-def rng_states() -> dict[str, Any]:
-    """Every random generator the training step touches."""
-    states: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict[str, Any]) -> None:
-    """Restore what :func:`rng_states` captured."""
-    torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch, NumPy and Python's random module."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
 
 
 class Trainer:
@@ -191,21 +163,14 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.loader.load_state_dict(state["loader"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        rngs = state["rng"]
-        set_rng_states(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+        set_rng_states(state["rng"], self.info.rank)
         return True
 
     # ------------------------------------------------------------------------------ step
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.cfg.amp == "none":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.cfg.amp == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
-
     def _forward_backward(self, batch: Batch, scale: float) -> tuple[float, bool]:
         """One micro-batch: forward, CTC loss, backward. Returns (loss, finite)."""
         batch = batch.to(self.device, non_blocking=True)
-        with self._autocast():
+        with autocast(self.cfg.amp, self.device):
             log_probs, out_lengths = self.ddp(batch.waveforms, batch.lengths)
         loss = ctc_loss(log_probs.float(), out_lengths, batch.targets, batch.target_lengths)
         self.scaler.scale(loss * scale).backward()
