@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
 # Where the bundled default model lives (shipped with the package when available).
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "pretrained" / "default"
+# In a model folder: the recommended beam search settings and the LSTM LM they were tuned with.
+BUNDLED_DECODE_CONFIG = "decode.yaml"
+BUNDLED_LM_DIR = "lm"
 # File suffixes searched for in folders (libsndfile's formats; RAW needs parameters: skipped).
 AUDIO_SUFFIXES = frozenset(
     {f".{name.lower()}" for name in sf.available_formats() if name != "RAW"}
@@ -162,6 +165,17 @@ def resolve_model_dir(model: str | Path | None) -> Path:
             "missing): pass --model DIR, an exported model folder (e.g. egs/synth/exp/model)"
         )
     return DEFAULT_MODEL_DIR
+
+
+def bundled_decoding(model_dir: str | Path) -> tuple[Path | None, Path | None]:
+    """A model folder's recommended decoding: (its ``decode.yaml`` or None, its ``lm/`` LSTM LM
+    folder or None). The LM is only used with the decode config that was tuned for it."""
+    model_dir = Path(model_dir)
+    config = model_dir / BUNDLED_DECODE_CONFIG
+    if not config.is_file():
+        return None, None
+    lm = model_dir / BUNDLED_LM_DIR
+    return config, (lm if (lm / "lm.yaml").is_file() else None)
 
 
 def _folder_items(folder: Path) -> list[AudioItem]:

@@ -140,6 +140,30 @@ def test_export_round_trip_and_load_errors(tmp_path):
         load_lm(out)
 
 
+def test_float16_export_halves_the_file_and_scores_close(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    lm = _model(proj_size=8)
+    full = save_lm(lm, TOK, tmp_path / "fp32")
+    assert main(["export", str(full), str(tmp_path / "fp16"), "--dtype", "float16"]) == 0
+    assert "LSTM LM" in capsys.readouterr().out
+    half = tmp_path / "fp16"
+    stored = load_file(str(half / "model.safetensors"))
+    assert all(t.dtype == torch.float16 for t in stored.values())
+    size = (half / "model.safetensors").stat().st_size
+    assert size < 0.55 * (full / "model.safetensors").stat().st_size
+    loaded, _ = load_lm(half)
+    assert next(loaded.parameters()).dtype == torch.float32  # computes in float32
+    sentences = [TOK.encode(t) for t in TEXTS]
+    got, want = loaded.score_sentences(sentences), lm.score_sentences(sentences)
+    assert not torch.equal(got, want)  # weights really were rounded
+    torch.testing.assert_close(got, want, atol=0.05, rtol=1e-3)
+    assert main(["export", str(half), str(half)]) == 2  # refuses to overwrite its source
+    assert "must differ" in capsys.readouterr().err
+    with pytest.raises(LMError, match="export dtype"):
+        save_lm(lm, TOK, tmp_path / "x", dtype="int8")
+
+
 def _train(tmp_path, exp, extra=(), resume=False):
     text = tmp_path / "train.txt"
     if not text.exists():

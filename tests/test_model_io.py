@@ -89,6 +89,12 @@ def test_fp16_export_is_half_size_and_close(tmp_path):
         b, _ = loaded(waves, lengths)
     torch.testing.assert_close(a, b, atol=2e-2, rtol=0)
     assert (a.argmax(-1) == b.argmax(-1)).float().mean() > 0.95
+    # `asr export` rewrites an exported folder the same way
+    from asr.cli import main
+
+    assert main(["export", str(full), str(tmp_path / "cli16"), "--dtype", "float16"]) == 0
+    cli = load_file(str(tmp_path / "cli16" / "model.safetensors"))
+    assert all(torch.equal(cli[k], stored[k]) for k in stored) and cli.keys() == stored.keys()
 
 
 def test_export_replaces_existing_model_atomically(tmp_path):

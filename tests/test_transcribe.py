@@ -284,6 +284,36 @@ def test_no_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     assert len(err.splitlines()) == 1
 
 
+def test_model_folder_decode_config_and_lm_are_used_by_default(tmp_path, model_dir, capsys):
+    """A model folder with decode.yaml + lm/ (the bundled default's layout) is decoded with
+    them unless decoder options are given; the result equals asking for them explicitly."""
+    import shutil
+
+    from asr.lm.io import save_lm
+    from asr.lm.lstm import LSTMLM, LSTMLMConfig
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(model_dir, bundle)
+    torch.manual_seed(3)
+    save_lm(LSTMLM(LSTMLMConfig(16, 16, 1), CharTokenizer().vocab).eval(), CharTokenizer(),
+            bundle / "lm")  # fmt: skip
+    (bundle / "decode.yaml").write_text("beam_size: 4\nalpha: 3.0\nbeta: 1.0\n")
+    corpus = make_corpus(tmp_path / "audio", 3, seed=6, name="b")
+    base = ["transcribe", str(corpus), "--device", "cpu", "--format", "txt"]
+
+    def run(*extra: str) -> list[str]:
+        assert main([*base, *extra]) == 0
+        return capsys.readouterr().out.splitlines()
+
+    default = run("--model", str(bundle))
+    explicit = run("--model", str(bundle), "--lm", str(bundle / "lm"),
+                   "--decode-config", str(bundle / "decode.yaml"))  # fmt: skip
+    greedy = run("--model", str(bundle), "--decoder", "greedy")
+    assert default == explicit
+    assert greedy == run("--model", str(model_dir))  # no decode.yaml: greedy
+    assert default != greedy  # alpha 3 with a random LM changes the text
+
+
 def _random_words(seed: int, count: int) -> list:
     """Timed words with random lengths, durations and pauses (some long words and gaps)."""
     from asr.transcribe import Word

@@ -3,7 +3,9 @@
 Long recordings are cut at pauses (voice-activity detection) into chunks of at most
 --max-chunk-s seconds, decoded in batches and joined with global word timings. Any format
 libsndfile reads, any sample rate and channel count. Without --model the bundled default model
-is used. Without --out the result goes to standard output.
+is used. A model folder holding decode.yaml (and lm/, an LSTM LM), as the bundled one does, is
+decoded with those settings unless decoder options are given (--decoder greedy: no LM).
+Without --out the result goes to standard output.
 
 Examples::
 
@@ -69,11 +71,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _decoder(args: argparse.Namespace, tokenizer):
-    """The decoder the options ask for (beam when an LM or decode config is given)."""
+def _decoder(args: argparse.Namespace, tokenizer, model_dir):
+    """The decoder the options ask for (beam when an LM or decode config is given).
+
+    With no decoder options at all, a model folder's own recommendation is used: its
+    ``decode.yaml`` (beam search settings) and ``lm/`` (an LSTM LM), as the bundled default
+    model has them. ``--decoder greedy`` turns that off.
+    """
     from asr.cli.decode import decoder_options
     from asr.decode.run import make_decoder
+    from asr.transcribe import bundled_decoding
 
+    if args.decoder is None and args.lm == "none" and not args.decode_config:
+        config, lm = bundled_decoding(model_dir)
+        if config is not None:
+            args.decode_config = str(config)
+            args.lm = str(lm) if lm is not None else "none"
     if args.decoder is None:
         args.decoder = "beam" if args.lm != "none" or args.decode_config else "greedy"
     return make_decoder(args.decoder, tokenizer, **decoder_options(args))
@@ -137,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     model, tokenizer = load_model(model_dir, device=_device(args.device))
-    decoder = _decoder(args, tokenizer)
+    decoder = _decoder(args, tokenizer, model_dir)
     writer = OutputWriter(args.format, args.out, len(items))
     start, seconds, failed = time.perf_counter(), 0.0, 0
     progress = _want_progress(args, items)

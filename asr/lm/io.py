@@ -3,7 +3,7 @@
 Layout::
 
     model.safetensors   the LSTM LM's weights
-    lm.yaml             format, version, kind, vocab_size and the architecture (LSTMLMConfig)
+    lm.yaml             format, version, vocab_size, weight dtype, architecture (LSTMLMConfig)
     tokenizer.yaml ...  the tokenizer the LM was trained with (``Tokenizer.save``)
 
 The folder is written under a temporary name and renamed into place (atomic replace).
@@ -15,6 +15,7 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import torch
 from safetensors import SafetensorError
@@ -30,6 +31,7 @@ FORMAT = "asr-lstm-lm"
 VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "lm.yaml"
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +42,7 @@ class ExportedLM:
     model: LSTMLMConfig  # the architecture
     format: str = FORMAT  # always "asr-lstm-lm"
     version: int = VERSION  # layout version
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # stored weight dtype
 
     def __post_init__(self) -> None:
         if self.format != FORMAT:
@@ -48,8 +51,25 @@ class ExportedLM:
             raise ValueError(f"unsupported version {self.version} (this asr reads {VERSION})")
 
 
-def save_lm(model: LSTMLM, tokenizer: Tokenizer, out_dir: str | Path) -> Path:
-    """Write ``model`` and ``tokenizer`` into the folder ``out_dir`` atomically."""
+def save_lm(
+    model: LSTMLM,
+    tokenizer: Tokenizer,
+    out_dir: str | Path,
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32",
+) -> Path:
+    """Write ``model`` and ``tokenizer`` into the folder ``out_dir`` atomically.
+
+    Args:
+        model: the LM (any device; weights are copied to CPU).
+        tokenizer: its tokenizer; the vocabularies must be equal.
+        out_dir: destination folder; an existing LM there is replaced.
+        dtype: weight storage dtype, default "float32"; "float16" halves the file (the loader
+            computes in float32).
+    Returns:
+        ``Path(out_dir)``.
+    """
+    if dtype not in _DTYPES:
+        raise LMError(f"export dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     diff = vocab_difference(model.vocab, tokenizer.vocab)
     if diff is not None:
         raise LMError(f"cannot export: model and tokenizer vocabularies differ: {diff}")
@@ -57,9 +77,16 @@ def save_lm(model: LSTMLM, tokenizer: Tokenizer, out_dir: str | Path) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+        state = {
+            k: v.detach()
+            .cpu()
+            .to(_DTYPES[dtype] if v.is_floating_point() else v.dtype)
+            .contiguous()
+            .clone()
+            for k, v in model.state_dict().items()
+        }
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
-        config_io.save(ExportedLM(len(model.vocab), model.cfg), tmp / CONFIG_FILE)
+        config_io.save(ExportedLM(len(model.vocab), model.cfg, dtype=dtype), tmp / CONFIG_FILE)
         tokenizer.save(tmp)
         _replace_dir(tmp, out_dir)
     finally:
