@@ -119,15 +119,18 @@ class LSTMLM(nn.Module, LanguageModel):
         """One time step for B prefixes, ``hx`` = batch-first ``(h, c)``, explicit LSTM cell maths.
 
         For a single step this is several times faster on CPU than ``nn.LSTM`` (whose oneDNN
-        kernel re-lays out the weights on every call); it computes the same function.
+        kernel re-lays out the weights on every call); it computes the same function. The first
+        layer's input projection of every token is a table lookup (:meth:`_input_gates`).
         """
-        x = self.embedding(tokens)
+        gates = self._input_gates().index_select(0, tokens)
         hs, cs = [], []
         for layer in range(self.cfg.num_layers):
-            w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+            if layer > 0:
+                w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+                b_ih, b_hh = (getattr(self.lstm, f"bias_{n}_l{layer}") for n in ("ih", "hh"))
+                gates = torch.addmm(b_ih + b_hh, hs[-1], w_ih.t())
             w_hh = getattr(self.lstm, f"weight_hh_l{layer}")
-            b = getattr(self.lstm, f"bias_ih_l{layer}") + getattr(self.lstm, f"bias_hh_l{layer}")
-            gates = torch.addmm(b, x, w_ih.t()).addmm_(hx[0][:, layer], w_hh.t())
+            gates = gates.addmm_(hx[0][:, layer], w_hh.t())
             i, f, g, o = gates.chunk(4, dim=1)
             c = torch.sigmoid(f) * hx[1][:, layer] + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
@@ -135,10 +138,26 @@ class LSTMLM(nn.Module, LanguageModel):
                 h = h @ getattr(self.lstm, f"weight_hr_l{layer}").t()
             hs.append(h)
             cs.append(c)
-            x = h
-        log_probs = torch.log_softmax(self.logits(x).float(), dim=-1)
+        log_probs = torch.log_softmax(self.logits(hs[-1]).float(), dim=-1)
         state = LMState((torch.stack(hs, 1), torch.stack(cs, 1)), log_probs)
         return log_probs, state
+
+    def _input_gates(self) -> torch.Tensor:
+        """``(vocab, 4 hidden)``: the first layer's input gates ``W_ih e_v + b_ih + b_hh`` of
+        every token v, computed once and recomputed whenever those weights change."""
+        tensors = (
+            self.embedding.weight,
+            self.lstm.weight_ih_l0,
+            self.lstm.bias_ih_l0,
+            self.lstm.bias_hh_l0,
+        )
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        cached = getattr(self, "_gates_cache", None)
+        if cached is None or cached[0] != key:
+            emb, w_ih, b_ih, b_hh = (t.detach() for t in tensors)
+            cached = (key, torch.addmm(b_ih + b_hh, emb, w_ih.t()))
+            self._gates_cache = cached
+        return cached[1]
 
     @torch.no_grad()
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> LMState:
