@@ -5,6 +5,7 @@ Examples::
     asr prepare librispeech --root data/ls --subsets dev-clean test-clean --out data/manifests
     asr prepare librispeech --root data/synth --subsets train dev --out data/synth --skip-missing
     asr prepare yesno --tarball ../shared/data/yesno/waves_yesno.tar.gz --out data/yesno
+    asr prepare ljspeech --root ../shared/data/ljspeech-sample --out data/ljspeech.jsonl
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``asr prepare librispeech|yesno``."""
+    """Add ``asr prepare librispeech|yesno|ljspeech``."""
     parser = subparsers.add_parser("prepare", help="write JSONL manifests for a corpus")
     corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
@@ -53,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     yn.add_argument("--overwrite", action="store_true", help="rewrite existing manifests")
     yn.set_defaults(func=_yesno)
 
+    lj = corpora.add_parser("ljspeech", help="a LJSpeech folder (metadata.csv, wavs/) -> JSONL")
+    lj.add_argument("--root", required=True, help="folder holding metadata.csv and wavs/")
+    lj.add_argument("--out", required=True, help="manifest file to write")
+    lj.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
+    lj.set_defaults(func=_ljspeech)
+
 
 def _librispeech(args: argparse.Namespace) -> int:
     from asr.data.librispeech import prepare_subset
@@ -82,4 +89,14 @@ def _yesno(args: argparse.Namespace) -> int:
     paths = prepare_yesno(root, args.out, split=args.split, overwrite=args.overwrite)
     for name, path in paths.items():
         print(f"{name}: {path}")
+    return 0
+
+
+def _ljspeech(args: argparse.Namespace) -> int:
+    from asr.data.ljspeech import prepare_ljspeech
+    from asr.data.manifest import read_manifest, total_duration
+
+    path = prepare_ljspeech(args.root, args.out, overwrite=args.overwrite)
+    utts = read_manifest(path)
+    print(f"ljspeech: {path} ({len(utts)} utterances, {total_duration(utts) / 3600:.2f} h)")
     return 0
