@@ -7,14 +7,17 @@
 #
 # Stages (each skips work already done):
 #   0  render the corpus into $data/LibriSpeech/{train,dev,test} (resumable)
-#   1  manifests $data/manifests/{train,dev,test}.jsonl (asr prepare librispeech)
+#   1  manifests $data/manifests/{train,dev,test}.jsonl (asr prepare librispeech), and
+#      $data/manifests/ljspeech.jsonl from --ljspeech (real speech, evaluation only) if present
 #   2  character tokenizer $data/lang_char (29 symbols)
 #   3  LM text $data/lm/train.txt.gz: the train novels of $data/novel_split.tsv, normalised
 #   4  character LSTM LM $exp/lm (conf/lm/small_char.yaml)
 #   5  acoustic model $exp/am (egs/synth/conf/train.yaml; resumes)
 #   6  tune alpha/beta of beam + LSTM on dev -> $exp/tune/decode.yaml
-#   7  decode dev and test: greedy, beam, beam + LSTM -> $exp/decode/<decoder>/<set>
+#   7  decode dev, test (and ljspeech): greedy, beam, beam + LSTM -> $exp/decode/<decoder>/<set>
 #   8  score -> $exp/results.md (the table of RESULTS.md)
+#   9  bundle -> $exp/default: float16 model + float16 LM + tuned decode.yaml, the layout of
+#      asr/pretrained/default (what `asr transcribe` uses without --model)
 # Stages 2-8 use the shared recipes/*.sh, as egs/librispeech/run.sh does.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."   # the repository root
@@ -31,6 +34,7 @@ exp=exp/synth                          # LM, acoustic model, tuning, decodings, 
 lang=""                                # tokenizer folder ("": $data/lang_char, made by stage 2)
 lm_text_dir=""                         # LM text folder ("": $data/lm, made by stage 3)
 text_dir=../shared/data/text/eltec-eng # the novels (LM text: those of the train split only)
+ljspeech=../shared/data/ljspeech-sample # LJSpeech folder scored as real speech ("": none)
 am_config=egs/synth/conf/train.yaml
 am_overrides=""                        # e.g. "epochs=2 data.max_batch_seconds=60"
 lm_config=conf/lm/small_char.yaml
@@ -43,7 +47,7 @@ threads=0                              # OMP_NUM_THREADS for stages 2-8 when > 0
 asr="${ASR:-asr}"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--config YAML]
        [--hours-train H] [--hours-dev H] [--hours-test H] [--jobs N] [--threads N]
-       [--lang DIR] [--lm-text-dir DIR] [--am-config Y] [--am-overrides 'k=v ...']
+       [--lang DIR] [--lm-text-dir DIR] [--ljspeech DIR] [--am-config Y] [--am-overrides 'k=v ...']
        [--lm-config Y] [--lm-overrides 'k=v ...']"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
@@ -61,10 +65,15 @@ fi
 if [[ $stage -le 1 && $stop_stage -ge 1 ]]; then
     echo "stage 1: manifests -> $data/manifests"
     "$asr" prepare librispeech --root "$data" --subsets train dev test --out "$data/manifests"
+    if [[ -n $ljspeech && -f $ljspeech/metadata.csv ]]; then
+        "$asr" prepare ljspeech --root "$ljspeech" --out "$data/manifests/ljspeech.jsonl"
+    fi
 fi
 
 [[ $threads -gt 0 ]] && export OMP_NUM_THREADS="$threads"
 manifests="$data/manifests"
+eval_sets=(dev test)
+[[ -f $manifests/ljspeech.jsonl ]] && eval_sets+=(ljspeech)
 lang="${lang:-$data/lang_char}"
 lm_text_dir="${lm_text_dir:-$data/lm}"
 
@@ -113,7 +122,7 @@ if [[ $stage -le 6 && $stop_stage -ge 6 ]]; then
 fi
 
 if [[ $stage -le 7 && $stop_stage -ge 7 ]]; then
-    for subset in dev test; do
+    for subset in "${eval_sets[@]}"; do
         echo "stage 7: decode $subset (greedy, beam, beam + LSTM)"
         recipes/decode.sh --decoder greedy --decode-opts "--no-progress" \
             "$exp/am/model" "$manifests/$subset.jsonl" "$exp/decode/greedy/$subset"
@@ -134,11 +143,20 @@ if [[ $stage -le 8 && $stop_stage -ge 8 ]]; then
     echo "stage 8: score -> $exp/results.md"
     dirs=()
     for decoder in greedy beam beam_lstm; do
-        for subset in dev test; do
+        for subset in "${eval_sets[@]}"; do
             folder="$exp/decode/$decoder/$subset"
             recipes/score.sh "$manifests/$subset.jsonl" "$folder/hyp.jsonl" "$folder"
             dirs+=("$folder")
         done
     done
     recipes/wer_table.sh "$exp/results.md" "${dirs[@]}"
+fi
+
+if [[ $stage -le 9 && $stop_stage -ge 9 ]]; then
+    echo "stage 9: bundle -> $exp/default (copy it to asr/pretrained/default to ship it)"
+    rm -rf "$exp/default"
+    "$asr" export "$exp/am/model" "$exp/default" --dtype float16
+    "$asr" export "$exp/lm/lm" "$exp/default/lm" --dtype float16
+    cp "$exp/tune/decode.yaml" "$exp/default/decode.yaml"
+    du -sh "$exp/default"
 fi
