@@ -149,10 +149,11 @@ def _configs(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def _run(args: list[str], log: Path) -> str:
+def _run(args: list[str], log: Path, script: Path = RUN_SH) -> str:
+    """Run a recipe's run.sh (one thread); its output goes to ``log``; returns stdout."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     result = subprocess.run(
-        ["bash", str(RUN_SH), *args], capture_output=True, text=True, env=env, timeout=900
+        ["bash", str(script), *args], capture_output=True, text=True, env=env, timeout=900
     )
     log.write_text(result.stdout + result.stderr)
     assert result.returncode == 0, f"run.sh failed:\n{(result.stdout + result.stderr)[-4000:]}"

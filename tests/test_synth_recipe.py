@@ -20,6 +20,7 @@ import yaml
 
 from asr.data import tts
 from tests.test_librispeech_recipe import VOICES, _configs, _novels
+from tests.test_librispeech_recipe import _run as run_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SH = ROOT / "egs" / "synth" / "run.sh"
@@ -53,16 +54,6 @@ def _ljspeech(folder: Path, data: Path) -> Path:
     return folder
 
 
-def _run(args: list[str], log: Path) -> str:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        ["bash", str(RUN_SH), *args], capture_output=True, text=True, env=env, timeout=900
-    )
-    log.write_text(result.stdout + result.stderr)
-    assert result.returncode == 0, f"run.sh failed:\n{(result.stdout + result.stderr)[-4000:]}"
-    return result.stdout
-
-
 def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
     if not [v for v in tts.available_voices(["espeak-ng"]) if v.base_id in VOICES]:
         pytest.skip("espeak-ng voices en-us+m1/en-gb+f2 are not installed")
@@ -73,13 +64,13 @@ def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
         *("--data", str(data), "--exp", str(exp), "--config", str(_corpus_config(tmp_path))),
         *("--text-dir", str(tmp_path / "novels"), "--jobs", "1", "--threads", "1"),
     ]  # fmt: skip
-    _run([*base, "--stop-stage", "0"], tmp_path / "run0.log")
+    run_recipe([*base, "--stop-stage", "0"], tmp_path / "run0.log", RUN_SH)
     args = [
         *base, "--ljspeech", str(_ljspeech(tmp_path / "LJ", data)),
         *("--am-config", str(conf["am"]), "--lm-config", str(conf["lm"])),
         *("--decode-config", str(conf["decode"]), "--tune-alphas", "0,0.5", "--tune-betas", "0"),
     ]  # fmt: skip
-    stdout = _run([*args, "--stage", "1"], tmp_path / "run.log")
+    stdout = run_recipe([*args, "--stage", "1"], tmp_path / "run.log", RUN_SH)
 
     manifests = data / "manifests"
     assert len((manifests / "ljspeech.jsonl").read_text().splitlines()) == 2
