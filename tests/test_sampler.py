@@ -107,6 +107,19 @@ def test_no_shuffle_is_sorted_and_epoch_independent() -> None:
     assert list(sampler) == first
 
 
+
+def test_sorted_epochs_go_shortest_first_then_shuffle() -> None:
+    durations = make_durations(120, seed=4)
+    sampler = DynamicBucketSampler(durations, max_batch_seconds=40.0, sorted_epochs=2, seed=1)
+    plain = DynamicBucketSampler(durations, max_batch_seconds=40.0, seed=1)
+    for epoch in (0, 1):
+        flat = [i for batch in sampler.rank_batches(epoch) for i in batch]
+        assert flat == np.argsort(durations, kind="stable").tolist()
+    assert sampler.rank_batches(2) == plain.rank_batches(2)  # shuffled as usual from epoch 2
+    assert sampler.rank_batches(2) != sampler.rank_batches(0)
+    with pytest.raises(SamplerError, match="sorted_epochs"):
+        DynamicBucketSampler(durations, max_batch_seconds=40.0, sorted_epochs=-1)
+
 def test_buckets_keep_similar_lengths_together() -> None:
     durations = make_durations(1000)
     bucketed = DynamicBucketSampler(durations, 120.0, num_buckets=10, seed=0)

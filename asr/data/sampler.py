@@ -121,6 +121,9 @@ class DynamicBucketSampler:
         num_buckets: number of quantile duration buckets (default 10); 1 disables bucketing.
         shuffle: shuffle within buckets and the batch order, per epoch (default True); False packs
             utterances sorted by duration, the same every epoch.
+        sorted_epochs: the first this many epochs (default 0) are packed shortest utterance
+            first, as with ``shuffle=False`` (SortaGrad, Amodei et al. 2016: short utterances
+            first help CTC models find their first alignments).
         seed: base seed (default 0); epoch ``e`` uses ``default_rng([seed, e])``.
         rank: this process's rank in ``[0, world_size)`` (default 0).
         world_size: number of processes sharing the data (default 1).
@@ -136,6 +139,7 @@ class DynamicBucketSampler:
         max_batch_size: int | None = None,
         num_buckets: int = 10,
         shuffle: bool = True,
+        sorted_epochs: int = 0,
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
@@ -147,6 +151,9 @@ class DynamicBucketSampler:
         self.max_batch_size = max_batch_size
         self.num_buckets = int(num_buckets)
         self.shuffle = bool(shuffle)
+        if sorted_epochs < 0:
+            raise SamplerError(f"sorted_epochs must be >= 0, got {sorted_epochs}")
+        self.sorted_epochs = int(sorted_epochs)
         self.seed = int(seed)
         self.rank = int(rank)
         self.world_size = int(world_size)
@@ -185,7 +192,7 @@ class DynamicBucketSampler:
 
     def global_batches(self, epoch: int) -> list[list[int]]:
         """All batches of ``epoch`` over all ranks, before sharding (same on every rank)."""
-        if not self.shuffle:
+        if not self.shuffle or epoch < self.sorted_epochs:
             order = np.argsort(self.durations, kind="stable")
             return pack_batches(order, self.durations, self.max_batch_seconds, self.max_batch_size)
         rng = np.random.default_rng([self.seed, epoch])

@@ -31,11 +31,12 @@ class DataConfig:
     min_duration_s: float = 0.0  # training utterances shorter than this are dropped
     max_duration_s: float = 30.0  # training utterances longer than this are dropped
     num_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    sorted_epochs: int = 0  # first epochs shortest utterances first (SortaGrad; 0: none)
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)  # augmentation
 
     def __post_init__(self) -> None:
-        if self.max_batch_seconds <= 0 or self.num_workers < 0:
-            raise ValueError("max_batch_seconds must be > 0 and num_workers >= 0")
+        if self.max_batch_seconds <= 0 or self.num_workers < 0 or self.sorted_epochs < 0:
+            raise ValueError("max_batch_seconds must be > 0, num_workers and sorted_epochs >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,8 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a training YAML (``model`` may name a model YAML) and apply ``key=value`` overrides."""
+    """Read a training YAML and apply ``key=value`` overrides. ``model`` may name a model YAML,
+    or be inline with ``frontend`` naming a preset; paths are relative to the YAML's folder."""
     path = Path(path)
     data = config_io.read_yaml(path)
     model = data.get("model")
@@ -83,5 +85,10 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if isinstance(model, str):
         model_path = Path(model) if Path(model).is_absolute() else path.parent / model
         data["model"] = config_io.to_dict(load_model_config(model_path))
+    elif isinstance(model, dict) and isinstance(model.get("frontend"), str):  # a preset path
+        preset = Path(model["frontend"])
+        model["frontend"] = config_io.read_yaml(
+            preset if preset.is_absolute() else path.parent / preset
+        )
     data = config_io.apply_overrides(data, overrides or [])
     return config_io.from_dict(TrainConfig, data, where=f"{path}:")

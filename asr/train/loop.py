@@ -107,6 +107,7 @@ class Trainer:
             max_batch_seconds=data.max_batch_seconds,
             max_batch_size=data.max_batch_size,
             num_buckets=data.num_buckets,
+            sorted_epochs=data.sorted_epochs,
             seed=self.cfg.seed,
             rank=self.info.rank,
             world_size=self.info.world_size,
