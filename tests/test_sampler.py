@@ -107,7 +107,6 @@ def test_no_shuffle_is_sorted_and_epoch_independent() -> None:
     assert list(sampler) == first
 
 
-
 def test_sorted_epochs_go_shortest_first_then_shuffle() -> None:
     durations = make_durations(120, seed=4)
     sampler = DynamicBucketSampler(durations, max_batch_seconds=40.0, sorted_epochs=2, seed=1)
@@ -119,6 +118,7 @@ def test_sorted_epochs_go_shortest_first_then_shuffle() -> None:
     assert sampler.rank_batches(2) != sampler.rank_batches(0)
     with pytest.raises(SamplerError, match="sorted_epochs"):
         DynamicBucketSampler(durations, max_batch_seconds=40.0, sorted_epochs=-1)
+
 
 def test_buckets_keep_similar_lengths_together() -> None:
     durations = make_durations(1000)

@@ -77,6 +77,22 @@ def _asr(*args: str, env: dict | None = None) -> subprocess.Popen:
     )
 
 
+def test_inline_model_names_a_frontend_preset(tmp_path):
+    from asr.config import ConfigError
+    from asr.frontend.module import load_config
+    from asr.train.config import load_train_config
+
+    (tmp_path / "conf").mkdir()
+    preset = ROOT / "conf" / "frontend" / "nemo_mel64.yaml"
+    (tmp_path / "conf" / "fe.yaml").write_text(preset.read_text())
+    config = _write_config(tmp_path, **{"model.frontend": "conf/fe.yaml"})
+    cfg = load_train_config(config, ["data.sorted_epochs=1"])
+    assert cfg.model.frontend == load_config(preset)
+    assert cfg.data.sorted_epochs == 1
+    with pytest.raises(ConfigError, match="sorted_epochs"):
+        load_train_config(config, ["data.sorted_epochs=-1"])
+
+
 def test_training_learns_and_exports(tmp_path, tokenizer_dir):
     from asr.models.io import load_model
     from asr.train.config import load_train_config
