@@ -275,9 +275,10 @@ def run(args: argparse.Namespace, em: Emissions, tok, lstm_spec: str, arpa: str)
     rows.append(measure("pyctcdecode", "KenLM 4-gram", 16, em, index, fused, 1))
     rows.append(measure("torchaudio ctc_decoder", "-", 16, em, index, flashlight(tok, 16), 1))
     few = index[: args.ctcdecoder_lm_utts]
-    slow = flashlight(tok, 16, lstm, args.alpha, args.beta)
-    note = f"first {len(few)} utterances only"
-    rows.append(measure("torchaudio ctc_decoder", lstm_name, 16, em, few, slow, 1, note))
+    if few:  # --ctcdecoder-lm-utts 0 leaves out the slow path
+        slow = flashlight(tok, 16, lstm, args.alpha, args.beta)
+        note = f"first {len(few)} utterances only"
+        rows.append(measure("torchaudio ctc_decoder", lstm_name, 16, em, few, slow, 1, note))
     return rows
 
 

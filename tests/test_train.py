@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -36,6 +37,7 @@ def _write_config(folder: Path, **changes) -> Path:
         "average_best": 2,
         "device": "cpu",
     }
+    cfg = copy.deepcopy(cfg)  # changes must not reach the shared TINY_MODEL
     for key, value in changes.items():
         node = cfg
         *parents, last = key.split(".")
