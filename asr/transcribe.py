@@ -174,8 +174,10 @@ def bundled_decoding(model_dir: str | Path) -> tuple[Path | None, Path | None]:
     config = model_dir / BUNDLED_DECODE_CONFIG
     if not config.is_file():
         return None, None
+    from asr.lm.io import is_lstm_lm_dir
+
     lm = model_dir / BUNDLED_LM_DIR
-    return config, (lm if (lm / "lm.yaml").is_file() else None)
+    return config, (lm if is_lstm_lm_dir(lm) else None)
 
 
 def _folder_items(folder: Path) -> list[AudioItem]:

@@ -24,14 +24,13 @@ from safetensors.torch import load_file, save_file
 from asr import config as config_io
 from asr.lm.base import LMError, vocab_difference
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
-from asr.models.io import _replace_dir
+from asr.models.io import _DTYPES, _replace_dir
 from asr.tokenizer import Tokenizer, load_tokenizer
 
 FORMAT = "asr-lstm-lm"
 VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "lm.yaml"
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,15 +36,21 @@ def load_model_config(path: str | Path, overrides: list[str] | None = None) -> M
     inlined. Raises ConfigError naming the file and field on an unknown key or a wrong type.
     """
     path = Path(path)
-    data = config_io.read_yaml(path)
-    frontend = data.get("frontend")
+    data = inline_frontend_preset(config_io.read_yaml(path), path.parent)
+    data = config_io.apply_overrides(data, overrides or [])
+    return config_io.from_dict(ModelConfig, data, where=f"{path}:")
+
+
+def inline_frontend_preset(model: dict, base_dir: Path) -> dict:
+    """``model`` (a model config mapping) with a ``frontend`` that names a preset YAML replaced
+    by that preset's contents; a relative preset path is relative to ``base_dir``."""
+    frontend = model.get("frontend")
     if isinstance(frontend, str):
         preset = Path(frontend)
         if not preset.is_absolute():
-            preset = path.parent / preset
-        data["frontend"] = config_io.read_yaml(preset)
-    data = config_io.apply_overrides(data, overrides or [])
-    return config_io.from_dict(ModelConfig, data, where=f"{path}:")
+            preset = base_dir / preset
+        model["frontend"] = config_io.read_yaml(preset)
+    return model
 
 
 class CTCHead(nn.Module):

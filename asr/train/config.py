@@ -14,7 +14,7 @@ from typing import Literal
 
 from asr import config as config_io
 from asr.data.augment import AugmentConfig
-from asr.models.ctc import ModelConfig, load_model_config
+from asr.models.ctc import ModelConfig, inline_frontend_preset, load_model_config
 from asr.train.optim import OptimConfig
 
 
@@ -85,10 +85,7 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     if isinstance(model, str):
         model_path = Path(model) if Path(model).is_absolute() else path.parent / model
         data["model"] = config_io.to_dict(load_model_config(model_path))
-    elif isinstance(model, dict) and isinstance(model.get("frontend"), str):  # a preset path
-        preset = Path(model["frontend"])
-        model["frontend"] = config_io.read_yaml(
-            preset if preset.is_absolute() else path.parent / preset
-        )
+    elif isinstance(model, dict):
+        inline_frontend_preset(model, path.parent)
     data = config_io.apply_overrides(data, overrides or [])
     return config_io.from_dict(TrainConfig, data, where=f"{path}:")
