@@ -63,6 +63,17 @@ def test_batched_step_equals_sequential_scoring(kw):
     assert torch.allclose(probs, torch.ones(3), atol=1e-5)
 
 
+def test_step_follows_weight_changes():
+    """The cached first-layer gate table is rebuilt when the weights change in place."""
+    lm, other = _model(seed=0), _model(seed=1)
+    sentences = [TOK.encode(t) for t in TEXTS]
+    before = torch.tensor(_step_scores(lm, sentences), dtype=torch.float64)
+    lm.load_state_dict(other.state_dict())  # copies in place: same tensors, new versions
+    after = torch.tensor(_step_scores(lm, sentences), dtype=torch.float64)
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, other.score_sentences(sentences), atol=1e-4)
+
+
 def test_select_and_concat_states():
     lm = _model()
     state = lm.initial_state(3)
