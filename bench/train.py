@@ -7,7 +7,9 @@ seconds; random targets at 15 characters per second (throughput does not depend 
 values). Without the shared data, the batch is random noise of the same shape.
 
 For each model config (``conf/model/small.yaml`` and ``conf/model/quartznet_5x5.yaml`` by
-default, 29 symbols), each thread count (1 and all cores) and each mode (eager, and
+default, 29 symbols), each thread count (1 and all cores) and each mode (``direct``: eager with
+every depthwise convolution through torch's ``conv1d``, the anchor; ``eager``: as the library runs,
+long depthwise kernels on CPU through ``asr.models.fftconv``; and
 ``torch.compile(model)`` with the default inductor backend, by default at 1 thread only: every
 compilation takes minutes): ``--warmup`` untimed steps (for
 compile: the compilation), then ``--steps`` timed steps. A compile failure is reported in the
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from asr.models import fftconv
 from asr.models.ctc import CTCModel, ctc_loss, load_model_config
 from bench.report import markdown_table, write_section
 
@@ -111,12 +114,17 @@ def run_one(
     if mode == "compile":
         torch._dynamo.reset()
         runner = torch.compile(model)  # type: ignore[assignment]
+    min_span = fftconv.FFT_MIN_SPAN
+    if mode == "direct":
+        fftconv.FFT_MIN_SPAN = 1 << 30  # no kernel is this long: torch's conv1d throughout
     try:
         warm, rate = measure(runner, batch, args.warmup, args.steps)
     except Exception as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
         print(f"{name} {threads} thread(s) {mode}: FAILED {type(err).__name__}: {first}")
         return [name, params, threads, mode, "-", f"failed: {type(err).__name__}: {first}"]
+    finally:
+        fftconv.FFT_MIN_SPAN = min_span
     print(f"{name} {threads} thread(s) {mode}: {rate:.2f} audio-s/s (warm-up {warm:.1f} s)")
     return [name, params, threads, mode, round(warm, 1), rate]
 
@@ -127,7 +135,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch-seconds", type=float, default=60.0, help="padded seconds per batch")
     p.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps (compile happens here)")
-    p.add_argument("--modes", nargs="+", default=["eager", "compile"], choices=["eager", "compile"])
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["direct", "eager", "compile"],
+        choices=["direct", "eager", "compile"],
+    )
     p.add_argument("--threads", nargs="+", type=int, default=sorted({1, os.cpu_count() or 1}))
     p.add_argument(
         "--compile-threads",
@@ -150,7 +163,7 @@ def main() -> None:
         for config in args.models
         for threads in args.threads
         for mode in args.modes
-        if mode == "eager" or threads in args.compile_threads
+        if mode != "compile" or threads in args.compile_threads
     ]
     load_after = os.getloadavg()[0]
     header = ["model", "params", "threads", "mode", "warm-up s", "audio-s/s (fwd+CTC+bwd)"]
@@ -160,7 +173,10 @@ def main() -> None:
         f"one batch of {what} ({float(lengths.sum()) / RATE:.1f} s of audio, {padded_s:.1f} s "
         f"padded), forward + CTC loss + backward in training mode, {args.steps} timed steps "
         f"after {args.warmup} warm-up step(s) (for torch.compile the warm-up includes "
-        f"compilation). Load average (1 min) {load_before:.1f} before, {load_after:.1f} after, "
+        f"compilation). Mode `direct` runs every depthwise convolution through torch's conv1d; "
+        "`eager` and `compile` run the library as shipped (long depthwise kernels on CPU by FFT, "
+        "`asr.models.fftconv`). "
+        f"Load average (1 min) {load_before:.1f} before, {load_after:.1f} after, "
         f"on {os.cpu_count()} cores shared with other jobs: absolute rates are lower bounds, "
         "ratios within a row pair are the meaningful part.\n\n" + markdown_table(header, rows)
     )

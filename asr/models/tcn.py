@@ -28,6 +28,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from asr.models.fftconv import fft_depthwise_conv1d, use_fft_depthwise
+
 Activation = Literal["relu", "hardtanh", "selu", "swish", "silu", "gelu", "tanh"]
 BATCH_NORM_EPS = 1e-3  # NeMo's JasperBlock value; the published checkpoints were trained with it.
 BATCH_NORM_MOMENTUM = 0.1
@@ -138,6 +140,9 @@ def conv_output_lengths(
 class MaskedConv1d(nn.Module):
     """A ``nn.Conv1d`` with "same" padding that zeroes padded input frames first.
 
+    Long depthwise kernels on CPU run as FFT products (``asr.models.fftconv``): the same
+    result to float rounding, several times faster for 33-87 taps.
+
     Args:
         in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1, bias=False: as
             for ``nn.Conv1d``; padding is ``dilation * (kernel_size - 1) // 2``.
@@ -176,7 +181,13 @@ class MaskedConv1d(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """x: (batch, channels, time), lengths: (batch,) -> (batch, out, time'), lengths'."""
         x = x * sequence_mask(lengths, x.shape[-1]).unsqueeze(1).to(x.dtype)
-        return self.conv(x), self.output_lengths(lengths)
+        conv = self.conv
+        if use_fft_depthwise(x, conv):
+            y = fft_depthwise_conv1d(
+                x, conv.weight, conv.stride[0], conv.dilation[0], conv.padding[0]
+            )
+            return y, self.output_lengths(lengths)
+        return conv(x), self.output_lengths(lengths)
 
 
 class SqueezeExcite(nn.Module):
