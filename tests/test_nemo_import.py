@@ -353,3 +353,20 @@ def test_fine_tune_from_imported_model(tmp_path, clips) -> None:
         assert torch.equal(trainer.model.state_dict()[name], tensor), name
     with pytest.raises(Exception, match="vocabulary differs"):
         Trainer(cfg, CharTokenizer([*DEFAULT_CHAR_VOCAB[:-1], "-"]), tmp_path / "exp2")
+
+
+def test_init_from_as_an_override_supplies_the_model(tmp_path) -> None:
+    """``init_from=DIR`` on the command line works like the key in the YAML; with neither a
+    model nor init_from the error names the file."""
+    from asr.config import ConfigError
+    from asr.train.config import load_train_config
+
+    model_dir = tmp_path / "qn"
+    assert main(["import-nemo", str(FIXTURES / "quartznet.nemo"), "--out", str(model_dir)]) == 0
+    cfg_path = tmp_path / "train.yaml"
+    cfg_path.write_text(yaml.safe_dump({"data": {"train_manifest": "train.jsonl"}}))
+    cfg = load_train_config(cfg_path, [f"init_from={model_dir}", "optim.lr=1e-4"])
+    assert cfg.init_from == str(model_dir) and cfg.optim.lr == 1e-4
+    assert cfg.model == load_model(model_dir)[0].cfg
+    with pytest.raises(ConfigError, match=r"train\.yaml: no model: give model .* or init_from"):
+        load_train_config(cfg_path)

@@ -68,9 +68,18 @@ def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
     args = [
         *base, "--ljspeech", str(_ljspeech(tmp_path / "LJ", data)),
         *("--am-config", str(conf["am"]), "--lm-config", str(conf["lm"])),
+        *("--am2-overrides", "epochs=1 data.max_batch_seconds=60 data.num_workers=0 device=cpu"),
         *("--decode-config", str(conf["decode"]), "--tune-alphas", "0,0.5", "--tune-betas", "0"),
     ]  # fmt: skip
     stdout = run_recipe([*args, "--stage", "1"], tmp_path / "run.log", RUN_SH)
+
+    # stage 5: phase 2 (egs/synth/conf/train_phase2.yaml) continues phase 1's model
+    phase2 = yaml.safe_load((exp / "am" / "config.yaml").read_text())
+    assert phase2["init_from"] == str(exp / "am_phase1" / "model")
+    assert phase2["optim"]["lr"] == 5e-3 and phase2["data"]["augment"]["spec_freq_masks"] == 0
+    phase1 = yaml.safe_load((exp / "am_phase1" / "model" / "config.yaml").read_text())
+    final = yaml.safe_load((exp / "am" / "model" / "config.yaml").read_text())
+    assert final["model"] == phase1["model"]
 
     manifests = data / "manifests"
     assert len((manifests / "ljspeech.jsonl").read_text().splitlines()) == 2

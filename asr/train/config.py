@@ -76,12 +76,18 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     or be inline with ``frontend`` naming a preset; paths are relative to the YAML's folder."""
     path = Path(path)
     data = config_io.read_yaml(path)
+    top_level = [o for o in overrides or [] if config_io.parse_override(o)[0] == ["init_from"]]
+    data = config_io.apply_overrides(data, top_level)  # init_from=... may supply the model
     model = data.get("model")
     if model is None and isinstance(data.get("init_from"), str):  # the pretrained model's
         from asr.models.io import read_exported_config
 
         model = config_io.to_dict(read_exported_config(data["init_from"]).model)
         data["model"] = model
+    if model is None:
+        raise config_io.ConfigError(
+            f"{path}: no model: give model (a model YAML or inline) or init_from (a model folder)"
+        )
     if isinstance(model, str):
         model_path = Path(model) if Path(model).is_absolute() else path.parent / model
         data["model"] = config_io.to_dict(load_model_config(model_path))

@@ -12,7 +12,9 @@
 #   2  character tokenizer $data/lang_char (29 symbols)
 #   3  LM text $data/lm/train.txt.gz: the train novels of $data/novel_split.tsv, normalised
 #   4  character LSTM LM $exp/lm (conf/lm/small_char.yaml)
-#   5  acoustic model $exp/am (egs/synth/conf/train.yaml; resumes)
+#   5  acoustic model $exp/am: phase 1 egs/synth/conf/train.yaml -> $exp/am_phase1, then
+#      phase 2 egs/synth/conf/train_phase2.yaml from its model -> $exp/am (both resume;
+#      --am-config2 "" trains phase 1 straight into $exp/am)
 #   6  tune alpha/beta of beam + LSTM on dev -> $exp/tune/decode.yaml
 #   7  decode dev, test (and ljspeech): greedy, beam, beam + LSTM -> $exp/decode/<decoder>/<set>
 #   8  score -> $exp/results.md (the table of RESULTS.md)
@@ -36,7 +38,9 @@ lm_text_dir=""                         # LM text folder ("": $data/lm, made by s
 text_dir=../shared/data/text/eltec-eng # the novels (LM text: those of the train split only)
 ljspeech=../shared/data/ljspeech-sample # LJSpeech folder scored as real speech ("": none)
 am_config=egs/synth/conf/train.yaml
-am_overrides=""                        # e.g. "epochs=2 data.max_batch_seconds=60"
+am_config2=egs/synth/conf/train_phase2.yaml # phase 2, initialised from phase 1 ("": none)
+am_overrides=""                        # both phases, e.g. "epochs=2 data.max_batch_seconds=60"
+am2_overrides=""                       # phase 2 only, after --am-overrides
 lm_config=conf/lm/small_char.yaml
 lm_overrides=""                        # e.g. "max_steps=700 data.max_batch_tokens=2048"
 decode_config=conf/decode/beam.yaml
@@ -47,7 +51,8 @@ threads=0                              # OMP_NUM_THREADS for stages 2-8 when > 0
 asr="${ASR:-asr}"
 help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [--config YAML]
        [--hours-train H] [--hours-dev H] [--hours-test H] [--jobs N] [--threads N]
-       [--lang DIR] [--lm-text-dir DIR] [--ljspeech DIR] [--am-config Y] [--am-overrides 'k=v ...']
+       [--lang DIR] [--lm-text-dir DIR] [--ljspeech DIR] [--am-config Y] [--am-config2 Y]
+       [--am-overrides 'k=v ...'] [--am2-overrides 'k=v ...']
        [--lm-config Y] [--lm-overrides 'k=v ...']"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
@@ -108,10 +113,22 @@ if [[ $stage -le 4 && $stop_stage -ge 4 ]]; then
 fi
 
 if [[ $stage -le 5 && $stop_stage -ge 5 ]]; then
-    echo "stage 5: acoustic model -> $exp/am ($am_config)"
+    am_phase1="$exp/am"
+    [[ -n $am_config2 ]] && am_phase1="$exp/am_phase1"
+    echo "stage 5: acoustic model -> $am_phase1 ($am_config)"
     # shellcheck disable=SC2086
     recipes/train_am.sh --train "$manifests/train.jsonl" --valid "$manifests/dev.jsonl" \
-        "$am_config" "$lang" "$exp/am" $am_overrides
+        "$am_config" "$lang" "$am_phase1" $am_overrides
+    if [[ -n $am_config2 ]]; then
+        echo "stage 5: acoustic model, phase 2 from $am_phase1/model -> $exp/am ($am_config2)"
+        if [[ -e $exp/am && $am_phase1/model/model.safetensors -nt $exp/am/config.yaml ]]; then
+            rm -rf "$exp/am"  # phase 1 was retrained since phase 2 began: start phase 2 again
+        fi
+        # shellcheck disable=SC2086
+        recipes/train_am.sh --train "$manifests/train.jsonl" --valid "$manifests/dev.jsonl" \
+            "$am_config2" "$lang" "$exp/am" "init_from=$am_phase1/model" $am_overrides \
+            $am2_overrides
+    fi
 fi
 
 if [[ $stage -le 6 && $stop_stage -ge 6 ]]; then
