@@ -96,6 +96,27 @@ def test_decode_with_lstm_lm_matches_library_search(setup):
         assert len(r["token_times_s"]) == len(best.token_ids)
 
 
+def test_lm_int8_option_switches_the_lstm_and_keeps_the_answer(setup):
+    """``lm_int8: true`` runs the LSTM's steps in int8; on these emissions the best paths
+    are those of float32 and the scores differ by rounding only."""
+    from asr.lm.int8 import int8_available
+
+    if not int8_available():
+        pytest.skip("this torch build has no x86/fbgemm quantised engine")
+    _, tok = load_model(setup / "model")
+    gen = torch.Generator().manual_seed(3)
+    log_probs = torch.log_softmax(3 * torch.randn(4, 30, tok.vocab_size, generator=gen), -1)
+    lengths = torch.tensor([30, 25, 12, 30])
+    exact = BeamDecoder(tok, lm=str(setup / "lm"), beam_size=8, alpha=0.8)
+    fast = BeamDecoder(tok, lm=str(setup / "lm"), beam_size=8, alpha=0.8, lm_int8=True)
+    want, got = exact.decode(log_probs, lengths), fast.decode(log_probs, lengths)
+    assert fast.lm.int8 and not exact.lm.int8
+    assert [h.text for h in got] == [h.text for h in want]
+    for a, b in zip(got, want, strict=True):
+        assert a.lm_score != b.lm_score
+        assert abs(a.lm_score - b.lm_score) < 0.05 * (len(a.token_ids) + 1)
+
+
 def test_decode_with_kenlm_and_errors(setup, capsys):
     out = setup / "hyp_kenlm.jsonl"
     pytest.importorskip("pyctcdecode")

@@ -74,6 +74,28 @@ def test_step_follows_weight_changes():
     assert torch.allclose(after, other.score_sentences(sentences), atol=1e-4)
 
 
+@pytest.mark.parametrize("kw", [{}, {"proj_size": 16}, {"tie_embeddings": False}])
+def test_int8_steps_score_close_to_float32(kw):
+    """``lm.int8``: the recurrent products in int8 change each token's log-prob by rounding
+    only, and follow in-place weight changes like the float path."""
+    from asr.lm.int8 import int8_available
+
+    if not int8_available():
+        pytest.skip("this torch build has no x86/fbgemm quantised engine")
+    lm = _model(**kw)
+    sentences = [TOK.encode(t) for t in TEXTS]
+    exact = torch.tensor(_step_scores(lm, sentences), dtype=torch.float64)
+    lm.int8 = True
+    approx = torch.tensor(_step_scores(lm, sentences), dtype=torch.float64)
+    tokens = torch.tensor([len(s) + 1 for s in sentences], dtype=torch.float64)
+    assert not torch.equal(approx, exact)
+    assert ((approx - exact).abs() / tokens).max() < 0.01
+    other = _model(seed=1, **kw)
+    lm.load_state_dict(other.state_dict())
+    moved = torch.tensor(_step_scores(lm, sentences), dtype=torch.float64)
+    assert ((moved - other.score_sentences(sentences)).abs() / tokens).max() < 0.01
+
+
 def test_select_and_concat_states():
     lm = _model()
     state = lm.initial_state(3)

@@ -56,6 +56,7 @@ class BeamSearchConfig:
     length_unit: Literal["tokens", "words"] = "tokens"  # what beta counts
     nbest: int = 1  # hypotheses returned per utterance
     lm_cache_size: int = 4096  # LM states of recent prefixes kept for reuse (0: no cache)
+    lm_int8: bool = False  # LSTM LM on CPU: recurrent products in int8 (~2x faster steps)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.token_top_k < 1 or self.nbest < 1:

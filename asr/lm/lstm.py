@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from asr.lm.base import LanguageModel, LMError, LMState
+from asr.lm.int8 import Int8Linear
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +54,7 @@ class LSTMLM(nn.Module, LanguageModel):
         super().__init__()
         self.cfg = cfg
         self.vocab = list(vocab)
+        self.int8 = False  # decoding steps on CPU: recurrent products in int8 (asr.lm.int8)
         if len(self.vocab) < 2:
             raise LMError(f"vocabulary must have at least 2 symbols, got {len(self.vocab)}")
         self.embedding = nn.Embedding(len(self.vocab), cfg.embedding_dim)
@@ -123,14 +125,23 @@ class LSTMLM(nn.Module, LanguageModel):
         layer's input projection of every token is a table lookup (:meth:`_input_gates`).
         """
         gates = self._input_gates().index_select(0, tokens)
+        int8 = self._int8_layers() if self.int8 and gates.device.type == "cpu" else None
         hs, cs = [], []
         for layer in range(self.cfg.num_layers):
-            if layer > 0:
-                w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
-                b_ih, b_hh = (getattr(self.lstm, f"bias_{n}_l{layer}") for n in ("ih", "hh"))
-                gates = torch.addmm(b_ih + b_hh, hs[-1], w_ih.t())
-            w_hh = getattr(self.lstm, f"weight_hh_l{layer}")
-            gates = gates.addmm_(hx[0][:, layer], w_hh.t())
+            if int8 is not None:  # layer 0: W_hh h; above: [W_ih W_hh] [x; h] + biases
+                h_prev = hx[0][:, layer].float()
+                gates = (
+                    gates + int8[0](h_prev)
+                    if layer == 0
+                    else int8[layer](torch.cat([hs[-1].float(), h_prev], 1))
+                )
+            else:
+                if layer > 0:
+                    w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+                    b_ih, b_hh = (getattr(self.lstm, f"bias_{n}_l{layer}") for n in ("ih", "hh"))
+                    gates = torch.addmm(b_ih + b_hh, hs[-1], w_ih.t())
+                w_hh = getattr(self.lstm, f"weight_hh_l{layer}")
+                gates = gates.addmm_(hx[0][:, layer], w_hh.t())
             i, f, g, o = gates.chunk(4, dim=1)
             c = torch.sigmoid(f) * hx[1][:, layer] + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
@@ -157,6 +168,24 @@ class LSTMLM(nn.Module, LanguageModel):
             emb, w_ih, b_ih, b_hh = (t.detach() for t in tensors)
             cached = (key, torch.addmm(b_ih + b_hh, emb, w_ih.t()))
             self._gates_cache = cached
+        return cached[1]
+
+    def _int8_layers(self) -> list[Int8Linear]:
+        """Per layer, its recurrent product in int8 (:attr:`int8`): layer 0 ``W_hh`` (its input
+        gates are the table), layer l > 0 ``[W_ih W_hh]`` with both biases; rebuilt whenever
+        the LSTM's weights change."""
+        params = list(self.lstm.parameters())
+        key = tuple((t.data_ptr(), t._version) for t in params)
+        cached = getattr(self, "_int8_cache", None)
+        if cached is None or cached[0] != key:
+            lstm = self.lstm
+            layers = [Int8Linear(lstm.weight_hh_l0)]
+            for n in range(1, self.cfg.num_layers):
+                weight = torch.cat([getattr(lstm, f"weight_{k}_l{n}") for k in ("ih", "hh")], 1)
+                bias = getattr(lstm, f"bias_ih_l{n}") + getattr(lstm, f"bias_hh_l{n}")
+                layers.append(Int8Linear(weight, bias))
+            cached = (key, layers)
+            self._int8_cache = cached
         return cached[1]
 
     @torch.no_grad()
