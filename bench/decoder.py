@@ -270,6 +270,13 @@ def run(args: argparse.Namespace, em: Emissions, tok, lstm_spec: str, arpa: str)
     for beam in args.beams:
         cfg = dataclasses.replace(base, beam_size=beam, alpha=args.alpha, beta=args.beta)
         rows.append(measure("ours", lstm_name, beam, em, index, ours(cfg, lstm, tok), args.batch))
+    for beam in args.int8_beams:  # the same search with the LSTM's recurrent products in int8
+        cfg = dataclasses.replace(base, beam_size=beam, alpha=args.alpha, beta=args.beta)
+        cfg = dataclasses.replace(cfg, lm_int8=True)
+        name = f"{lstm_name}, int8"
+        rows.append(measure("ours", name, beam, em, index, ours(cfg, lstm, tok), args.batch))
+    if args.int8_beams:
+        lstm.int8 = False  # the CTCDecoderLM wrapper below calls step() in float32
     rows.append(measure("pyctcdecode", "-", 16, em, index, pyctc(tok, None, 16, 0, 0), 1))
     fused = pyctc(tok, str(arpa), 16, args.kenlm_alpha, args.kenlm_beta)
     rows.append(measure("pyctcdecode", "KenLM 4-gram", 16, em, index, fused, 1))
@@ -308,6 +315,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--split", default="egs/synth/local/novel_split.tsv")
     p.add_argument("--ngram-novels", type=int, default=8, help="training novels for the 4-gram")
     p.add_argument("--beams", type=lambda s: [int(x) for x in s.split(",")], default=list(BEAMS))
+    p.add_argument(
+        "--int8-beams",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[16],
+        help="beams decoded again with lm_int8 (empty: none)",
+    )
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--beta", type=float, default=0.0)
     p.add_argument("--kenlm-alpha", type=float, default=0.5)

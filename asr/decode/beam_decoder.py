@@ -23,8 +23,6 @@ from asr import config as config_io
 from asr.decode.beam import BeamHypothesis, BeamSearchConfig, BeamSearchError, beam_search
 from asr.decode.kenlm_backend import KenLMDecoder, KenLMOptions, is_kenlm_path
 from asr.decode.run import Decoder, register_decoder
-from asr.lm.int8 import int8_available
-from asr.lm.lstm import LSTMLM
 
 if TYPE_CHECKING:
     from asr.lm.base import LanguageModel
@@ -99,10 +97,6 @@ class BeamDecoder(Decoder):
             return self.kenlm.decode_nbest(log_probs, lengths)
         if self.lm is not None and isinstance(self.lm, torch.nn.Module):
             self.lm.to(log_probs.device)
-        if isinstance(self.lm, LSTMLM):
-            if self.cfg.lm_int8 and not int8_available():
-                raise BeamSearchError("lm_int8: this torch build has no x86/fbgemm int8 engine")
-            self.lm.int8 = self.cfg.lm_int8
         return beam_search(log_probs, lengths, self.cfg, self.lm, self.tokenizer)
 
     def decode(self, log_probs: Tensor, lengths: Tensor) -> list[BeamHypothesis]:
