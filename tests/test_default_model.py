@@ -16,6 +16,7 @@ from asr.scoring import score
 from asr.transcribe import DEFAULT_MODEL_DIR, bundled_decoding
 
 SAMPLES_DIR = DEFAULT_MODEL_DIR.parent / "samples"
+ROOT = Path(__file__).resolve().parents[1]
 MAX_BUNDLE_MB = 25.0
 
 
@@ -47,7 +48,12 @@ def test_bundle_is_small_and_complete():
     model, tokenizer = load_model(bundle)
     _, lm_tokenizer = load_lm(lm)
     assert lm_tokenizer.vocab == tokenizer.vocab
-    assert sum(p.numel() for p in model.parameters()) > 1e6
+    from asr.models.ctc import CTCModel
+    from asr.train.config import load_train_config
+
+    recipe = load_train_config(ROOT / "egs" / "synth" / "conf" / "train.yaml").model
+    assert model.cfg.encoder == recipe.encoder  # the synthetic recipe's architecture
+    assert model.num_parameters() == CTCModel(recipe, tokenizer.vocab_size).num_parameters()
 
 
 def test_transcribes_its_synthetic_sample(tmp_path, capsys):

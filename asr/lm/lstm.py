@@ -124,24 +124,12 @@ class LSTMLM(nn.Module, LanguageModel):
         kernel re-lays out the weights on every call); it computes the same function. The first
         layer's input projection of every token is a table lookup (:meth:`_input_gates`).
         """
-        gates = self._input_gates().index_select(0, tokens)
-        int8 = self._int8_layers() if self.int8 and gates.device.type == "cpu" else None
+        table = self._input_gates().index_select(0, tokens)
+        int8 = self._int8_layers() if self.int8 and table.device.type == "cpu" else None
         hs, cs = [], []
         for layer in range(self.cfg.num_layers):
-            if int8 is not None:  # layer 0: W_hh h; above: [W_ih W_hh] [x; h] + biases
-                h_prev = hx[0][:, layer].float()
-                gates = (
-                    gates + int8[0](h_prev)
-                    if layer == 0
-                    else int8[layer](torch.cat([hs[-1].float(), h_prev], 1))
-                )
-            else:
-                if layer > 0:
-                    w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
-                    b_ih, b_hh = (getattr(self.lstm, f"bias_{n}_l{layer}") for n in ("ih", "hh"))
-                    gates = torch.addmm(b_ih + b_hh, hs[-1], w_ih.t())
-                w_hh = getattr(self.lstm, f"weight_hh_l{layer}")
-                gates = gates.addmm_(hx[0][:, layer], w_hh.t())
+            below = table if layer == 0 else hs[-1]
+            gates = self._layer_gates(layer, below, hx[0][:, layer], int8)
             i, f, g, o = gates.chunk(4, dim=1)
             c = torch.sigmoid(f) * hx[1][:, layer] + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
@@ -152,6 +140,27 @@ class LSTMLM(nn.Module, LanguageModel):
         log_probs = torch.log_softmax(self.logits(hs[-1]).float(), dim=-1)
         state = LMState((torch.stack(hs, 1), torch.stack(cs, 1)), log_probs)
         return log_probs, state
+
+    def _layer_gates(
+        self,
+        layer: int,
+        below: torch.Tensor,
+        h_prev: torch.Tensor,
+        int8: list[Int8Linear] | None,
+    ) -> torch.Tensor:
+        """``(B, 4 hidden)`` gate pre-activations of ``layer``. ``below``: layer 0's input
+        gates from the token table, else the output of the layer below; ``h_prev``: this
+        layer's previous output; ``int8``: :meth:`_int8_layers` or None (float)."""
+        if int8 is not None:
+            if layer == 0:
+                return below + int8[0](h_prev)
+            return int8[layer](torch.cat([below.float(), h_prev.float()], 1))
+        w_hh = getattr(self.lstm, f"weight_hh_l{layer}")
+        if layer == 0:  # in place: ``below`` is a fresh index_select of the table
+            return below.addmm_(h_prev, w_hh.t())
+        w_ih = getattr(self.lstm, f"weight_ih_l{layer}")
+        b_ih, b_hh = (getattr(self.lstm, f"bias_{n}_l{layer}") for n in ("ih", "hh"))
+        return torch.addmm(b_ih + b_hh, below, w_ih.t()).addmm_(h_prev, w_hh.t())
 
     def _input_gates(self) -> torch.Tensor:
         """``(vocab, 4 hidden)``: the first layer's input gates ``W_ih e_v + b_ih + b_hh`` of
