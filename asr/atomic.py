@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process umask (read by setting and restoring it)."""
     mask = os.umask(0o022)
     os.umask(mask)
@@ -39,7 +39,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -107,6 +107,27 @@ def test_export_replaces_existing_model_atomically(tmp_path):
     assert torch.equal(loaded.state_dict()["head.conv.weight"], expected)
 
 
+def test_exported_folders_get_umask_permissions(tmp_path):
+    """Not mkdtemp's 0700: a model folder is readable by whoever may read its parent."""
+    import os
+    import stat
+
+    from asr.lm.io import save_lm
+    from asr.lm.lstm import LSTMLM, LSTMLMConfig
+
+    tok = CharTokenizer()
+    old = os.umask(0o022)
+    try:
+        export_model(_model(), tok, tmp_path / "m")
+        save_lm(LSTMLM(LSTMLMConfig(8, 8, 1), tok.vocab), tok, tmp_path / "lm")
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "m", tmp_path / "lm"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+        for f in folder.iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o644, f
+
+
 def test_spec_augment_is_not_exported(tmp_path):
     model = _model()
     model.spec_augment = torch.nn.Identity()

@@ -111,11 +111,19 @@ def export_model(
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished folder ``src`` onto ``dst``, keeping the old ``dst`` until it is done."""
+    """Move the finished folder ``src`` onto ``dst``, keeping the old ``dst`` until it is done.
+
+    ``src`` (from ``mkdtemp``, mode 0700) and its files get the usual umask permissions first.
+    """
+    from asr.atomic import current_umask
+
+    mask = current_umask()
     for path in src.iterdir():
         if path.is_file():
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
+            os.chmod(path, 0o666 & ~mask)
+    os.chmod(src, 0o777 & ~mask)
     if not dst.exists():
         os.replace(src, dst)
         return
