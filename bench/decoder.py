@@ -271,8 +271,9 @@ def run(args: argparse.Namespace, em: Emissions, tok, lstm_spec: str, arpa: str)
         cfg = dataclasses.replace(base, beam_size=beam, alpha=args.alpha, beta=args.beta)
         rows.append(measure("ours", lstm_name, beam, em, index, ours(cfg, lstm, tok), args.batch))
     for beam in args.int8_beams:  # the same search with the LSTM's recurrent products in int8
-        cfg = dataclasses.replace(base, beam_size=beam, alpha=args.alpha, beta=args.beta)
-        cfg = dataclasses.replace(cfg, lm_int8=True)
+        cfg = dataclasses.replace(
+            base, beam_size=beam, alpha=args.alpha, beta=args.beta, lm_int8=True
+        )
         name = f"{lstm_name}, int8"
         rows.append(measure("ours", name, beam, em, index, ours(cfg, lstm, tok), args.batch))
     if args.int8_beams:

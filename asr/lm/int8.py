@@ -48,7 +48,6 @@ class Int8Linear:
             warnings.filterwarnings("ignore", message=".*are deprecated", category=UserWarning)
             qweight = torch.quantize_per_channel(weight, scales, zero_points, 0, torch.qint8)
             self.packed = torch.ops.quantized.linear_prepack(qweight, bias)
-        self.out_features = weight.shape[0]
 
     def __call__(self, x: Tensor) -> Tensor:
         """``(batch, in)`` float32 -> ``(batch, out)`` float32."""

@@ -8,13 +8,16 @@ the decoder can use it directly; :meth:`LSTMLM.forward` is the teacher-forced tr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from asr.lm.base import LanguageModel, LMError, LMState
 from asr.lm.int8 import Int8Linear
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +58,7 @@ class LSTMLM(nn.Module, LanguageModel):
         self.cfg = cfg
         self.vocab = list(vocab)
         self.int8 = False  # decoding steps on CPU: recurrent products in int8 (asr.lm.int8)
+        self._derived_cache: dict[str, tuple[tuple, object]] = {}  # see _derived
         if len(self.vocab) < 2:
             raise LMError(f"vocabulary must have at least 2 symbols, got {len(self.vocab)}")
         self.embedding = nn.Embedding(len(self.vocab), cfg.embedding_dim)
@@ -162,40 +166,40 @@ class LSTMLM(nn.Module, LanguageModel):
         b_ih, b_hh = (getattr(self.lstm, f"bias_{n}_l{layer}") for n in ("ih", "hh"))
         return torch.addmm(b_ih + b_hh, below, w_ih.t()).addmm_(h_prev, w_hh.t())
 
+    def _derived(self, name: str, tensors: Sequence[torch.Tensor], build: Callable[[], T]) -> T:
+        """``build()``, cached under ``name`` until one of ``tensors`` changes (a new storage,
+        an in-place update, another dtype or device): tables derived from the weights."""
+        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        cached = self._derived_cache.get(name)
+        if cached is None or cached[0] != key:
+            cached = self._derived_cache[name] = (key, build())
+        return cached[1]
+
     def _input_gates(self) -> torch.Tensor:
         """``(vocab, 4 hidden)``: the first layer's input gates ``W_ih e_v + b_ih + b_hh`` of
         every token v, computed once and recomputed whenever those weights change."""
-        tensors = (
-            self.embedding.weight,
-            self.lstm.weight_ih_l0,
-            self.lstm.bias_ih_l0,
-            self.lstm.bias_hh_l0,
+        lstm = self.lstm
+        tensors = (self.embedding.weight, lstm.weight_ih_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+        emb, w_ih, b_ih, b_hh = (t.detach() for t in tensors)
+        return self._derived(
+            "input_gates", tensors, lambda: torch.addmm(b_ih + b_hh, emb, w_ih.t())
         )
-        key = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
-        cached = getattr(self, "_gates_cache", None)
-        if cached is None or cached[0] != key:
-            emb, w_ih, b_ih, b_hh = (t.detach() for t in tensors)
-            cached = (key, torch.addmm(b_ih + b_hh, emb, w_ih.t()))
-            self._gates_cache = cached
-        return cached[1]
 
     def _int8_layers(self) -> list[Int8Linear]:
         """Per layer, its recurrent product in int8 (:attr:`int8`): layer 0 ``W_hh`` (its input
         gates are the table), layer l > 0 ``[W_ih W_hh]`` with both biases; rebuilt whenever
         the LSTM's weights change."""
-        params = list(self.lstm.parameters())
-        key = tuple((t.data_ptr(), t._version) for t in params)
-        cached = getattr(self, "_int8_cache", None)
-        if cached is None or cached[0] != key:
-            lstm = self.lstm
+        lstm = self.lstm
+
+        def build() -> list[Int8Linear]:
             layers = [Int8Linear(lstm.weight_hh_l0)]
             for n in range(1, self.cfg.num_layers):
                 weight = torch.cat([getattr(lstm, f"weight_{k}_l{n}") for k in ("ih", "hh")], 1)
                 bias = getattr(lstm, f"bias_ih_l{n}") + getattr(lstm, f"bias_hh_l{n}")
                 layers.append(Int8Linear(weight, bias))
-            cached = (key, layers)
-            self._int8_cache = cached
-        return cached[1]
+            return layers
+
+        return self._derived("int8_layers", list(lstm.parameters()), build)
 
     @torch.no_grad()
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> LMState:

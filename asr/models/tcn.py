@@ -186,8 +186,9 @@ class MaskedConv1d(nn.Module):
             y = fft_depthwise_conv1d(
                 x, conv.weight, conv.stride[0], conv.dilation[0], conv.padding[0]
             )
-            return y, self.output_lengths(lengths)
-        return conv(x), self.output_lengths(lengths)
+        else:
+            y = conv(x)
+        return y, self.output_lengths(lengths)
 
 
 class SqueezeExcite(nn.Module):
