@@ -117,6 +117,17 @@ def test_lm_int8_option_switches_the_lstm_and_keeps_the_answer(setup):
         assert abs(a.lm_score - b.lm_score) < 0.05 * (len(a.token_ids) + 1)
 
 
+def test_lm_int8_without_an_int8_engine_is_a_clear_error(setup, monkeypatch):
+    from asr.decode.beam import BeamSearchError
+    from asr.lm import int8
+
+    monkeypatch.setattr(int8, "int8_available", lambda: False)
+    _, tok = load_model(setup / "model")
+    dec = BeamDecoder(tok, lm=str(setup / "lm"), beam_size=2, lm_int8=True)
+    with pytest.raises(BeamSearchError, match="lm_int8: this torch build has no x86/fbgemm"):
+        dec.decode(torch.zeros(1, 3, tok.vocab_size).log_softmax(-1), torch.tensor([3]))
+
+
 def test_decode_with_kenlm_and_errors(setup, capsys):
     out = setup / "hyp_kenlm.jsonl"
     pytest.importorskip("pyctcdecode")
