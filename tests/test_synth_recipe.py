@@ -40,6 +40,18 @@ def _corpus_config(tmp_path: Path) -> Path:
     return path
 
 
+def _phase2_config(tmp_path: Path) -> Path:
+    """A fine-tuning phase: no model section (init_from supplies it), no SpecAugment."""
+    cfg = {
+        "data": {"train_manifest": "x", "max_batch_seconds": 60.0, "num_workers": 0},
+        "optim": {"name": "adamw", "lr": 1e-3, "schedule": "constant"},
+        "epochs": 1, "device": "cpu",
+    }  # fmt: skip
+    path = tmp_path / "phase2.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def _ljspeech(folder: Path, data: Path) -> Path:
     """Two dev clips as a LJSpeech folder (22.05 kHz WAVs named by metadata.csv)."""
     (folder / "wavs").mkdir(parents=True)
@@ -68,15 +80,15 @@ def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
     args = [
         *base, "--ljspeech", str(_ljspeech(tmp_path / "LJ", data)),
         *("--am-config", str(conf["am"]), "--lm-config", str(conf["lm"])),
-        *("--am2-overrides", "epochs=1 data.max_batch_seconds=60 data.num_workers=0 device=cpu"),
+        *("--am-config2", str(_phase2_config(tmp_path)), "--am2-overrides", "optim.lr=4e-3"),
         *("--decode-config", str(conf["decode"]), "--tune-alphas", "0,0.5", "--tune-betas", "0"),
     ]  # fmt: skip
     stdout = run_recipe([*args, "--stage", "1"], tmp_path / "run.log", RUN_SH)
 
-    # stage 5: phase 2 (egs/synth/conf/train_phase2.yaml) continues phase 1's model
+    # stage 5: phase 2 (--am-config2, with its own overrides) continues phase 1's model
     phase2 = yaml.safe_load((exp / "am" / "config.yaml").read_text())
     assert phase2["init_from"] == str(exp / "am_phase1" / "model")
-    assert phase2["optim"]["lr"] == 5e-3 and phase2["data"]["augment"]["spec_freq_masks"] == 0
+    assert phase2["optim"]["lr"] == 4e-3 and phase2["data"]["augment"]["spec_freq_masks"] == 0
     phase1 = yaml.safe_load((exp / "am_phase1" / "model" / "config.yaml").read_text())
     final = yaml.safe_load((exp / "am" / "model" / "config.yaml").read_text())
     assert final["model"] == phase1["model"]

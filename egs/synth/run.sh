@@ -12,9 +12,9 @@
 #   2  character tokenizer $data/lang_char (29 symbols)
 #   3  LM text $data/lm/train.txt.gz: the train novels of $data/novel_split.tsv, normalised
 #   4  character LSTM LM $exp/lm (conf/lm/small_char.yaml)
-#   5  acoustic model $exp/am: phase 1 egs/synth/conf/train.yaml -> $exp/am_phase1, then
-#      phase 2 egs/synth/conf/train_phase2.yaml from its model -> $exp/am (both resume;
-#      --am-config2 "" trains phase 1 straight into $exp/am)
+#   5  acoustic model egs/synth/conf/train.yaml -> $exp/am (resumes); with --am-config2 Y a
+#      second phase: the first trains into $exp/am_phase1, then Y continues from its model
+#      (init_from) into $exp/am, e.g. a fine-tuning phase at a lower learning rate
 #   6  tune alpha/beta of beam + LSTM on dev -> $exp/tune/decode.yaml
 #   7  decode dev, test (and ljspeech): greedy, beam, beam + LSTM -> $exp/decode/<decoder>/<set>
 #   8  score -> $exp/results.md (the table of RESULTS.md)
@@ -38,7 +38,7 @@ lm_text_dir=""                         # LM text folder ("": $data/lm, made by s
 text_dir=../shared/data/text/eltec-eng # the novels (LM text: those of the train split only)
 ljspeech=../shared/data/ljspeech-sample # LJSpeech folder scored as real speech ("": none)
 am_config=egs/synth/conf/train.yaml
-am_config2=egs/synth/conf/train_phase2.yaml # phase 2, initialised from phase 1 ("": none)
+am_config2=""                          # optional phase 2, initialised from phase 1
 am_overrides=""                        # both phases, e.g. "epochs=2 data.max_batch_seconds=60"
 am2_overrides=""                       # phase 2 only, after --am-overrides
 lm_config=conf/lm/small_char.yaml
