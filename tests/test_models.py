@@ -118,7 +118,9 @@ def _waveform_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, to
 
 
 def test_model_padding_invariance_from_waveforms():
-    """Front-end + small QuartzNet: log-probs alone and inside a padded batch agree to 1e-5."""
+    """Front-end + small QuartzNet: log-probs alone and inside a padded batch agree to 1e-5 of
+    their largest magnitude (an untrained kaiming-initialised model in eval mode reaches
+    hundreds; float32 rounding scales with it)."""
     torch.manual_seed(0)
     model = CTCModel(load_model_config(MODEL_CONF / "small.yaml"), vocab_size=29).eval()
     _randomize_batch_norm(model)
@@ -129,7 +131,8 @@ def test_model_padding_invariance_from_waveforms():
         for b, n in enumerate(lengths.tolist()):
             alone, alone_len = model(waves[b : b + 1, :n], lengths[b : b + 1])
             assert alone.shape[1] == int(alone_len[0]) == int(out_lengths[b])
-            torch.testing.assert_close(log_probs[b, : alone.shape[1]], alone[0], atol=1e-5, rtol=0)
+            tol = 1e-5 * max(1.0, float(alone.abs().max()))
+            torch.testing.assert_close(log_probs[b, : alone.shape[1]], alone[0], atol=tol, rtol=0)
     assert log_probs.dtype == torch.float32
     torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(log_probs.shape[:2]))
 
