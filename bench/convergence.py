@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +79,12 @@ def train_curve(
     optim: OptimConfig,
     data: list[tuple[torch.Tensor, torch.Tensor]],
     batches: list[list[int]],
-) -> tuple[list[float], float]:
-    """Window-mean losses and seconds per update for one model config and optimiser."""
+) -> list[float]:
+    """Window-mean losses for one model config and optimiser."""
     torch.manual_seed(0)
     model = CTCModel(cfg, vocab_size).train()
     optimizer = build_optimizer(model.parameters(), optim)
     losses: list[float] = []
-    start = time.perf_counter()
     for step, batch in enumerate(batches):
         for group in optimizer.param_groups:
             group["lr"] = optim.lr * min(1.0, (step + 1) / WARMUP_STEPS)
@@ -101,11 +99,9 @@ def train_curve(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         losses.append(loss.item())
-    seconds = (time.perf_counter() - start) / max(1, len(batches))
-    windows = [
+    return [
         float(np.mean(losses[i : i + WINDOW_STEPS])) for i in range(0, len(losses), WINDOW_STEPS)
     ]
-    return windows, seconds
 
 
 def parse_optimizer(spec: str) -> OptimConfig:
@@ -140,13 +136,13 @@ def main() -> None:
     for init in args.inits.split(","):
         cfg = dataclasses.replace(base, encoder=dataclasses.replace(base.encoder, init=init))
         for spec in args.optimizers.split(","):
-            windows, seconds = train_curve(cfg, vocab_size, parse_optimizer(spec), data, batches)
-            rows.append([init, spec, *(f"{w:.2f}" for w in windows), f"{seconds:.2f}"])
+            windows = train_curve(cfg, vocab_size, parse_optimizer(spec), data, batches)
+            rows.append([init, spec, *(f"{w:.2f}" for w in windows)])
             print(rows[-1], flush=True)
     spans = [
         f"{i + 1}-{min(args.steps, i + WINDOW_STEPS)}" for i in range(0, args.steps, WINDOW_STEPS)
     ]
-    header = ["init", "optimiser", *(f"loss {span}" for span in spans), "s/update"]
+    header = ["init", "optimiser", *(f"loss {span}" for span in spans)]
     body = (
         f"{args.model}, first {len(data)} utterances of {args.manifest}, batches of "
         f"{args.batch_utts}, {torch.get_num_threads()} thread(s); mean per-token CTC loss (nats) "
