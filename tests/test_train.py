@@ -100,8 +100,9 @@ def test_training_learns_and_exports(tmp_path, tokenizer_dir):
     from asr.train.config import load_train_config
     from asr.train.loop import train
 
-    # one full batch per epoch: 80 steps of full-batch training learn the tones
-    overrides = ["epochs=80", "data.max_batch_seconds=100", "data.num_buckets=1"]
+    # one full batch per epoch: 80 steps of full-batch training learn the tones (at 1e-2 the
+    # kaiming-initialised tiny model ends at WER 0.82; 2e-2, 3e-2 and 5e-2 all reach 0)
+    overrides = ["epochs=80", "data.max_batch_seconds=100", "data.num_buckets=1", "optim.lr=3e-2"]
     cfg = load_train_config(_write_config(tmp_path), overrides)
     out = train(cfg, tokenizer_dir, tmp_path / "exp")
     losses = _losses(tmp_path / "exp")
