@@ -77,11 +77,12 @@ class EncoderConfig:
 
     blocks: tuple[BlockConfig, ...]  # in order; the first one usually strides by 2
     activation: Activation = "relu"  # NeMo's activation names; "hardtanh" is nn.Hardtanh()
-    # conv/linear weight initialisation (batch norm: weight 1, bias 0). NeMo's default is
-    # xavier_uniform, which makes depthwise kernels about sqrt(channels) times smaller than
-    # kaiming (torch counts their fan_out as channels x taps); behind batch norm that makes
-    # their effective learning rate far too high and the model stays on the CTC plateau for
-    # thousands of updates (bench/RESULTS.md, "Acoustic model: leaving the CTC plateau").
+    # conv/linear weight initialisation (batch norm: weight 1, bias 0). NeMo uses xavier_uniform
+    # (with NovoGrad), which makes depthwise kernels about sqrt(channels) times smaller than
+    # kaiming (torch counts their fan_out as channels x taps). With AdamW, our default optimiser,
+    # kaiming leaves the CTC plateau several times sooner; with NovoGrad, xavier does
+    # (bench/RESULTS.md, "Acoustic model: leaving the CTC plateau"). conf/model/quartznet_*.yaml
+    # keep NeMo's xavier.
     init: Literal["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"] = (
         "kaiming_uniform"
     )
