@@ -26,9 +26,10 @@ import torch
 
 from asr import config as config_io
 from asr.data.manifest import read_manifest
-from asr.models.ctc import CTCModel, ModelConfig, ctc_loss, inline_frontend_preset
+from asr.models.ctc import CTCModel, ModelConfig, ctc_loss, load_model_config
 from asr.tokenizer import load_tokenizer
-from asr.train.optim import OptimConfig, build_optimizer
+from asr.train.config import load_train_config
+from asr.train.optim import OptimConfig, build_optimizer, lr_at, set_lr
 from bench.report import markdown_table, write_section
 
 WARMUP_STEPS = 50
@@ -37,10 +38,9 @@ WINDOW_STEPS = 50
 
 def load_model_section(path: Path) -> ModelConfig:
     """A model YAML, or the ``model:`` section of a training YAML."""
-    data = config_io.read_yaml(path)
-    data = data.get("model", data)
-    data = inline_frontend_preset(data, path.parent)
-    return config_io.from_dict(ModelConfig, data, where=f"{path}:")
+    if "model" in config_io.read_yaml(path):
+        return load_train_config(path).model
+    return load_model_config(path)
 
 
 def load_features(
@@ -86,8 +86,7 @@ def train_curve(
     optimizer = build_optimizer(model.parameters(), optim)
     losses: list[float] = []
     for step, batch in enumerate(batches):
-        for group in optimizer.param_groups:
-            group["lr"] = optim.lr * min(1.0, (step + 1) / WARMUP_STEPS)
+        set_lr(optimizer, lr_at(step, len(batches), optim))
         feats = torch.nn.utils.rnn.pad_sequence([data[i][0] for i in batch], batch_first=True)
         lengths = torch.tensor([data[i][0].shape[0] for i in batch])
         targets = torch.nn.utils.rnn.pad_sequence([data[i][1] for i in batch], batch_first=True)
@@ -110,7 +109,14 @@ def parse_optimizer(spec: str) -> OptimConfig:
     if name not in ("adamw", "novograd") or not lr:
         raise SystemExit(f"error: --optimizers: expected adamw:LR or novograd:LR, got {spec!r}")
     betas = (0.95, 0.5) if name == "novograd" else (0.9, 0.98)
-    return OptimConfig(name=name, lr=float(lr), betas=betas, weight_decay=1e-3)
+    return OptimConfig(
+        name=name,
+        lr=float(lr),
+        betas=betas,
+        weight_decay=1e-3,
+        schedule="constant",
+        warmup_steps=WARMUP_STEPS,
+    )
 
 
 def main() -> None:
