@@ -97,6 +97,31 @@ def test_encoder_padding_invariance(kind):
     assert torch.equal(out_lengths, encoder.output_lengths(lengths))
 
 
+@pytest.mark.parametrize("init", ["kaiming_uniform", "xavier_uniform"])
+def test_initialisation_follows_he_and_glorot(init):
+    """Every conv weight is uniform on +-sqrt(6 / fan_in) (He et al. 2015, ReLU gain) or
+    +-sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010), with fan = channels x taps; kaiming
+    is the default. For a depthwise kernel (192, 1, 33) xavier's bound is ~14x smaller."""
+    torch.manual_seed(0)
+    blocks = (B(192, 1, 33, stride=2), B(192, 2, 33, residual=True), B(96, 1, 1, separable=False))
+    kwargs = {} if init == "kaiming_uniform" else {"init": init}
+    encoder = Encoder(EncoderConfig(blocks, **kwargs), in_features=64)
+    convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert len(convs) == 8  # 2 (separable) + 2 x 2 (repeats) + residual 1x1 + 1x1 block
+    for conv in convs:
+        out_ch, in_ch, taps = conv.weight.shape
+        fan_in, fan_out = in_ch * taps, out_ch * taps
+        if init == "kaiming_uniform":
+            bound = math.sqrt(6.0 / fan_in)
+        else:
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+        w = conv.weight.detach()
+        assert float(w.abs().max()) <= bound
+        # uniform on [-b, b]: standard deviation b / sqrt(3); >= 2,112 samples per tensor
+        assert float(w.std()) == pytest.approx(bound / math.sqrt(3.0), rel=0.05)
+    assert convs[0].weight.shape == (64, 1, 33)  # the depthwise kernel comes first
+
+
 def test_stride_lengths_follow_conv_arithmetic():
     """Output lengths match what nn.Conv1d produces on an unpadded input of each length."""
     cfg = EncoderConfig((B(8, 1, 33, stride=2), B(8, 2, 5, stride=2), B(8, 1, 11, stride=3)))

@@ -95,6 +95,21 @@ def test_inline_model_names_a_frontend_preset(tmp_path):
         load_train_config(config, ["data.sorted_epochs=-1"])
 
 
+def test_best_metric_ranks_the_checkpoints(tmp_path, tokenizer_dir):
+    from asr.config import ConfigError
+    from asr.tokenizer import load_tokenizer
+    from asr.train.config import load_train_config
+    from asr.train.loop import Trainer
+
+    config = _write_config(tmp_path)
+    cfg = load_train_config(config, ["best_metric=cer"])
+    trainer = Trainer(cfg, load_tokenizer(tokenizer_dir), tmp_path / "exp")
+    assert trainer.checkpoints.metric == "cer"
+    assert load_train_config(config).best_metric == "wer"
+    with pytest.raises(ConfigError, match="best_metric"):
+        load_train_config(config, ["best_metric=bleu"])
+
+
 def test_training_learns_and_exports(tmp_path, tokenizer_dir):
     from asr.models.io import load_model
     from asr.train.config import load_train_config

@@ -98,6 +98,20 @@ def test_manager_keeps_last_and_best(tmp_path):
     assert info.metrics == {"wer": 0.6}
 
 
+def test_manager_ranks_by_the_chosen_metric(tmp_path):
+    # WER and CER disagree: at WER near 1 the CER tells the checkpoints apart
+    wers = [0.95, 0.97, 0.96, 0.99]
+    cers = [0.60, 0.45, 0.50, 0.55]
+    rankings = {}
+    for metric in ("wer", "cer"):
+        mgr = CheckpointManager(tmp_path / metric, keep_last=1, keep_best=2, metric=metric)
+        for step, (wer, cer) in enumerate(zip(wers, cers), start=1):
+            mgr.save(step, 1, _model_state(step), {"s": step}, metrics={"wer": wer, "cer": cer})
+        rankings[metric] = [i.step for i in mgr.best()]
+        assert sorted(i.step for i in mgr.list()) == sorted({4, *rankings[metric]})
+    assert rankings == {"wer": [1, 3], "cer": [2, 3]}
+
+
 def test_interrupted_write_leaves_latest_intact(tmp_path):
     mgr = CheckpointManager(tmp_path)
     mgr.save(1, 0, _model_state(1), {"s": 1})

@@ -55,7 +55,9 @@ class TrainConfig:
     seed: int = 0  # seeds model init, dropout, SpecAugment, augmentation and shuffling
     checkpoint_every_steps: int = 0  # also checkpoint every N steps (0: at epoch ends only)
     keep_last: int = 2  # newest checkpoints kept on disk
-    average_best: int = 5  # best checkpoints (by validation WER) averaged into the final model
+    average_best: int = 5  # best checkpoints (by best_metric) averaged into the final model
+    best_metric: Literal["wer", "cer", "loss"] = "wer"  # validation metric that ranks checkpoints
+    # (lower is better); "cer" is steadier while the WER is still near 100 %
     log_every_steps: int = 10  # scalars logged every N optimizer steps
     device: str = "auto"  # "auto", "cpu" or "cuda"
     compile: bool = False  # torch.compile the model

@@ -71,12 +71,12 @@ class Trainer:
         self.loader = self._train_loader()
         self.valid = self._valid_dataset()
         self.total_steps = self._total_steps()
-        # without validation WER the last `average_best` checkpoints are averaged instead
+        # without validation metrics the last `average_best` checkpoints are averaged instead
         keep_last = (
             cfg.keep_last if cfg.data.valid_manifest else max(cfg.keep_last, cfg.average_best)
         )
         self.checkpoints = CheckpointManager(
-            self.exp_dir, keep_last=keep_last, keep_best=cfg.average_best
+            self.exp_dir, keep_last=keep_last, keep_best=cfg.average_best, metric=cfg.best_metric
         )
         self.step = 0
         self.epoch = 0
@@ -302,7 +302,7 @@ class Trainer:
         if not self.info.is_main:
             return None
         best = [i.path for i in self.checkpoints.best()]
-        if not best:  # no validation WER: average the newest checkpoints
+        if not best:  # no validation metrics: average the newest checkpoints
             best = [i.path for i in self.checkpoints.list()[-self.cfg.average_best :]]
         state = average_model_states(best)
         model = CTCModel(self.cfg.model, self.tokenizer.vocab_size, load_stats=False)
