@@ -95,7 +95,7 @@ def test_inline_model_names_a_frontend_preset(tmp_path):
         load_train_config(config, ["data.sorted_epochs=-1"])
 
 
-def test_best_metric_ranks_the_checkpoints(tmp_path, tokenizer_dir):
+def test_best_metric_reaches_the_checkpoint_manager(tmp_path, tokenizer_dir):
     from asr.config import ConfigError
     from asr.tokenizer import load_tokenizer
     from asr.train.config import load_train_config
