@@ -4,7 +4,8 @@
 
 For each installed engine, renders about ``--seconds`` of speech (ELTeC sentences as the builder
 selects them, the engine's train voices and rate/pitch settings, the config's noise/reverb) with
-``--jobs`` worker processes, exactly as ``asr synth-corpus`` does (``asr.data.synth.render_job``),
+``--jobs`` worker processes, exactly as ``asr synth-corpus`` does
+(``asr.corpora.synth.render_job``),
 and reports seconds of speech per wall-clock second. The time for 20 h of training speech is
 extrapolated from the engine shares in the config. The load average is recorded: the rates are
 shared-machine numbers.
@@ -22,7 +23,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from asr.data import synth
+from asr.corpora import synth
 from bench.report import markdown_table, write_section
 
 TRAIN_HOURS = 20.0

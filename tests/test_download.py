@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from asr.data import download as dl
-from asr.data.download import DownloadError, Resource, download, extract_tar, fetch, md5sum
+from asr.corpora import download as dl
+from asr.corpora.download import DownloadError, Resource, download, extract_tar, fetch, md5sum
 from tests.local_http_server import ServerState, serve
 
 PAYLOAD = os.urandom(300_000)

@@ -12,10 +12,10 @@ import pytest
 import soundfile as sf
 
 from asr.cli import main
-from asr.data import download as dl
-from asr.data import librispeech as ls
-from asr.data.download import DownloadError
-from asr.data.librispeech import LibriSpeechError, download_subset, prepare_subset
+from asr.corpora import download as dl
+from asr.corpora import librispeech as ls
+from asr.corpora.download import DownloadError
+from asr.corpora.librispeech import LibriSpeechError, download_subset, prepare_subset
 from asr.data.manifest import read_manifest, validate_manifest
 from tests.local_http_server import ServerState, serve
 

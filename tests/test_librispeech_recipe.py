@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from asr.data import synth, tts
-from asr.data.download import DownloadError, read_md5_file
+from asr.corpora import synth, tts
+from asr.corpora.download import DownloadError, read_md5_file
 from asr.text import normalize_text
 from tests.local_http_server import ServerState, serve
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from asr.cli import main
-from asr.data.ljspeech import LJSpeechError, prepare_ljspeech, read_metadata
+from asr.corpora.ljspeech import LJSpeechError, prepare_ljspeech, read_metadata
 from asr.data.manifest import read_manifest
 
 SR = 22050

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from asr.audio import audio_info, load_audio
-from asr.data import synth, synth_effects, tts
-from asr.data.librispeech import collect_subset
-from asr.data.synth_text import Sentence, speakable, transcribe
+from asr.corpora import synth, synth_effects, tts
+from asr.corpora.librispeech import collect_subset
+from asr.corpora.synth_text import Sentence, speakable, transcribe
 from asr.text import normalize_text
 
 SENTENCE = "The old house stood on the hill above the quiet river."

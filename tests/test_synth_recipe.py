@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from asr.data import tts
+from asr.corpora import tts
 from tests.test_librispeech_recipe import VOICES, _configs, _novels
 from tests.test_librispeech_recipe import _run as run_recipe
 

@@ -9,8 +9,7 @@ import pytest
 import soundfile as sf
 
 from asr.cli import main
-from asr.data.manifest import validate_manifest
-from asr.data.yesno import (
+from asr.corpora.yesno import (
     YesNoError,
     download_yesno,
     find_wavs,
@@ -18,6 +17,7 @@ from asr.data.yesno import (
     split_files,
     transcript,
 )
+from asr.data.manifest import validate_manifest
 from tests.local_http_server import ServerState, serve
 
 

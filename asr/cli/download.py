@@ -83,8 +83,8 @@ def _librispeech(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from asr.data import librispeech
-    from asr.data.download import read_md5_file
+    from asr.corpora import librispeech
+    from asr.corpora.download import read_md5_file
 
     if not args.subsets and not args.lm:
         print("error: nothing to download: give --subsets and/or --lm", file=sys.stderr)
@@ -117,7 +117,7 @@ def _librispeech(args: argparse.Namespace) -> int:
 
 
 def _yesno(args: argparse.Namespace) -> int:
-    from asr.data.yesno import download_yesno
+    from asr.corpora.yesno import download_yesno
 
     out = download_yesno(args.dest, args.mirror, args.source, progress=not args.no_progress)
     print(f"yesno: {out}")

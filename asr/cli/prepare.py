@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _librispeech(args: argparse.Namespace) -> int:
-    from asr.data.librispeech import prepare_subset
+    from asr.corpora.librispeech import prepare_subset
 
     for subset in args.subsets:
         result = prepare_subset(
@@ -83,7 +83,7 @@ def _librispeech(args: argparse.Namespace) -> int:
 
 
 def _yesno(args: argparse.Namespace) -> int:
-    from asr.data.yesno import download_yesno, prepare_yesno
+    from asr.corpora.yesno import download_yesno, prepare_yesno
 
     root = args.root or download_yesno(args.out, source=args.tarball, progress=False)
     paths = prepare_yesno(root, args.out, split=args.split, overwrite=args.overwrite)
@@ -93,7 +93,7 @@ def _yesno(args: argparse.Namespace) -> int:
 
 
 def _ljspeech(args: argparse.Namespace) -> int:
-    from asr.data.ljspeech import prepare_ljspeech
+    from asr.corpora.ljspeech import prepare_ljspeech
     from asr.data.manifest import read_manifest, total_duration
 
     path = prepare_ljspeech(args.root, args.out, overwrite=args.overwrite)

@@ -44,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from asr.data.synth import build_corpus, load_config, with_hours
-    from asr.data.tts import available_voices
+    from asr.corpora.synth import build_corpus, load_config, with_hours
+    from asr.corpora.tts import available_voices
     from asr.errors import AsrError
 
     if args.list_voices:

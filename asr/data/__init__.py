@@ -1,7 +1,9 @@
-"""Corpus data: JSONL manifests, downloads with resume and md5 checks, corpus preparation.
+"""What training reads: JSONL manifests, datasets, samplers and augmentation.
 
 - :mod:`asr.data.manifest`: NeMo-compatible JSONL manifests (read, write, validate, filter, concat).
-- :mod:`asr.data.download`: resumable HTTP downloads, md5 verification, safe tar extraction.
-- :mod:`asr.data.librispeech`: LibriSpeech subsets and LM resources (openslr 12/11) -> manifests.
-- :mod:`asr.data.yesno`: the Kaldi yesno corpus (openslr 1) -> train/test manifests.
+- :mod:`asr.data.dataset`: audio datasets over manifests, padding collation.
+- :mod:`asr.data.sampler`: duration-bucketed batch samplers (single process and DDP).
+- :mod:`asr.data.augment`: speed perturbation, noise, reverberation, SpecAugment.
+
+Corpus preparation, downloads and the TTS corpus builder live in :mod:`asr.corpora`.
 """

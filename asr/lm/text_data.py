@@ -268,11 +268,11 @@ def novel_split_files(
     """Novel files per subset ("train", "dev", "test") of an ELTeC-style folder.
 
     Uses ``split_tsv`` (the synthetic corpus's ``novel_split.tsv``) when given and present,
-    otherwise the synthetic corpus builder's own seeded split (asr.data.synth.split_novels with
+    otherwise the synthetic corpus builder's own seeded split (asr.corpora.synth.split_novels with
     its default configuration), so the LM never trains on the dev/test novels either way.
     """
-    from asr.data.synth import SynthConfig, split_novels
-    from asr.data.synth_text import novel_name
+    from asr.corpora.synth import SynthConfig, split_novels
+    from asr.corpora.synth_text import novel_name
 
     cfg = SynthConfig(text_dir=str(text_dir))
     paths = sorted(Path(text_dir).glob(cfg.text_glob))

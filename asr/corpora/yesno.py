@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from asr.audio import AudioError, audio_info
-from asr.data.download import Resource, extract_tar, fetch
+from asr.corpora.download import Resource, extract_tar, fetch
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import AsrError
 

@@ -7,7 +7,7 @@ A :class:`Voice` names one engine voice plus a speaking-rate and pitch setting; 
 
 The engines run as subprocesses with argument lists (no shell); the text goes through a
 temporary file, never the command line, so a text starting with "-" is still text. festival runs
-as one long-lived ``festival --pipe`` process per worker (:mod:`asr.data.tts_festival`).
+as one long-lived ``festival --pipe`` process per worker (:mod:`asr.corpora.tts_festival`).
 
 Rate and pitch: espeak-ng (and mbrola through it) change both natively (``-s`` words per
 minute, ``-p`` pitch 0-99). flite and festival diphone voices stretch durations natively; their
@@ -294,7 +294,7 @@ def _engine_command(voice: Voice, text_file: Path, wav: Path) -> list[str]:
 
 
 def _festival(voice: Voice, text: str, wav: Path) -> None:
-    from asr.data.tts_festival import festival_say
+    from asr.corpora.tts_festival import festival_say
 
     stretch = voice.pitch / voice.speed  # warped afterwards by ``pitch``: see the module doc
     program = _need("festival", "festival")

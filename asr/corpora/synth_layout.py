@@ -1,6 +1,6 @@
 """Files of a synthetic corpus besides the audio: trans.txt, SPEAKERS.TXT, novel and voice lists.
 
-See :mod:`asr.data.synth` for the layout.
+See :mod:`asr.corpora.synth` for the layout.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asr.atomic import atomic_open, atomic_write_text
-from asr.data.synth_text import novel_name
+from asr.corpora.synth_text import novel_name
 
 if TYPE_CHECKING:
-    from asr.data.synth import Job, Plan, SynthConfig
-    from asr.data.tts import Voice
+    from asr.corpora.synth import Job, Plan, SynthConfig
+    from asr.corpora.tts import Voice
 
 SUBSETS = ("train", "dev", "test")
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from asr.audio import AudioError, audio_info
-from asr.data.download import DownloadError, Resource, extract_tar, fetch
+from asr.corpora.download import DownloadError, Resource, extract_tar, fetch
 from asr.data.manifest import ManifestError, Utterance, read_manifest, write_manifest
 from asr.errors import AsrError
 
@@ -103,7 +103,7 @@ def download_subset(
         keep_tarball: keep a downloaded tarball after extraction (a local ``source`` is never
             deleted).
         md5_overrides: file name -> md5 replacing the published checksum (e.g. from
-            :func:`asr.data.download.read_md5_file`, for a mirror of repacked files).
+            :func:`asr.corpora.download.read_md5_file`, for a mirror of repacked files).
 
     Returns:
         ``dest/LibriSpeech/<subset>``.

@@ -32,10 +32,10 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import audio_info, save_audio
-from asr.data import synth_effects as fx
-from asr.data.synth_layout import write_layout, write_novel_split, write_voices
-from asr.data.synth_text import Sentence, novel_name, novel_sentences, transcribe
-from asr.data.tts import TTSError, Voice, available_voices, check_engines, jitter, synthesize
+from asr.corpora import synth_effects as fx
+from asr.corpora.synth_layout import write_layout, write_novel_split, write_voices
+from asr.corpora.synth_text import Sentence, novel_name, novel_sentences, transcribe
+from asr.corpora.tts import TTSError, Voice, available_voices, check_engines, jitter, synthesize
 from asr.errors import AsrError
 
 SUBSETS = ("train", "dev", "test")
