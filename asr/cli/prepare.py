@@ -6,6 +6,9 @@ Examples::
     asr prepare librispeech --root data/synth --subsets train dev --out data/synth --skip-missing
     asr prepare yesno --tarball ../shared/data/yesno/waves_yesno.tar.gz --out data/yesno
     asr prepare ljspeech --root ../shared/data/ljspeech-sample --out data/ljspeech.jsonl
+    asr prepare transcribed --root DIR --transcripts ids.tsv \\
+        --split egs/synth/local/real_split.tsv \\
+        --subset dev --out data/real_dev.jsonl
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``asr prepare librispeech|yesno|ljspeech``."""
+    """Add ``asr prepare librispeech|yesno|ljspeech|transcribed``."""
     parser = subparsers.add_parser("prepare", help="write JSONL manifests for a corpus")
     corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
@@ -60,6 +63,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lj.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
     lj.set_defaults(func=_ljspeech)
 
+    tr = corpora.add_parser(
+        "transcribed", help="audio files <id>.flac + an 'id<TAB>text' file -> JSONL"
+    )
+    tr.add_argument("--root", required=True, help="folder holding <id>.flac or <id>.wav")
+    tr.add_argument("--transcripts", required=True, help="file of 'id<TAB>text' lines")
+    tr.add_argument("--split", help="speaker split list ('speaker<TAB>subset', with a header)")
+    tr.add_argument("--subset", help="the subset of --split to keep")
+    tr.add_argument("--out", required=True, help="manifest file to write")
+    tr.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
+    tr.set_defaults(func=_transcribed)
+
 
 def _librispeech(args: argparse.Namespace) -> int:
     from asr.corpora.librispeech import prepare_subset
@@ -89,6 +103,22 @@ def _yesno(args: argparse.Namespace) -> int:
     paths = prepare_yesno(root, args.out, split=args.split, overwrite=args.overwrite)
     for name, path in paths.items():
         print(f"{name}: {path}")
+    return 0
+
+
+def _transcribed(args: argparse.Namespace) -> int:
+    from asr.corpora.transcribed import prepare_transcribed
+    from asr.data.manifest import total_duration
+
+    utts = prepare_transcribed(
+        args.root, args.transcripts, args.out, args.split, args.subset, args.overwrite
+    )
+    if not utts:
+        print(f"{args.out}: exists (kept; --overwrite rewrites it)")
+        return 0
+    speakers = len({utt.speaker for utt in utts})
+    hours = total_duration(utts) / 3600
+    print(f"{args.out}: {len(utts)} utterances, {speakers} speakers, {hours:.2f} h")
     return 0
 
 

@@ -34,7 +34,14 @@ from tqdm import tqdm
 from asr.audio import audio_info, save_audio
 from asr.corpora import synth_effects as fx
 from asr.corpora.synth_layout import write_layout, write_novel_split, write_voices
-from asr.corpora.synth_text import Sentence, novel_name, novel_sentences, transcribe
+from asr.corpora.synth_text import (
+    Sentence,
+    excluded_ngrams,
+    novel_name,
+    novel_sentences,
+    transcribe,
+    word_ngrams,
+)
 from asr.corpora.tts import TTSError, Voice, available_voices, check_engines, jitter, synthesize
 from asr.errors import AsrError
 
@@ -73,6 +80,11 @@ class SynthConfig:
     heldout_fraction: float = 0.25  # share of each engine's speaker groups kept for dev/test only
     heldout_groups: tuple[str, ...] = ()  # or exactly these groups ("rms", "espeak-ng:m4")
     settings_per_voice: int = 2  # rate/pitch settings (speakers) per voice; the first is 1.0/1.0
+    engine_settings: dict[str, int] = field(default_factory=dict)  # per engine, overrides ^
+    engine_pitch_ranges: dict[str, tuple[float, float]] = field(
+        default_factory=dict
+    )  # per engine, overrides pitch_range (neural voices: a wide warp makes many speakers)
+    exclude_manifests: tuple[str, ...] = ()  # never read a sentence sharing 8 words with these
     speed_range: tuple[float, float] = (0.85, 1.2)  # speaking-rate factors of the other settings
     pitch_range: tuple[float, float] = (0.85, 1.15)  # pitch factors of the other settings
     utts_per_block: int = 15  # consecutive sentences of a novel read by one train speaker
@@ -202,9 +214,10 @@ def speakers_of(voices: list[Voice], cfg: SynthConfig) -> dict[str, list[Speaker
     next_id = 100
     for voice in sorted(voices, key=lambda v: v.base_id):
         rng = np.random.default_rng([cfg.seed, 3, zlib.crc32(voice.base_id.encode())])
+        count = cfg.engine_settings.get(voice.engine, cfg.settings_per_voice)
+        pitch_range = cfg.engine_pitch_ranges.get(voice.engine, cfg.pitch_range)
         settings = [(1.0, 1.0)] + [
-            (rng.uniform(*cfg.speed_range), rng.uniform(*cfg.pitch_range))
-            for _ in range(cfg.settings_per_voice - 1)
+            (rng.uniform(*cfg.speed_range), rng.uniform(*pitch_range)) for _ in range(count - 1)
         ]
         speakers[voice.base_id] = [
             Speaker(next_id + i, jitter(voice, s, p)) for i, (s, p) in enumerate(settings)
@@ -220,10 +233,15 @@ def _candidates(path: Path, cfg: SynthConfig) -> list[Sentence]:
 
 
 def select_sentences(
-    candidates: list[list[Sentence]], target_s: float, taken: set[str], rng: np.random.Generator
+    candidates: list[list[Sentence]],
+    target_s: float,
+    taken: set[str],
+    rng: np.random.Generator,
+    excluded: frozenset[str] = frozenset(),
 ) -> list[list[Sentence]]:
     """Per novel, a random selection (in reading order) totalling about ``target_s`` estimated
-    seconds, spread evenly over the novels; skips and extends ``taken`` transcripts."""
+    seconds, spread evenly over the novels; skips and extends ``taken`` transcripts, and skips
+    sentences sharing a word 8-gram with ``excluded`` (:func:`word_ngrams`)."""
     chosen: list[list[Sentence]] = []
     remaining = target_s
     for i, sentences in enumerate(candidates):
@@ -235,6 +253,8 @@ def select_sentences(
                 break
             sentence = transcribe(sentences[j])
             if sentence is None or sentence.transcript in taken:
+                continue
+            if excluded and not excluded.isdisjoint(word_ngrams(sentence.transcript)):
                 continue
             taken.add(sentence.transcript)
             picked.append(sentence)
@@ -323,13 +343,14 @@ def make_plan(
     chapters = {novel_name(p): i + 1 for i, p in enumerate(paths)}
     speakers = speakers_of(voice_split["train"] + voice_split["heldout"], cfg)
     taken: set[str] = set()
+    excluded = excluded_ngrams(cfg.exclude_manifests)
     jobs: list[Job] = []
     for subset in ("test", "dev", "train") if sentences else ():
         files = _novels_needed(novels[subset], cfg.hours(subset), cfg)
         mapper = pool.imap if pool is not None else map
         candidates = list(mapper(partial(_candidates, cfg=cfg), files))
         rng = np.random.default_rng([cfg.seed, 5, SUBSETS.index(subset)])
-        chosen = select_sentences(candidates, cfg.hours(subset) * 3600.0, taken, rng)
+        chosen = select_sentences(candidates, cfg.hours(subset) * 3600.0, taken, rng, excluded)
         voices = voice_split["train" if subset == "train" else "heldout"]
         ids = [chapters[novel_name(p)] for p in files]
         jobs.extend(_assign(chosen, ids, voices, speakers, subset, cfg))
@@ -365,7 +386,7 @@ def render_job(job: Job, cfg: SynthConfig, root: Path) -> tuple[Job, float | Non
     if out.is_file():
         return job, audio_info(out).duration_s, "exists"
     try:
-        samples = synthesize(job.voice, job.text, cfg.sample_rate)
+        samples = synthesize(job.voice, job.text, cfg.sample_rate, job.seed)
     except TTSError as err:
         return job, None, str(err)
     samples = degrade(samples, cfg, np.random.default_rng(job.seed))

