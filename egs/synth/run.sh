@@ -8,7 +8,10 @@
 # Stages (each skips work already done):
 #   0  render the corpus into $data/LibriSpeech/{train,dev,test} (resumable)
 #   1  manifests $data/manifests/{train,dev,test}.jsonl (asr prepare librispeech), and
-#      $data/manifests/ljspeech.jsonl from --ljspeech (real speech, evaluation only) if present
+#      $data/manifests/ljspeech.jsonl from --ljspeech (real speech, evaluation only) if present;
+#      with --real-root: the real LibriSpeech samples split by speaker (--real-split) into
+#      real_dev.jsonl (evaluation and tuning only) and real_train.jsonl, and train_mix.jsonl =
+#      train + real_train repeated --real-repeat times (what --am-config train_real.yaml reads)
 #   2  character tokenizer $data/lang_char (29 symbols)
 #   3  LM text $data/lm/train.txt.gz: the train novels of $data/novel_split.tsv, normalised
 #   4  character LSTM LM $exp/lm (conf/lm/small_char.yaml)
@@ -37,6 +40,11 @@ lang=""                                # tokenizer folder ("": $data/lang_char, 
 lm_text_dir=""                         # LM text folder ("": $data/lm, made by stage 3)
 text_dir=../shared/data/text/eltec-eng # the novels (LM text: those of the train split only)
 ljspeech=../shared/data/ljspeech-sample # LJSpeech folder scored as real speech ("": none)
+real_root=""                           # folder of real <id>.flac files ("": no real speech), e.g.
+                                       # ../shared/data/librispeech-samples/librispeech_train-clean-100
+real_transcripts=""                    # their "id<TAB>text" file ("": $real_root/../*.transcripts.tsv)
+real_split=egs/synth/local/real_split.tsv # speaker -> dev/train (dev: never trained on)
+real_repeat=6                          # times real_train is repeated in train_mix.jsonl
 am_config=egs/synth/conf/train.yaml
 am_config2=""                          # optional phase 2, initialised from phase 1
 am_overrides=""                        # both phases, e.g. "epochs=2 data.max_batch_seconds=60"
@@ -53,7 +61,8 @@ help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [-
        [--hours-train H] [--hours-dev H] [--hours-test H] [--jobs N] [--threads N]
        [--lang DIR] [--lm-text-dir DIR] [--ljspeech DIR] [--am-config Y] [--am-config2 Y]
        [--am-overrides 'k=v ...'] [--am2-overrides 'k=v ...']
-       [--lm-config Y] [--lm-overrides 'k=v ...']"
+       [--lm-config Y] [--lm-overrides 'k=v ...'] [--real-root DIR] [--real-transcripts TSV]
+       [--real-split TSV] [--real-repeat N]"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
 
@@ -73,12 +82,30 @@ if [[ $stage -le 1 && $stop_stage -ge 1 ]]; then
     if [[ -n $ljspeech && -f $ljspeech/metadata.csv ]]; then
         "$asr" prepare ljspeech --root "$ljspeech" --out "$data/manifests/ljspeech.jsonl"
     fi
+    if [[ -n $real_root ]]; then
+        if [[ -z $real_transcripts ]]; then
+            real_transcripts=$(ls "$real_root"/../*.transcripts.tsv | head -n 1)
+        fi
+        for subset in dev train; do
+            "$asr" prepare transcribed --root "$real_root" --transcripts "$real_transcripts" \
+                --split "$real_split" --subset "$subset" --out "$data/manifests/real_$subset.jsonl"
+        done
+        "$asr" prepare mix "$data/manifests/train.jsonl" \
+            "$data/manifests/real_train.jsonl:$real_repeat" --out "$data/manifests/train_mix.jsonl"
+    fi
 fi
 
 [[ $threads -gt 0 ]] && export OMP_NUM_THREADS="$threads"
 manifests="$data/manifests"
 eval_sets=(dev test)
 [[ -f $manifests/ljspeech.jsonl ]] && eval_sets+=(ljspeech)
+[[ -f $manifests/real_dev.jsonl ]] && eval_sets+=(real_dev)
+train_manifest=$manifests/train.jsonl   # with real speech: the mix, validated on real dev
+valid_manifest=$manifests/dev.jsonl
+if [[ -f $manifests/train_mix.jsonl ]]; then
+    train_manifest=$manifests/train_mix.jsonl
+    valid_manifest=$manifests/real_dev.jsonl
+fi
 lang="${lang:-$data/lang_char}"
 lm_text_dir="${lm_text_dir:-$data/lm}"
 
@@ -113,11 +140,14 @@ if [[ $stage -le 4 && $stop_stage -ge 4 ]]; then
 fi
 
 if [[ $stage -le 5 && $stop_stage -ge 5 ]]; then
-    am_phase1="$exp/am"
-    [[ -n $am_config2 ]] && am_phase1="$exp/am_phase1"
+    am_phase1="$exp/am" phase1_train=$train_manifest phase1_valid=$valid_manifest
+    if [[ -n $am_config2 ]]; then  # phase 1 on synthetic speech, phase 2 on the mix
+        am_phase1="$exp/am_phase1" phase1_train=$manifests/train.jsonl
+        phase1_valid=$manifests/dev.jsonl
+    fi
     echo "stage 5: acoustic model -> $am_phase1 ($am_config)"
     # shellcheck disable=SC2086
-    recipes/train_am.sh --train "$manifests/train.jsonl" --valid "$manifests/dev.jsonl" \
+    recipes/train_am.sh --train "$phase1_train" --valid "$phase1_valid" \
         "$am_config" "$lang" "$am_phase1" $am_overrides
     if [[ -n $am_config2 ]]; then
         echo "stage 5: acoustic model, phase 2 from $am_phase1/model -> $exp/am ($am_config2)"
@@ -125,17 +155,17 @@ if [[ $stage -le 5 && $stop_stage -ge 5 ]]; then
             rm -rf "$exp/am"  # phase 1 was retrained since phase 2 began: start phase 2 again
         fi
         # shellcheck disable=SC2086
-        recipes/train_am.sh --train "$manifests/train.jsonl" --valid "$manifests/dev.jsonl" \
+        recipes/train_am.sh --train "$train_manifest" --valid "$valid_manifest" \
             "$am_config2" "$lang" "$exp/am" "init_from=$am_phase1/model" $am_overrides \
             $am2_overrides
     fi
 fi
 
 if [[ $stage -le 6 && $stop_stage -ge 6 ]]; then
-    echo "stage 6: tune alpha/beta on $manifests/dev.jsonl -> $exp/tune"
+    echo "stage 6: tune alpha/beta on $valid_manifest -> $exp/tune"
     recipes/tune_decoder.sh --decode-config "$decode_config" --alphas "$tune_alphas" \
         --betas "$tune_betas" --method "$tune_method" "$exp/am/model" "$exp/lm/lm" \
-        "$manifests/dev.jsonl" "$exp/tune"
+        "$valid_manifest" "$exp/tune"
 fi
 
 if [[ $stage -le 7 && $stop_stage -ge 7 ]]; then
