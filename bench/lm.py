@@ -21,8 +21,8 @@ import torch
 
 from asr import config as config_io
 from asr.lm.lstm import LSTMLM
-from asr.lm.train import LMTrainConfig
 from asr.tokenizer import CharTokenizer
+from asr.train.config import LMTrainConfig
 
 BATCHES = (1, 16, 64, 256)
 

@@ -322,8 +322,8 @@ def test_fine_tune_from_imported_model(tmp_path, clips) -> None:
     from asr.audio import save_audio
     from asr.data.manifest import Utterance, write_manifest
     from asr.tokenizer import CharTokenizer
+    from asr.train.acoustic import AcousticTrainer
     from asr.train.config import load_train_config
-    from asr.train.loop import Trainer
 
     model_dir = tmp_path / "qn"
     assert main(["import-nemo", str(FIXTURES / "quartznet.nemo"), "--out", str(model_dir)]) == 0
@@ -348,11 +348,11 @@ def test_fine_tune_from_imported_model(tmp_path, clips) -> None:
     cfg = load_train_config(cfg_path)
     imported, tokenizer = load_model(model_dir)
     assert cfg.model == imported.cfg
-    trainer = Trainer(cfg, tokenizer, tmp_path / "exp")
+    trainer = AcousticTrainer(cfg, tokenizer, tmp_path / "exp")
     for name, tensor in imported.state_dict().items():
         assert torch.equal(trainer.model.state_dict()[name], tensor), name
     with pytest.raises(Exception, match="vocabulary differs"):
-        Trainer(cfg, CharTokenizer([*DEFAULT_CHAR_VOCAB[:-1], "-"]), tmp_path / "exp2")
+        AcousticTrainer(cfg, CharTokenizer([*DEFAULT_CHAR_VOCAB[:-1], "-"]), tmp_path / "exp2")
 
 
 def test_init_from_as_an_override_supplies_the_model(tmp_path) -> None:

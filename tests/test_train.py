@@ -98,13 +98,13 @@ def test_inline_model_names_a_frontend_preset(tmp_path):
 def test_best_metric_reaches_the_checkpoint_manager(tmp_path, tokenizer_dir):
     from asr.config import ConfigError
     from asr.tokenizer import load_tokenizer
+    from asr.train.acoustic import AcousticTrainer
     from asr.train.config import load_train_config
-    from asr.train.loop import Trainer
 
     config = _write_config(tmp_path)
     cfg = load_train_config(config, ["best_metric=cer"])
-    trainer = Trainer(cfg, load_tokenizer(tokenizer_dir), tmp_path / "exp")
-    assert trainer.checkpoints.metric == "cer"
+    trainer = AcousticTrainer(cfg, load_tokenizer(tokenizer_dir), tmp_path / "exp")
+    assert trainer.engine.checkpoints.metric == "cer"
     assert load_train_config(config).best_metric == "wer"
     with pytest.raises(ConfigError, match="best_metric"):
         load_train_config(config, ["best_metric=bleu"])
@@ -112,8 +112,8 @@ def test_best_metric_reaches_the_checkpoint_manager(tmp_path, tokenizer_dir):
 
 def test_training_learns_and_exports(tmp_path, tokenizer_dir):
     from asr.models.io import load_model
+    from asr.train.acoustic import train
     from asr.train.config import load_train_config
-    from asr.train.loop import train
 
     # one full batch per epoch: 80 steps of full-batch training learn the tones (at 1e-2 the
     # kaiming-initialised tiny model ends at WER 0.82; 2e-2, 3e-2 and 5e-2 all reach 0)
@@ -231,9 +231,9 @@ def test_ema_checkpoints_resume_and_average_without_validation(tmp_path, tokeniz
     from safetensors.torch import load_file
 
     from asr.tokenizer import load_tokenizer
+    from asr.train.acoustic import AcousticTrainer
     from asr.train.checkpoint import load_checkpoint
     from asr.train.config import load_train_config
-    from asr.train.loop import Trainer
 
     config = _write_config(tmp_path)
     base = [
@@ -248,7 +248,7 @@ def test_ema_checkpoints_resume_and_average_without_validation(tmp_path, tokeniz
 
     def run(exp: str, max_steps: int, resume: bool = False):
         cfg = load_train_config(config, [*base, f"max_steps={max_steps}"])
-        return Trainer(cfg, tok, tmp_path / exp).run(resume=resume)
+        return AcousticTrainer(cfg, tok, tmp_path / exp).run(resume=resume)
 
     out = run("ref", 6)
     run("cut", 4)

@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asr.train.acoustic import train
     from asr.train.config import load_train_config
-    from asr.train.loop import train
 
     cfg = load_train_config(args.config, args.overrides)
     train(cfg, args.tokenizer, args.exp, resume=args.resume)

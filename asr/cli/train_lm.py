@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from asr.lm.train import load_lm_train_config, train_lm
     from asr.tokenizer import CharTokenizer
+    from asr.train.config import load_lm_train_config
+    from asr.train.lm import train_lm
 
     cfg = load_lm_train_config(args.config, args.overrides)
     tokenizer_dir = args.tokenizer

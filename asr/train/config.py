@@ -1,4 +1,5 @@
-"""The acoustic-model training configuration (one YAML file, strict keys and types).
+"""The training configurations (one YAML file each, strict keys and types): :class:`TrainConfig`
+for the acoustic model (``asr train``), :class:`LMTrainConfig` for the LSTM LM (``asr train-lm``).
 
 ``model`` may be a path to a model YAML (relative to the training YAML, e.g.
 ``../../../conf/model/small.yaml``) or an inline mapping; overrides such as
@@ -14,6 +15,8 @@ from typing import Literal
 
 from asr import config as config_io
 from asr.data.augment import AugmentConfig
+from asr.lm.lstm import LSTMLMConfig
+from asr.lm.text_data import LMDataConfig
 from asr.models.ctc import ModelConfig, inline_frontend_preset, load_model_config
 from asr.train.optim import OptimConfig
 
@@ -97,3 +100,40 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
         inline_frontend_preset(model, path.parent)
     data = config_io.apply_overrides(data, overrides or [])
     return config_io.from_dict(TrainConfig, data, where=f"{path}:")
+
+
+@dataclasses.dataclass(frozen=True)
+class LMTrainConfig:
+    """Everything one LM training run needs besides the tokenizer, text files and folder."""
+
+    model: LSTMLMConfig = dataclasses.field(default_factory=LSTMLMConfig)  # architecture
+    data: LMDataConfig = dataclasses.field(default_factory=LMDataConfig)  # reading, batching
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # optimiser + schedule
+    epochs: int = 1  # passes over the training text
+    max_steps: int = 0  # stop after this many steps; also the LR schedule's horizon
+    grad_clip: float = 1.0  # clip the global gradient norm (0: no clipping)
+    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision (fp16: CUDA only)
+    seed: int = 0  # seeds init, dropout, file and batch order
+    checkpoint_every_steps: int = 500  # validate + checkpoint every N steps (and at epoch ends)
+    keep_last: int = 2  # newest checkpoints kept
+    average_best: int = 1  # best checkpoints (validation loss) averaged into the exported LM
+    log_every_steps: int = 20  # scalars logged every N steps
+    valid_batch_tokens: int = 16384  # padded tokens per validation batch
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    threads: int = 0  # torch CPU threads (0: leave torch's default)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.max_steps < 0 or self.checkpoint_every_steps < 1:
+            raise ValueError("epochs and checkpoint_every_steps must be >= 1, max_steps >= 0")
+        if self.optim.schedule != "constant" and self.max_steps == 0:
+            raise ValueError(
+                f"optim.schedule {self.optim.schedule!r} needs max_steps > 0 (the length of a "
+                "streamed corpus is unknown); set max_steps or optim.schedule=constant"
+            )
+        if self.keep_last < 1 or self.average_best < 1 or self.log_every_steps < 1:
+            raise ValueError("keep_last, average_best and log_every_steps must be >= 1")
+
+
+def load_lm_train_config(path: str | Path, overrides: list[str] | None = None) -> LMTrainConfig:
+    """Read an LM training YAML and apply ``key=value`` overrides."""
+    return config_io.load(LMTrainConfig, path, overrides)

@@ -1,0 +1,340 @@
+"""The training engine both trainers share: step, accumulation, AMP, clipping, EMA, checkpoints,
+exact resume, the epoch loop and its logs.
+
+A trainer (:mod:`asr.train.acoustic`, :mod:`asr.train.lm`) builds its model and its resumable
+data source, then hands them to an :class:`Engine` with an :class:`EngineConfig` and itself as
+the :class:`TrainTask`: the task says how a batch becomes a loss, how to validate and how to
+export the averaged weights; the engine does everything else the same way for both.
+
+Checkpoints (``exp_dir/checkpoints``, see :mod:`asr.train.checkpoint`) hold the model weights (the
+EMA weights when EMA is on, the raw ones then in the train state) and, besides, the step, epoch,
+optimizer, grad scaler, data position (under the trainer's ``data_key``) and every rank's RNG
+states, so a resumed run continues with the same batches and the same losses. Under ``torchrun``
+every rank trains on its shard; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterator, Sized
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from asr.train import distributed as D
+from asr.train.checkpoint import CheckpointManager, average_model_states, load_checkpoint
+from asr.train.logbook import TrainLogger
+from asr.train.optim import OptimConfig, build_optimizer, lr_at, set_lr
+from asr.train.runtime import autocast, rng_states, seed_everything, set_rng_states
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """What the engine needs to know; each trainer fills it from its own YAML config."""
+
+    optim: OptimConfig  # optimiser + LR schedule
+    epochs: int  # passes over the training data
+    total_steps: int  # the LR schedule's horizon (optimizer steps)
+    max_steps: int = 0  # stop after this many optimizer steps (0: run every epoch)
+    grad_accum: int = 1  # batches accumulated per optimizer step
+    grad_clip: float = 0.0  # clip the global gradient norm to this (0: no clipping)
+    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision of the forward pass
+    ema_decay: float = 0.0  # exponential moving average of the weights (0: off)
+    compile: bool = False  # torch.compile the model
+    seed: int = 0  # per-rank streams (dropout, augmentation) are seeded with seed + 1000 * rank
+    checkpoint_every_steps: int = 0  # also checkpoint every N steps (0: at epoch ends only)
+    validate_at_checkpoints: bool = False  # validate at those checkpoints too (else epoch ends)
+    keep_last: int = 2  # newest checkpoints kept on disk
+    average_best: int = 5  # best checkpoints (by best_metric) kept and averaged at the end
+    average_newest: int = 1  # newest checkpoints averaged instead when none has a metric
+    best_metric: str = "loss"  # validation metric that ranks checkpoints (lower is better)
+    log_every_steps: int = 10  # scalars logged every N optimizer steps
+    rate_name: str = "items_per_s"  # logged throughput, train/<rate_name>
+    rate_divisor: float = 1.0  # work units per throughput unit (3600: audio seconds -> hours)
+
+
+class ResumableData(Protocol):
+    """An iterable of batches whose position can be saved and restored (loader, text stream)."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class TrainTask(Protocol):
+    """What differs between trainers: the loss of a batch, validation, export."""
+
+    def loss(self, forward: Any, batch: Any) -> tuple[Tensor, float, float]:
+        """``(loss, weight, work)`` of one batch: the scalar loss to minimise, its weight in the
+        logged mean loss, and the work it stands for (audio seconds, tokens) for the throughput.
+        ``forward(*inputs)`` runs the model under the engine's autocast."""
+        ...
+
+    def validate(self) -> dict[str, float]:
+        """Validation metrics (``{}`` without validation data); every rank calls it."""
+        ...
+
+    def export(self, state: dict[str, Tensor]) -> Path:
+        """Write the final model from averaged weights (rank 0); returns its folder."""
+        ...
+
+
+@dataclasses.dataclass
+class _Window:
+    """Training scalars since the last log line."""
+
+    loss_sum: float = 0.0  # sum of weight x loss over finite losses
+    weight: float = 0.0  # sum of weights (non-finite losses count, as NaN-skipping means)
+    work: float = 0.0  # audio seconds, tokens, ...
+    start: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def add(self, loss: float, weight: float, work: float) -> None:
+        if math.isfinite(loss):
+            self.loss_sum += loss * weight
+        self.weight += weight
+        self.work += work
+
+
+class Engine:
+    """Trains ``model`` on ``data`` for ``task``; see the module docstring.
+
+    Args:
+        cfg: the engine's options.
+        model: the model to train (moved to ``info.device`` here).
+        data: the training batches, resumable.
+        task: loss, validation and export of the trainer.
+        exp_dir: the experiment folder (checkpoints, logs).
+        info: this process's place in the job.
+        data_key: the name of the data position in the checkpoint's train state.
+    """
+
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        model: nn.Module,
+        data: ResumableData,
+        task: TrainTask,
+        exp_dir: str | Path,
+        info: D.DistInfo,
+        data_key: str = "loader",
+    ) -> None:
+        self.cfg, self.data, self.task, self.data_key = cfg, data, task, data_key
+        self.exp_dir, self.info, self.device = Path(exp_dir), info, info.device
+        self.model = model.to(self.device)
+        self.ddp = self._wrap(self.model)
+        self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
+        self.ema: dict[str, Tensor] | None = None
+        if cfg.ema_decay > 0:
+            self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.checkpoints = CheckpointManager(
+            self.exp_dir, cfg.keep_last, cfg.average_best, metric=cfg.best_metric
+        )
+        self.step, self.epoch = 0, 0
+        seed_everything(cfg.seed + 1000 * info.rank)  # per-rank dropout/augmentation streams
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        wrapped: nn.Module = model
+        if self.cfg.compile:
+            wrapped = torch.compile(model)  # type: ignore[assignment]
+        if self.info.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            wrapped = nn.parallel.DistributedDataParallel(wrapped, device_ids=ids)
+        return wrapped
+
+    # ----------------------------------------------------------------------------- state
+    def train_state(self) -> dict[str, Any]:
+        """Everything but the model weights needed to resume exactly (gathers RNG states)."""
+        rngs = D.all_gather_objects(rng_states(), self.info)
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            self.data_key: self.data.state_dict(),
+            "rng": rngs,
+        }
+
+    def save_checkpoint(self, metrics: dict[str, float] | None = None) -> None:
+        """Checkpoint on rank 0 (all ranks must call it: RNG states are gathered)."""
+        state = self.train_state()
+        weights = self.model.state_dict()
+        if self.ema is not None:  # checkpoints (hence averaging and export) hold the EMA weights
+            state["model_raw"], weights = weights, self.ema
+        if self.info.is_main:
+            self.checkpoints.save(self.step, self.epoch, weights, state, metrics=metrics)
+        D.barrier(self.info)
+
+    def resume(self) -> bool:
+        """Restore the newest checkpoint; False when there is none."""
+        latest = self.checkpoints.latest()
+        if latest is None:
+            return False
+        model_state, state, _ = load_checkpoint(latest)
+        if "model_raw" in state:  # written with EMA on: the checkpoint weights are the EMA
+            if self.ema is not None:
+                self.ema = {k: v.to(self.device) for k, v in model_state.items()}
+            model_state = state["model_raw"]
+        self.model.load_state_dict(model_state)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.data.load_state_dict(state[self.data_key])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        set_rng_states(state["rng"], self.info.rank)
+        return True
+
+    # ------------------------------------------------------------------------------ step
+    def forward(self, *inputs: Any) -> Any:
+        """The (wrapped) model's forward pass under the configured autocast."""
+        with autocast(self.cfg.amp, self.device):
+            return self.ddp(*inputs)
+
+    def forward_backward(self, batch: Any) -> tuple[float, float, float]:
+        """One micro-batch: the task's loss, scaled for accumulation, backward.
+
+        Returns:
+            ``(loss, weight, work)`` with the loss as a float (NaN/Inf when not finite).
+        """
+        loss, weight, work = self.task.loss(self.forward, batch)
+        self.scaler.scale(loss * (1.0 / self.cfg.grad_accum)).backward()
+        return float(loss.detach()), weight, work
+
+    def optimizer_step(self) -> float:
+        """Set the LR, clip, step, update the EMA; returns the gradient norm before clipping."""
+        set_lr(self.optimizer, lr_at(self.step, self.cfg.total_steps, self.cfg.optim))
+        self.scaler.unscale_(self.optimizer)
+        max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self._ema_update()
+        self.step += 1
+        return float(norm)
+
+    @torch.no_grad()
+    def _ema_update(self) -> None:
+        assert self.ema is not None
+        decay = self.cfg.ema_decay
+        for key, value in self.model.state_dict().items():
+            if value.is_floating_point():
+                self.ema[key].mul_(decay).add_(value, alpha=1.0 - decay)
+            else:
+                self.ema[key].copy_(value)
+
+    # ------------------------------------------------------------------------------ loop
+    def run(self, resume: bool = False) -> Path | None:
+        """Train to the end, then export the averaged weights (rank 0 returns the folder)."""
+        if resume and self.resume() and self.info.is_main:
+            print(f"resumed from step {self.step} (epoch {self.epoch})")
+        logger = TrainLogger(self.exp_dir, enabled=self.info.is_main, resume_step=self.step)
+        try:
+            while self.epoch < self.cfg.epochs and not self.done():
+                if self._train_epoch(logger):  # the next checkpoint resumes at the next epoch
+                    self.epoch += 1
+                    self.data.set_epoch(self.epoch)
+                self.save_checkpoint(self.validate(logger))
+            return self._finish(logger)
+        finally:
+            logger.close()
+
+    def done(self) -> bool:
+        """Whether ``max_steps`` optimizer steps have been taken."""
+        return bool(self.cfg.max_steps) and self.step >= self.cfg.max_steps
+
+    def _progress_bar(self) -> tqdm:
+        if isinstance(self.data, Sized):  # steps of this epoch
+            total, initial = len(self.data) // self.cfg.grad_accum, 0
+        else:  # a stream of unknown length: steps of the run
+            total, initial = self.cfg.max_steps or None, self.step
+        return tqdm(total=total, initial=initial, desc=f"epoch {self.epoch}",
+                    disable=not self.info.is_main, dynamic_ncols=True)  # fmt: skip
+
+    def _train_epoch(self, logger: TrainLogger) -> bool:
+        """Train until the epoch ends (True) or max_steps is reached (False)."""
+        self.data.set_epoch(self.epoch)  # keeps a resumed mid-epoch position
+        self.ddp.train()
+        bar, window, micro = self._progress_bar(), _Window(), 0
+        for batch in self.data:
+            last_micro = micro + 1 == self.cfg.grad_accum
+            sync = contextlib.nullcontext()
+            if self.info.distributed and not last_micro:
+                sync = self.ddp.no_sync()  # type: ignore[operator]
+            with sync:
+                window.add(*self.forward_backward(batch))
+            micro = 0 if last_micro else micro + 1
+            if micro:
+                continue
+            norm = self.optimizer_step()
+            bar.update(1)
+            if self.step % self.cfg.log_every_steps == 0:
+                self._log_train(logger, bar, window, norm)
+                window = _Window()
+            if self.done():
+                bar.close()
+                return False
+            every = self.cfg.checkpoint_every_steps
+            if every and self.step % every == 0:
+                self.save_checkpoint(self.validate(logger) if self.cfg.validate_at_checkpoints
+                                     else None)  # fmt: skip
+                self.ddp.train()
+        bar.close()
+        return True
+
+    def _log_train(self, logger: TrainLogger, bar: tqdm, window: _Window, norm: float) -> None:
+        seconds = time.perf_counter() - window.start
+        loss_sum, weight, work = D.all_reduce_sum(
+            [window.loss_sum, window.weight, window.work], self.info
+        )
+        loss = loss_sum / max(weight, 1.0)
+        rate = work / self.cfg.rate_divisor / max(seconds, 1e-9)
+        lr = self.optimizer.param_groups[0]["lr"]
+        bar.set_postfix(
+            {"loss": f"{loss:.3f}", "lr": f"{lr:.2e}", self.cfg.rate_name: f"{rate:.4g}"}
+        )
+        scalars = {"train/loss": loss, "train/lr": lr, "train/grad_norm": norm}
+        logger.log(self.step, {**scalars, f"train/{self.cfg.rate_name}": rate})
+
+    def validate(self, logger: TrainLogger) -> dict[str, float]:
+        """The task's validation metrics, logged as ``valid/<name>`` and printed (rank 0)."""
+        metrics = self.task.validate()
+        if not metrics:
+            return {}
+        logger.log(self.step, {f"valid/{k}": v for k, v in metrics.items()})
+        if self.info.is_main:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            tqdm.write(f"validation at step {self.step}: {shown}")
+        return metrics
+
+    def _finish(self, logger: TrainLogger) -> Path | None:
+        """Average the best checkpoints (else the newest) and export them (rank 0)."""
+        if not self.info.is_main:
+            return None
+        paths = [i.path for i in self.checkpoints.best()]
+        if not paths:  # no validation metrics: average the newest checkpoints
+            paths = [i.path for i in self.checkpoints.list()[-self.cfg.average_newest :]]
+        out = self.task.export(average_model_states(paths))
+        logger.plot_curves(self.exp_dir / "curves.png")
+        print(f"averaged {len(paths)} checkpoint(s) into {out}")
+        return out
+
+
+def run_distributed(device: str, build: Callable[[D.DistInfo], Any], **run: Any) -> Path | None:
+    """Join the torchrun job (if any), build a trainer with ``build(info)``, call its
+    ``run(**run)`` and leave the job; returns what ``run`` returns."""
+    info = D.init_distributed(device)
+    try:
+        return build(info).run(**run)
+    finally:
+        D.cleanup(info)

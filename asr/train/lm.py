@@ -1,0 +1,165 @@
+"""The LSTM LM trainer: streamed text batches, through :mod:`asr.train.engine`.
+
+:func:`train_lm` runs one experiment in ``exp_dir`` (same layout as the acoustic trainer)::
+
+    exp_dir/config.yaml      the resolved LMTrainConfig
+    exp_dir/tokenizer/       the tokenizer
+    exp_dir/log.jsonl        train/valid scalars; exp_dir/tensorboard/; exp_dir/curves.png
+    exp_dir/checkpoints/     asr.train.checkpoint (ranked by validation loss)
+    exp_dir/lm/              the exported LM (best checkpoints averaged): asr.lm.io
+
+Resuming restores weights, optimizer, grad scaler, the stream position and every RNG state, so
+a killed run continues with the same batches and the same losses.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from asr import config as config_io
+from asr.lm.io import save_lm
+from asr.lm.lstm import LSTMLM, sentence_batch
+from asr.lm.text_data import LMBatch, LMBatchStream, make_batches, read_valid_sentences
+from asr.tokenizer import Tokenizer, load_tokenizer
+from asr.train import distributed as D
+from asr.train.config import LMTrainConfig
+from asr.train.engine import Engine, EngineConfig, run_distributed
+from asr.train.runtime import seed_everything
+
+
+@torch.no_grad()
+def evaluate_nll(
+    model: LSTMLM, sentences: Sequence[Sequence[int]], max_batch_tokens: int = 16384
+) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) and token count (``</s>`` included) of sentences."""
+    was_training = model.training
+    model.eval()
+    device = model.embedding.weight.device
+    total, count = 0.0, 0
+    for chunk in make_batches([list(s) for s in sentences], max_batch_tokens, 256):
+        inputs, targets, mask = sentence_batch(chunk, device)
+        logits, _ = model(inputs)
+        nll = torch.nn.functional.cross_entropy(
+            logits.float().transpose(1, 2), targets, reduction="none"
+        )
+        total += float((nll * mask).sum())
+        count += int(mask.sum())
+    model.train(was_training)
+    return total, count
+
+
+class LMTrainer:
+    """One LM training run; see the module docstring. Build it, then :meth:`run`.
+
+    The engine (``self.engine``) owns the optimizer, checkpoints and loop; this class builds the
+    LM and the text stream and is the engine's task: the token loss, validation NLL, export.
+    """
+
+    def __init__(
+        self,
+        cfg: LMTrainConfig,
+        tokenizer: Tokenizer,
+        text_files: Sequence[str | Path],
+        exp_dir: str | Path,
+        valid_files: Sequence[str | Path] = (),
+        info: D.DistInfo | None = None,
+    ) -> None:
+        self.cfg, self.tokenizer, self.exp_dir = cfg, tokenizer, Path(exp_dir)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        self.info = info or D.init_distributed(cfg.device)
+        seed_everything(cfg.seed)
+        model = LSTMLM(cfg.model, tokenizer.vocab)
+        self.stream = LMBatchStream(
+            text_files,
+            tokenizer,
+            cfg.data,
+            seed=cfg.seed,
+            rank=self.info.rank,
+            world_size=self.info.world_size,
+            exclude_valid=not valid_files,
+        )
+        self.valid = read_valid_sentences(tokenizer, cfg.data, valid_files, text_files)
+        self.export_dir: Path | None = None
+        self.engine = Engine(
+            engine_config(cfg), model, self.stream, self, self.exp_dir, self.info, "stream"
+        )
+        self.model: LSTMLM = self.engine.model  # type: ignore[assignment]
+
+    # ------------------------------------------------------------------------------ task
+    def loss(self, forward: Callable[..., Any], batch: LMBatch) -> tuple[Tensor, float, float]:
+        """Mean cross-entropy per token of one batch (weight and work: its tokens)."""
+        batch = batch.to(self.engine.device)
+        logits, _ = forward(batch.inputs)
+        nll = torch.nn.functional.cross_entropy(
+            logits.float().transpose(1, 2), batch.targets, reduction="none"
+        )
+        loss = (nll * batch.mask).sum() / batch.num_tokens
+        return loss, float(batch.num_tokens), float(batch.num_tokens)
+
+    def validate(self) -> dict[str, float]:
+        """Loss (nats/token), perplexity and bits per token on the validation sentences."""
+        if not self.valid:
+            return {}
+        nll, count = evaluate_nll(self.model, self.valid, self.cfg.valid_batch_tokens)
+        loss = nll / max(count, 1)
+        return {"loss": loss, "ppl": math.exp(loss), "bits_per_token": loss / math.log(2)}
+
+    def export(self, state: dict[str, Tensor]) -> Path:
+        """Write the averaged weights as an LM folder (``export_dir``, default ``exp_dir/lm``)."""
+        model = LSTMLM(self.cfg.model, self.tokenizer.vocab)
+        model.load_state_dict(state)
+        return save_lm(model, self.tokenizer, self.export_dir or self.exp_dir / "lm")
+
+    # ------------------------------------------------------------------------------- run
+    def run(self, resume: bool = False, export_dir: str | Path | None = None) -> Path | None:
+        """Train to the end, then export the LM (rank 0 returns its folder)."""
+        if self.info.is_main:
+            config_io.save(self.cfg, self.exp_dir / "config.yaml")
+            self.tokenizer.save(self.exp_dir / "tokenizer")
+        self.export_dir = Path(export_dir) if export_dir is not None else None
+        return self.engine.run(resume)
+
+
+def engine_config(cfg: LMTrainConfig) -> EngineConfig:
+    """The engine's options for an LM run (a stream's length is unknown: max_steps is the
+    schedule's horizon; every checkpoint is validated)."""
+    return EngineConfig(
+        optim=cfg.optim,
+        epochs=cfg.epochs,
+        total_steps=max(cfg.max_steps, 1),
+        max_steps=cfg.max_steps,
+        grad_clip=cfg.grad_clip,
+        amp=cfg.amp,
+        seed=cfg.seed,
+        checkpoint_every_steps=cfg.checkpoint_every_steps,
+        validate_at_checkpoints=True,
+        keep_last=cfg.keep_last,
+        average_best=cfg.average_best,
+        average_newest=1,
+        best_metric="loss",
+        log_every_steps=cfg.log_every_steps,
+        rate_name="tokens_per_s",
+    )
+
+
+def train_lm(
+    cfg: LMTrainConfig,
+    tokenizer_dir: str | Path,
+    text_files: Sequence[str | Path],
+    exp_dir: str | Path,
+    valid_files: Sequence[str | Path] = (),
+    resume: bool = False,
+    export_dir: str | Path | None = None,
+) -> Path | None:
+    """Train an LSTM LM (see :class:`LMTrainer`); rank 0 returns the exported LM folder."""
+    tokenizer = load_tokenizer(tokenizer_dir)
+    build = functools.partial(LMTrainer, cfg, tokenizer, text_files, exp_dir, valid_files)
+    return run_distributed(cfg.device, build, resume=resume, export_dir=export_dir)
