@@ -13,7 +13,6 @@ from asr.lm.text_data import (
     TextDataError,
     is_valid_sentence,
     make_batches,
-    novel_split_files,
     read_valid_sentences,
 )
 from asr.tokenizer import CharTokenizer
@@ -121,20 +120,11 @@ def test_shards_are_disjoint_and_valid_split_is_excluded(tmp_path):
     assert not seen & valid
 
 
-def test_novel_format_and_split(tmp_path):
+def test_novel_format(tmp_path):
     novel = tmp_path / "ENG19000_Someone.txt"
     novel.write_text("Chapter 1\n\nIt was a dark night. Mr. Smith\nwas out.\n", encoding="utf-8")
     cfg = _cfg(text_format="novel", valid_per_mille=0)
     texts = {TOK.decode(r) for b in LMBatchStream([novel], TOK, cfg) for r in b.inputs.tolist()}
     assert texts == {"CHAPTER ONE", "IT WAS A DARK NIGHT", "MISTER SMITH WAS OUT"}
-    for i in range(12):
-        (tmp_path / f"ENG18{i:03d}_X.txt").write_text("A.\n", encoding="utf-8")
-    tsv = tmp_path / "novel_split.tsv"
-    tsv.write_text("novel\tchapter\tsubset\nENG18001_X\t2\tdev\nENG18002_X\t3\ttest\n")
-    split = novel_split_files(tmp_path, tsv)
-    assert [p.name for p in split["dev"]] == ["ENG18001_X.txt"]
-    assert len(split["train"]) == 11 and all("ENG18002" not in p.name for p in split["train"])
-    default = novel_split_files(tmp_path)  # the synthetic corpus's seeded split
-    assert len(default["dev"]) == len(default["test"]) == 5
     with pytest.raises(TextDataError, match="no such text file"):
         LMBatchStream([tmp_path / "missing.txt"], TOK, cfg)

@@ -5,7 +5,7 @@
 - :mod:`asr.corpora.yesno`: the Kaldi yesno corpus (openslr 1) -> train/test manifests.
 - :mod:`asr.corpora.ljspeech`: LJSpeech-format folders -> a manifest.
 - :mod:`asr.corpora.synth`: novels read by text-to-speech voices (:mod:`asr.corpora.tts`) in the
-  LibriSpeech layout.
+  LibriSpeech layout; :mod:`asr.corpora.novel_split`: which novels an LM may train on.
 
 This layer sits above :mod:`asr.data` (what training reads) and below the command line.
 """

@@ -1,5 +1,8 @@
 """Streaming LM text: sentences from files of any size, batched by length, resumable, sharded.
 
+Which novels an LM may train on (the synthetic corpus's split) is the corpus's business:
+:mod:`asr.corpora.novel_split`.
+
 Nothing here reads a whole file: sentences stream from plain or gzipped files, either novels
 (hard-wrapped paragraphs split into sentences by :func:`asr.text.iter_novel_sentences`) or one
 sentence per line (the LibriSpeech LM corpus). Each sentence is normalised like the acoustic
@@ -243,46 +246,3 @@ class LMBatchStream:
                 inputs, targets, mask = sentence_batch(sentences)
                 yield LMBatch(inputs, targets, mask, sum(len(s) + 1 for s in sentences))
             self.buffer, self.batch = index + 1, 0
-
-
-def read_novel_split(path: str | Path) -> dict[str, list[str]]:
-    """Novel names per subset from a ``novel_split.tsv`` (columns novel, chapter, subset, ...)."""
-    path = Path(path)
-    out: dict[str, list[str]] = {}
-    with open_text(path) as fh:
-        header = fh.readline().rstrip("\n").split("\t")
-        if "novel" not in header or "subset" not in header:
-            raise TextDataError(f"{path}: line 1: expected columns 'novel' and 'subset'")
-        col_novel, col_subset = header.index("novel"), header.index("subset")
-        for number, line in enumerate(fh, start=2):
-            cells = line.rstrip("\n").split("\t")
-            if len(cells) <= max(col_novel, col_subset):
-                raise TextDataError(f"{path}: line {number}: expected {len(header)} columns")
-            out.setdefault(cells[col_subset], []).append(cells[col_novel])
-    return out
-
-
-def novel_split_files(
-    text_dir: str | Path, split_tsv: str | Path | None = None
-) -> dict[str, list[Path]]:
-    """Novel files per subset ("train", "dev", "test") of an ELTeC-style folder.
-
-    Uses ``split_tsv`` (the synthetic corpus's ``novel_split.tsv``) when given and present,
-    otherwise the synthetic corpus builder's own seeded split (asr.corpora.synth.split_novels with
-    its default configuration), so the LM never trains on the dev/test novels either way.
-    """
-    from asr.corpora.synth import SynthConfig, split_novels
-    from asr.corpora.synth_text import novel_name
-
-    cfg = SynthConfig(text_dir=str(text_dir))
-    paths = sorted(Path(text_dir).glob(cfg.text_glob))
-    paths = [p for p in paths if p.is_file() and p.name.endswith((".txt", ".txt.gz"))]
-    if not paths:
-        raise TextDataError(f"{text_dir}: no novels (*.txt, *.txt.gz)")
-    if split_tsv is None or not Path(split_tsv).is_file():
-        return split_novels(paths, cfg)
-    named = read_novel_split(split_tsv)
-    held = {n for subset in ("dev", "test") for n in named.get(subset, [])}
-    out = {s: [p for p in paths if novel_name(p) in set(named.get(s, []))] for s in ("dev", "test")}
-    out["train"] = [p for p in paths if novel_name(p) not in held]
-    return out
