@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asr import config as config_io
+from asr.data.cmvn import accumulate_cmvn_stats
 from asr.frontend import Frontend, FrontendConfig, FrontendError, compute_features
 from asr.frontend import functional as F
-from asr.frontend.cmvn import accumulate_cmvn_stats, load_cmvn_stats, save_cmvn_stats
+from asr.frontend.cmvn import load_cmvn_stats, save_cmvn_stats
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "conf" / "frontend"
 PRESETS = ["kaldi_fbank80", "kaldi_mfcc13", "nemo_mel64", "librosa_mel80"]

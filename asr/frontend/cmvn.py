@@ -1,4 +1,6 @@
-"""Global CMVN statistics: accumulate over a manifest, save and load (safetensors or JSON).
+"""Global CMVN statistics files: save and load (safetensors or JSON), and running sums.
+
+Accumulating them over a manifest is :func:`asr.data.cmvn.accumulate_cmvn_stats`.
 
 A stats file holds two vectors of the front-end's base feature size (before deltas): ``mean``
 and ``std``, plus the number of frames they were computed from (``frames``). ``.json`` files
@@ -7,16 +9,14 @@ are ``{"mean": [...], "std": [...], "frames": N}``; any other suffix is safetens
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from asr.atomic import atomic_path, atomic_write_text
-from asr.frontend.module import Frontend, FrontendConfig, FrontendError
+from asr.frontend.errors import FrontendError
 
 # Standard deviations are floored at this so that constant features do not divide by zero.
 STD_FLOOR = 1e-5
@@ -106,42 +106,3 @@ class StatsAccumulator:
         mean = self.total / self.frames
         var = (self.squares / self.frames - mean.pow(2)).clamp(min=0.0)
         return mean, var.sqrt().clamp(min=STD_FLOOR)
-
-
-def accumulate_cmvn_stats(
-    manifest: str | Path,
-    cfg: FrontendConfig,
-    out_path: str | Path | None = None,
-    max_utterances: int | None = None,
-) -> tuple[Tensor, Tensor, int]:
-    """Global mean and std of ``cfg``'s base features (no normalisation, no deltas).
-
-    Args:
-        manifest: JSONL manifest (:func:`asr.data.manifest.iter_manifest`); offsets and
-            durations are honoured.
-        cfg: front-end options; its ``normalize`` and ``deltas`` are ignored.
-        out_path: if given, the stats are also written there (:func:`save_cmvn_stats`).
-        max_utterances: use at most this many utterances (None: all).
-
-    Returns:
-        ``mean``, ``std`` ``(dim,)`` float64 and the number of frames.
-    """
-    from asr.audio import load_audio
-    from asr.data.manifest import iter_manifest
-
-    plain = dataclasses.replace(cfg, normalize="none", cmvn_stats=None, deltas=0)
-    frontend = Frontend(plain).eval()
-    acc = StatsAccumulator(plain.base_features)
-    for i, utt in enumerate(iter_manifest(manifest)):
-        if max_utterances is not None and i >= max_utterances:
-            break
-        duration = utt.duration if utt.offset > 0 and math.isfinite(utt.duration) else None
-        samples, _ = load_audio(utt.audio_filepath, plain.sample_rate_hz, utt.offset, duration)
-        wave = torch.from_numpy(samples).float()[None, :]
-        with torch.inference_mode():
-            feats, lengths = frontend(wave, torch.tensor([wave.shape[1]]))
-        acc.add(feats[0, : int(lengths[0])])
-    mean, std = acc.result()
-    if out_path is not None:
-        save_cmvn_stats(out_path, mean, std, acc.frames)
-    return mean, std, acc.frames

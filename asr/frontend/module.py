@@ -26,16 +26,13 @@ import torch
 from torch import Tensor, nn
 
 from asr import config as config_io
-from asr.errors import AsrError
 from asr.frontend import functional as F
+from asr.frontend.cmvn import load_cmvn_stats
 from asr.frontend.denoise import DenoiseConfig, denoise_power
+from asr.frontend.errors import FrontendError
 
 # CPU: frames analysed per step (one utterance at a time), so that the work stays in cache.
 CHUNK_FRAMES = 512
-
-
-class FrontendError(AsrError):
-    """Bad input to the front-end (wrong shapes, lengths out of range, missing CMVN stats)."""
 
 
 @dataclass(frozen=True)
@@ -189,8 +186,6 @@ class Frontend(nn.Module):
             mean = torch.zeros(cfg.base_features)
             std = torch.ones(cfg.base_features)
             if load_stats:
-                from asr.frontend.cmvn import load_cmvn_stats
-
                 mean, std = load_cmvn_stats(str(cfg.cmvn_stats), cfg.base_features)
             self.register_buffer("cmvn_mean", mean)
             self.register_buffer("cmvn_std", std)
@@ -435,7 +430,6 @@ def replace(cfg: FrontendConfig, **changes: object) -> FrontendConfig:
 __all__ = [
     "Frontend",
     "FrontendConfig",
-    "FrontendError",
     "compute_features",
     "load_config",
 ]
