@@ -8,6 +8,10 @@ Examples::
 The kind of folder is found from its files (``config.yaml``: acoustic model, ``lm.yaml``: LSTM
 LM). Weights are loaded without unpickling and written atomically; the loaders compute in
 float32 whatever the stored dtype.
+
+OUT must be new or empty; ``--overwrite`` replaces an exported folder of the same kind. A folder
+holding anything else (an experiment's checkpoints and logs, your files, the source itself) is
+never replaced, whatever the flags.
 """
 
 from __future__ import annotations
@@ -27,32 +31,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("src", help="exported acoustic model or LSTM LM folder")
-    p.add_argument("out", help="folder to write (replaced atomically when it exists)")
+    p.add_argument("out", help="folder to write (new or empty; see --overwrite)")
     p.add_argument("--dtype", choices=DTYPES, default="float16", help="default float16")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT when it is an exported folder of the same kind (nothing else)",
+    )
     p.set_defaults(func=run)
 
 
-def export_folder(src: str | Path, out: str | Path, dtype: str) -> str:
+def export_folder(src: str | Path, out: str | Path, dtype: str, overwrite: bool = False) -> str:
     """Rewrite the model or LM folder ``src`` into ``out`` with ``dtype`` weights; returns the
-    kind written ("acoustic model" or "LSTM LM")."""
-    from asr.lm.io import is_lstm_lm_dir, load_lm, save_lm
-    from asr.models.io import ModelFileError, export_model, load_model
+    kind written ("acoustic model" or "LSTM LM"). ``out`` is checked first
+    (:func:`asr.models.io.check_model_out`); ``overwrite`` allows replacing an exported folder
+    of the same kind."""
+    from asr.lm.io import load_lm, save_lm
+    from asr.models.io import (
+        LSTM_LM,
+        ModelFileError,
+        check_model_out,
+        export_model,
+        load_model,
+        model_dir_kind,
+    )
 
     src = Path(src)
+    kind = model_dir_kind(src)
+    if kind is None:
+        raise ModelFileError(
+            f"{src}: not an exported model or LM folder (no model.safetensors "
+            "with config.yaml or lm.yaml)"
+        )
     if Path(out).resolve() == src.resolve():
         raise ModelFileError(f"{out}: the output folder must differ from the source")
-    if is_lstm_lm_dir(src):
+    check_model_out(out, kind, overwrite=overwrite, sources=(src,))
+    if kind == LSTM_LM:
         lm, tokenizer = load_lm(src)
         save_lm(lm, tokenizer, out, dtype=dtype)  # type: ignore[arg-type]
-        return "LSTM LM"
+        return kind
     model, tokenizer = load_model(src)
     export_model(model, tokenizer, out, dtype=dtype)  # type: ignore[arg-type]
-    return "acoustic model"
+    return kind
 
 
 def run(args: argparse.Namespace) -> int:
     """Export; errors are AsrError subclasses reported by the top-level CLI in one line."""
-    kind = export_folder(args.src, args.out, args.dtype)
+    kind = export_folder(args.src, args.out, args.dtype, overwrite=args.overwrite)
     size_mb = sum(p.stat().st_size for p in Path(args.out).iterdir() if p.is_file()) / 1e6
     print(f"wrote {kind} {args.out} ({args.dtype}, {size_mb:.1f} MB)")
     return 0

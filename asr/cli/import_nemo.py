@@ -5,6 +5,9 @@ character vocabulary, ``AudioToMelSpectrogramPreprocessor``) and writes one of o
 directories (``model.safetensors`` + ``config.yaml`` + ``tokenizer.yaml``). The weights file is
 read with ``torch.load(weights_only=True)``: nothing but tensors is ever unpickled.
 
+OUT must be new or empty; ``--overwrite`` replaces an exported acoustic model folder there, and
+nothing else (a folder holding other files is never replaced, whatever the flags).
+
 Examples::
 
     asr import-nemo QuartzNet15x5Base-En.nemo --out exp/quartznet15x5
@@ -25,7 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("nemo", help="the .nemo file")
-    p.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
+    p.add_argument("--out", required=True, help="model folder to write (new or empty)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT when it is an exported acoustic model folder (nothing else)",
+    )
     p.add_argument(
         "--case",
         choices=("upper", "keep"),
@@ -46,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     """Import; prints a one-line summary of the model written."""
     from asr.models.nemo_import import import_nemo
 
-    model, tokenizer = import_nemo(args.nemo, args.out, case=args.case, dtype=args.dtype)
+    model, tokenizer = import_nemo(
+        args.nemo, args.out, case=args.case, dtype=args.dtype, overwrite=args.overwrite
+    )
     encoder = model.cfg.encoder
     print(
         f"{args.out}: {len(encoder.blocks)} blocks, {model.num_parameters() / 1e6:.2f} M "

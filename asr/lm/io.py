@@ -61,7 +61,8 @@ def save_lm(
     Args:
         model: the LM (any device; weights are copied to CPU).
         tokenizer: its tokenizer; the vocabularies must be equal.
-        out_dir: destination folder; an existing LM there is replaced.
+        out_dir: destination folder; an existing exported LM there is replaced (a folder
+            holding anything else is refused: see :func:`asr.models.io.check_model_out`).
         dtype: weight storage dtype, default "float32"; "float16" halves the file (the loader
             computes in float32).
     Returns:
@@ -73,8 +74,9 @@ def save_lm(
     if diff is not None:
         raise LMError(f"cannot export: model and tokenizer vocabularies differ: {diff}")
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    dest = out_dir.resolve()  # "." has no name to derive the temporary folder's name from
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         state = {
             k: v.detach()
@@ -87,7 +89,7 @@ def save_lm(
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         config_io.save(ExportedLM(len(model.vocab), model.cfg, dtype=dtype), tmp / CONFIG_FILE)
         tokenizer.save(tmp)
-        _replace_dir(tmp, out_dir)
+        _replace_dir(tmp, dest)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

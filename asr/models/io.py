@@ -26,6 +26,8 @@ from safetensors.torch import load_file, save_file
 from asr import config as config_io
 from asr.errors import AsrError
 from asr.models.ctc import CTCModel, ModelConfig
+from asr.outputs import OVERWRITE_FLAG, check_writable, same_or_inside
+from asr.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE
 
 if TYPE_CHECKING:
     from asr.tokenizer import Tokenizer
@@ -35,6 +37,15 @@ VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# The config file of an exported LSTM LM folder (asr.lm.io.CONFIG_FILE, which imports this).
+LM_CONFIG_FILE = "lm.yaml"
+# Every name an exported model or LM folder holds: a folder holding anything else (a checkpoint
+# folder, a log, a user's file) is not ours to replace, whatever flag is given.
+MODEL_DIR_NAMES = frozenset(
+    {WEIGHTS_FILE, CONFIG_FILE, LM_CONFIG_FILE, TOKENIZER_FILE, SENTENCEPIECE_FILE}
+)
+ACOUSTIC_MODEL = "acoustic model"
+LSTM_LM = "LSTM LM"
 
 
 class ModelFileError(AsrError):
@@ -83,7 +94,8 @@ def export_model(
     Args:
         model: the model to export (any device; weights are copied to CPU).
         tokenizer: its tokenizer; ``tokenizer.vocab_size`` must equal ``model.vocab_size``.
-        out_dir: destination folder; an existing model there is replaced.
+        out_dir: destination folder; an existing exported model there is replaced (a folder
+            holding anything else is refused: see :func:`check_model_out`).
         dtype: parameter storage dtype; "float16" halves the file (the loader computes in
             float32). Batch-norm statistics and front-end tensors stay float32.
     Returns:
@@ -96,24 +108,101 @@ def export_model(
             f"tokenizer has {tokenizer.vocab_size} symbols but the model outputs {model.vocab_size}"
         )
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    dest = out_dir.resolve()  # "." has no name to derive the temporary folder's name from
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
         save_file(_export_state(model, dtype), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         exported = ExportedConfig(vocab_size=model.vocab_size, model=model.cfg, dtype=dtype)
         config_io.save(exported, tmp / CONFIG_FILE)
         tokenizer.save(tmp)
-        _replace_dir(tmp, out_dir)
+        _replace_dir(tmp, dest)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return out_dir
 
 
+def model_dir_kind(path: str | Path) -> str | None:
+    """``"acoustic model"``, ``"LSTM LM"`` or None: what kind of exported folder ``path`` is,
+    judged by its files (``model.safetensors`` with ``config.yaml`` or ``lm.yaml``)."""
+    path = Path(path)
+    if not (path / WEIGHTS_FILE).is_file():
+        return None
+    if (path / CONFIG_FILE).is_file():
+        return ACOUSTIC_MODEL
+    if (path / LM_CONFIG_FILE).is_file():
+        return LSTM_LM
+    return None
+
+
+def check_replaceable(path: Path, shown: Path | None = None) -> None:
+    """Raise unless ``path`` is an exported model/LM folder holding only the files we write
+    (``shown``: the name to give in the message, default ``path``)."""
+    foreign = sorted(
+        p.name for p in path.iterdir() if p.name not in MODEL_DIR_NAMES or not p.is_file()
+    )
+    if foreign or model_dir_kind(path) is None:
+        holds = f"it holds {', '.join(foreign[:3])}" if foreign else "no model files"
+        raise ModelFileError(
+            f"{shown or path}: not a model folder written by asr ({holds}); refusing to "
+            "replace it, whatever the flags: choose another output folder"
+        )
+
+
+def check_model_out(
+    out: str | Path, kind: str, overwrite: bool = False, sources: tuple[str | Path, ...] = ()
+) -> Path:
+    """Check, before any work, that a model folder of ``kind`` may be written at ``out``.
+
+    Allowed: a new folder, an empty folder, or (with ``overwrite``) an exported folder of the
+    same kind holding nothing but the files we write. Never replaced, whatever the flag: a
+    folder holding anything else (an experiment with checkpoints, a user's files), a model of
+    another kind, a source of the command, or the current working folder.
+
+    Args:
+        out: the output folder.
+        kind: ``"acoustic model"`` or ``"LSTM LM"`` (what will be written).
+        overwrite: the user passed ``--overwrite``.
+        sources: folders/files the command reads; ``out`` may not be or hold one of them.
+    Returns:
+        ``out`` as an absolute, resolved path (so ``.`` has a name).
+    Raises:
+        ModelFileError / OutputError: one line naming ``out`` and the reason.
+    """
+    given = Path(out)  # named in messages as the user wrote it
+    out = given.resolve()
+    for source in sources:
+        if same_or_inside(Path(source), out):
+            raise ModelFileError(f"{given}: the output folder is or holds the source {source}")
+    if out.exists() and not out.is_dir():
+        raise ModelFileError(f"{given}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ModelFileError(
+                f"{given}: exists and is not empty; pass {OVERWRITE_FLAG} to replace the "
+                f"{kind} folder there"
+            )
+        check_replaceable(out, given)
+        existing = model_dir_kind(out)
+        if existing != kind:
+            raise ModelFileError(
+                f"{given}: holds an {existing}, not an {kind}; refusing to replace it "
+                "(remove it yourself if that is what you want)"
+            )
+        if same_or_inside(Path.cwd(), out):
+            raise ModelFileError(f"{given}: is the current folder; refusing to replace it")
+    check_writable(given)
+    return out
+
+
 def _replace_dir(src: Path, dst: Path) -> None:
     """Move the finished folder ``src`` onto ``dst``, keeping the old ``dst`` until it is done.
 
     ``src`` (from ``mkdtemp``, mode 0700) and its files get the usual umask permissions first.
+    An empty ``dst`` (possibly the current folder) receives the files, config last; a non-empty
+    one must be an exported folder holding only our files (:func:`check_replaceable`): nothing
+    else is ever deleted.
     """
     from asr.atomic import current_umask
 
@@ -127,6 +216,13 @@ def _replace_dir(src: Path, dst: Path) -> None:
     if not dst.exists():
         os.replace(src, dst)
         return
+    if dst.is_dir() and not any(dst.iterdir()):
+        configs = (CONFIG_FILE, LM_CONFIG_FILE)
+        for path in sorted(src.iterdir(), key=lambda p: p.name in configs):
+            os.replace(path, dst / path.name)
+        src.rmdir()
+        return
+    check_replaceable(dst)
     old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
     os.replace(dst, old)
     try:

@@ -225,19 +225,23 @@ def import_nemo(
     out_dir: str | Path,
     case: Literal["keep", "upper"] = "keep",
     dtype: Literal["float32", "float16", "bfloat16"] = "float32",
+    overwrite: bool = False,
 ) -> tuple[CTCModel, CharTokenizer]:
     """Convert a ``.nemo`` file into one of our model directories (``asr import-nemo``).
 
     Args:
         path: the ``.nemo`` archive.
-        out_dir: the model directory to write (replaced atomically if it exists).
+        out_dir: the model directory to write: new or empty, checked before the archive is
+            read (:func:`asr.models.io.check_model_out`).
         case: label case (see :func:`build_model`).
         dtype: parameter storage dtype of the exported weights.
+        overwrite: replace an exported acoustic model folder at ``out_dir`` (nothing else).
     Returns:
         (model, tokenizer) as exported.
     """
-    from asr.models.io import export_model
+    from asr.models.io import ACOUSTIC_MODEL, check_model_out, export_model
 
+    check_model_out(out_dir, ACOUSTIC_MODEL, overwrite=overwrite, sources=(path,))
     model, tokenizer = build_model(load_nemo(path), case)
     export_model(model, tokenizer, out_dir, dtype=dtype)
     return model, tokenizer
