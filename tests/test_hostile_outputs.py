@@ -1,0 +1,176 @@
+"""Hostile outputs and inputs (issue 17): a command never deletes or overwrites what it did not
+create unless asked with ``--overwrite``, checks its output before the work, and reports bad
+input as one line naming the culprit.
+
+Each table row runs one command line against a prepared folder and asserts the exit code, that
+stderr is one ``error:`` line naming the culprit, and that every file that existed before is
+byte-identical afterwards (nothing deleted, nothing added: no temporary leftovers either).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from asr.cli import main
+from asr.lm.io import save_lm
+from asr.lm.lstm import LSTMLM, LSTMLMConfig
+from asr.models.io import load_model
+from asr.tokenizer import CharTokenizer
+
+NEMO = Path(__file__).parent / "fixtures" / "nemo" / "quartznet.nemo"
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (hidden ones included) -> its bytes (None for folders)."""
+    tree: dict[str, bytes | None] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            tree[os.path.relpath(os.path.join(folder, name), root)] = None
+        for name in files:
+            path = os.path.join(folder, name)
+            tree[os.path.relpath(path, root)] = Path(path).read_bytes()
+    return tree
+
+
+def _model_dir(path: Path) -> Path:
+    assert main(["import-nemo", str(NEMO), "--out", str(path)]) == 0
+    return path
+
+
+def _lm_dir(path: Path) -> Path:
+    tok = CharTokenizer()
+    return save_lm(LSTMLM(LSTMLMConfig(8, 8, 1), tok.vocab), tok, path)
+
+
+def _experiment(root: Path) -> None:
+    """``x/``: an experiment with checkpoints, a log and its exported model."""
+    (root / "x" / "checkpoints").mkdir(parents=True)
+    (root / "x" / "checkpoints" / "step-120.safetensors").write_bytes(b"weights")
+    (root / "x" / "log.jsonl").write_text('{"step": 120}\n')
+    _model_dir(root / "x" / "model")
+
+
+def _thesis(root: Path) -> None:
+    (root / "v").mkdir()
+    (root / "v" / "thesis.txt").write_text("four years of work\n")
+
+
+def _thesis_and_model(root: Path) -> None:
+    _thesis(root)
+    _model_dir(root / "m")
+
+
+def _two_models(root: Path) -> None:
+    _model_dir(root / "m")
+    _lm_dir(root / "lm")
+
+
+def _file_as_parent(root: Path) -> None:
+    _model_dir(root / "m")
+    (root / "f").write_text("a file, not a folder\n")
+
+
+# (id, setup, argv with {root}, culprit named in the message)
+REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
+    ("export-into-experiment", _experiment, ["export", "x/model", "x"], "x"),
+    ("export-into-experiment-forced", _experiment, ["export", "x/model", "x", "--overwrite"], "x"),
+    ("export-onto-source", _experiment, ["export", "x/model", "x/model", "--overwrite"], "x/model"),
+    ("export-lm-over-model", _two_models, ["export", "lm", "m", "--overwrite"], "m"),
+    ("export-into-user-folder", _thesis_and_model, ["export", "m", "v", "--overwrite"], "v"),
+    ("export-not-a-model", _thesis, ["export", "v", "out"], "v"),
+    ("export-under-a-file", _file_as_parent, ["export", "m", "f/out"], "f/out"),
+    ("import-nemo-user-folder", _thesis, ["import-nemo", str(NEMO), "--out", "v"], "v"),
+    (
+        "import-nemo-user-folder-forced",
+        _thesis,
+        ["import-nemo", str(NEMO), "--out", "v", "--overwrite"],
+        "v",
+    ),
+    (
+        "import-nemo-over-lm",
+        _two_models,
+        ["import-nemo", str(NEMO), "--out", "lm", "--overwrite"],
+        "lm",
+    ),
+    ("import-nemo-existing-model", _two_models, ["import-nemo", str(NEMO), "--out", "m"], "m"),
+    ("import-nemo-nonempty-cwd", _thesis, ["import-nemo", str(NEMO), "--out", "."], "."),
+    (
+        "import-nemo-into-cwd-model",
+        _two_models,
+        ["import-nemo", str(NEMO), "--out", ".", "--overwrite"],
+        ".",
+    ),
+]
+
+
+def _refused(root: Path, argv: list[str], culprit: str, capsys) -> str:
+    """Run ``argv`` in ``root``; assert rc 2, one error line naming ``culprit``, no change."""
+    before = snapshot(root)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert culprit in err.split(":", 2)[1], err
+    assert snapshot(root) == before
+    return err
+
+
+@pytest.mark.parametrize(
+    ("setup", "argv", "culprit"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED]
+)
+def test_refused_outputs_leave_everything_as_it_was(
+    tmp_path, monkeypatch, capsys, setup, argv, culprit
+):
+    setup(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    _refused(tmp_path, argv, culprit, capsys)
+
+
+def test_export_overwrite_replaces_only_a_model_of_the_same_kind(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _two_models(tmp_path)
+    assert main(["export", "m", "m2", "--dtype", "float32"]) == 0
+    err = _refused(tmp_path, ["export", "m", "m2"], "m2", capsys)
+    assert "--overwrite" in err
+    assert main(["export", "m", "m2", "--overwrite"]) == 0  # float16 now
+    assert load_model("m2")[0] is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lm", "m", "m2"]  # no leftovers
+    assert main(["export", "lm", "lm2"]) == 0
+    assert main(["export", "lm", "lm2", "--overwrite", "--dtype", "float32"]) == 0
+
+
+def test_import_nemo_into_the_current_empty_folder(tmp_path, monkeypatch, capsys):
+    """``--out .`` raised ``ValueError: PosixPath('.') has an empty name``."""
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert main(["import-nemo", str(NEMO), "--out", "."]) == 0
+    assert sorted(os.listdir(".")) == ["config.yaml", "model.safetensors", "tokenizer.yaml"]
+    assert load_model(".")[1].vocab_size == 29
+    assert sorted(os.listdir(tmp_path)) == ["here"]  # nothing left beside it
+
+
+def test_import_nemo_into_an_empty_folder_and_over_its_own_model(tmp_path, capsys):
+    out = tmp_path / "empty"
+    out.mkdir()
+    assert main(["import-nemo", str(NEMO), "--out", str(out)]) == 0
+    assert main(["import-nemo", str(NEMO), "--out", str(out), "--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == ["config.yaml", "model.safetensors", "tokenizer.yaml"]
+    assert sorted(os.listdir(tmp_path)) == ["empty"]
+
+
+def test_library_replace_refuses_a_foreign_folder(tmp_path):
+    """The last line of defence (also for training's export): a folder holding anything but
+    our files is never swapped out, whatever the caller checked."""
+    from asr.models.io import ModelFileError, export_model, load_model
+
+    model, tok = load_model(_model_dir(tmp_path / "m"))
+    _experiment(tmp_path)
+    before = snapshot(tmp_path / "x")
+    with pytest.raises(ModelFileError, match="not a model folder"):
+        export_model(model, tok, tmp_path / "x")
+    assert snapshot(tmp_path / "x") == before
+    assert sorted(os.listdir(tmp_path)) == ["m", "x"]
