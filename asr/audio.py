@@ -8,7 +8,8 @@ head is decoded and dropped).
 
 Everything that can go wrong with a file raises :class:`AudioError`, one line naming the path and
 the reason: missing file, unreadable/corrupt/truncated file, unsupported format, zero-length
-audio, NaN or Inf samples, a segment beyond the end of the file.
+audio, a sample rate below ``MIN_SAMPLE_RATE_HZ``, NaN or Inf samples, a segment beyond the end
+of the file.
 
 Example::
 
@@ -53,6 +54,11 @@ _KNOWN_SUFFIXES = frozenset(
     {f".{name.lower()}" for name in sf.available_formats()}
     | {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".sph", ".caf"}
 )
+
+# Lowest sample rate accepted from a file header. Speech is recorded at 8 kHz or more (telephone
+# band); below this a header is corrupt or hostile, and resampling it would multiply the samples
+# without bound (an 8 KB file claiming 1 Hz became 64 M samples at 16 kHz).
+MIN_SAMPLE_RATE_HZ = 4000
 
 # soxr quality used by resample(): "HQ" (20-bit, the soxr default); "VHQ" for 28-bit.
 RESAMPLE_QUALITY = "HQ"
@@ -135,7 +141,8 @@ def audio_info(path: str | Path) -> AudioInfo:
 
     Returns:
         :class:`AudioInfo`. Raises :class:`AudioError` for a missing, unreadable or
-        unsupported file, or one that holds no samples.
+        unsupported file, one that holds no samples, or one whose sample rate is below
+        ``MIN_SAMPLE_RATE_HZ``.
     """
     path = Path(path)
     with _open(path) as fh:
@@ -143,9 +150,14 @@ def audio_info(path: str | Path) -> AudioInfo:
 
 
 def _info(path: Path, fh: sf.SoundFile) -> AudioInfo:
-    """AudioInfo of an open file; zero-length audio is an error."""
+    """AudioInfo of an open file; zero-length audio and absurd sample rates are errors."""
     if fh.frames <= 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
+    if fh.samplerate < MIN_SAMPLE_RATE_HZ:
+        raise AudioError(
+            f"{path}: sample rate {fh.samplerate} Hz is below {MIN_SAMPLE_RATE_HZ} Hz, too low "
+            "for speech (corrupt header?)"
+        )
     return AudioInfo(
         sample_rate=int(fh.samplerate),
         num_samples=int(fh.frames),
@@ -268,7 +280,8 @@ def load_audio(
 
     Raises:
         AudioError: missing, unreadable, corrupt, truncated or unsupported file; zero-length
-            audio; NaN/Inf samples; a segment beyond the end of the file.
+            audio; a sample rate below ``MIN_SAMPLE_RATE_HZ``; NaN/Inf samples; a segment
+            beyond the end of the file.
     """
     path = Path(path)
     with _open(path) as fh:

@@ -187,6 +187,10 @@ class _WebrtcFrames:
         if self.rate != self.file_rate:
             samples = resample(samples, self.file_rate, self.rate)
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+        # Resampled, a block can hold a few samples more than ``frames`` 10 ms frames at the
+        # WebRTC rate (the file's frame is rounded to whole samples, e.g. 111 at 11070 Hz):
+        # drop them, or pad a short last frame with zeros.
+        pcm = pcm[: frames * self.frame]
         pcm = np.concatenate([pcm, np.zeros(frames * self.frame - len(pcm), dtype="<i2")])
         out = np.zeros(frames, dtype=bool)
         for i in range(frames):

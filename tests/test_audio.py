@@ -323,3 +323,20 @@ def test_ljspeech_wav_resampled_to_16k(shared_data):
     error = (ours - theirs)[1000:-1000]
     snr_db = 10 * np.log10(np.sum(theirs[1000:-1000] ** 2) / np.sum(error**2))
     assert snr_db > 40
+
+
+@pytest.mark.parametrize("rate", [1, 3, 7, 1000, 3999])
+def test_header_rate_below_the_minimum_is_an_error(tmp_path, rate):
+    """An 8 KB WAV claiming 1 Hz was resampled to 64 M samples (900 MB RSS in ``asr features``,
+    issue 17 item 10); rates this low are a corrupt or hostile header, refused from the header
+    alone, before any sample is decoded."""
+    from asr.audio import MIN_SAMPLE_RATE_HZ
+
+    path = _write(tmp_path / "low.wav", _test_signal(8000, 0.5), rate, "WAV", "PCM_16")
+    message = _error_message(path, sample_rate=16000)
+    assert f"{rate} Hz is below {MIN_SAMPLE_RATE_HZ} Hz" in message
+    with pytest.raises(AudioError, match="is below"):
+        audio_info(path)
+    ok = _write(tmp_path / "ok.wav", _test_signal(8000, 0.5), MIN_SAMPLE_RATE_HZ, "WAV", "PCM_16")
+    y, got = load_audio(ok, sample_rate=16000)
+    assert got == 16000 and len(y) == 4 * 4000

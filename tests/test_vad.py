@@ -132,6 +132,37 @@ def test_webrtc_backend(tones):
         assert seg.end - seg.start < 4.0
 
 
+@pytest.mark.parametrize("rate", [1, 3, 7])
+def test_absurd_header_rate_is_a_one_line_audio_error(tmp_path, rate):
+    """A WAV claiming 1, 3 or 7 Hz crashed the WebRTC backend with ``ValueError: negative
+    dimensions are not allowed`` (issue 17, item 5)."""
+    from asr.audio import AudioError
+
+    pytest.importorskip("webrtcvad")
+    path = tmp_path / f"r{rate}.wav"
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, 4000).astype(np.float32)
+    sf.write(path, noise, rate, subtype="PCM_16")
+    for backend in ("webrtc", "energy"):
+        with pytest.raises(AudioError, match=f"{rate} Hz is below") as err:
+            detect_speech(path, VadConfig(backend=backend))
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("samples", [111 * 1000, 35 * 11070])
+def test_webrtc_at_a_rate_whose_frame_rounds_up(tmp_path, samples):
+    """At 11070 Hz a 10 ms frame is 111 samples (110.7 rounded up), so a block of whole frames
+    resampled to 16 kHz holds more samples than its frames: this crashed the WebRTC backend
+    (``negative dimensions``) for any such file longer than one 30 s block."""
+    pytest.importorskip("webrtcvad")
+    rate = 11070
+    path = tmp_path / "odd.wav"
+    sf.write(path, _signal(rate, 35.0)[:samples], rate, subtype="PCM_16")
+    result = detect_speech(path, VadConfig(backend="webrtc", pad_s=0.0))
+    assert result.backend == "webrtc"
+    assert len(result.energies_db) == -(-samples // 111)
+    assert result.speech and result.speech[0].start == pytest.approx(0.5, abs=0.05)
+
+
 def test_webrtc_missing_is_a_clear_error(tones, monkeypatch):
     monkeypatch.setattr(vad_module, "webrtc_available", lambda: False)
     with pytest.raises(VadError, match="webrtcvad"):
