@@ -290,6 +290,73 @@ def test_not_a_nemo_archive(tmp_path, capsys) -> None:
     assert not (tmp_path / "m").exists()
 
 
+class _Zeros(io.RawIOBase):
+    """A stream of ``size`` zero bytes (a tar member's data without holding it in memory)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def _bomb(dst: Path, cfg: dict, weights_bytes: int, extra_members: int = 0) -> Path:
+    """A gzipped .nemo whose weights member is ``weights_bytes`` zeros (tiny on disk)."""
+    config = yaml.safe_dump(cfg).encode()
+    with tarfile.open(dst, "w:gz", compresslevel=1) as tar:
+        for i in range(extra_members):
+            tar.addfile(tarfile.TarInfo(f"junk/{i}"), io.BytesIO(b""))
+        info = tarfile.TarInfo(CONFIG_MEMBER)
+        info.size = len(config)
+        tar.addfile(info, io.BytesIO(config))
+        info = tarfile.TarInfo(WEIGHTS_MEMBER)
+        info.size = weights_bytes
+        tar.addfile(info, io.BufferedReader(_Zeros(weights_bytes)))
+    return dst
+
+
+def test_compression_bomb_is_refused_from_its_headers(tmp_path, monkeypatch, capsys) -> None:
+    """A small gzipped .nemo with a huge member took 1.3 GB of memory (issue 17, item 10): the
+    declared sizes are now checked before any member is read."""
+    cfg = read_archive(FIXTURES / "quartznet.nemo")[0]
+    bomb = _bomb(tmp_path / "bomb.nemo", cfg, 100 << 20)
+    assert bomb.stat().st_size < 2 << 20
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a member was read")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", no_reading)
+    with pytest.raises(NemoImportError, match="refusing a compression bomb"):
+        read_archive(bomb)
+    assert main(["import-nemo", str(bomb), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bomb}: ") and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.nemo"]
+
+
+def test_archive_bounds_on_members_and_sizes(tmp_path, monkeypatch) -> None:
+    import asr.models.nemo_import as nemo_import
+
+    cfg = read_archive(FIXTURES / "quartznet.nemo")[0]
+    many = _bomb(tmp_path / "many.nemo", cfg, 10, extra_members=nemo_import.MAX_MEMBERS)
+    with pytest.raises(NemoImportError, match=f"more than {nemo_import.MAX_MEMBERS} members"):
+        read_archive(many)
+    plain = _repack(FIXTURES / "quartznet.nemo", tmp_path / "plain.nemo")
+    monkeypatch.setattr(nemo_import, "MAX_CONFIG_BYTES", 100)
+    with pytest.raises(NemoImportError, match=rf"{CONFIG_MEMBER} is \d+ MB, more than"):
+        read_archive(plain)
+    monkeypatch.setattr(nemo_import, "MAX_CONFIG_BYTES", 4 << 20)
+    monkeypatch.setattr(nemo_import, "MAX_WEIGHTS_BYTES", 1000)
+    with pytest.raises(NemoImportError, match=rf"{WEIGHTS_MEMBER} is \d+ MB, more than"):
+        read_archive(plain)
+
+
 def test_nemo_kernel_size_factor() -> None:
     # NeMo's compute_new_kernel_size: int(k * factor), at least 1, even sizes rounded up to odd.
     assert [nemo_kernel_size(k, f) for k, f in [(21, 0.5), (33, 1.0), (3, 0.25), (11, 0.8)]] == [

@@ -10,7 +10,8 @@ a one-line :class:`NemoImportError` naming the config key.
 
 Safety: the weights file is a pickle. It is read with ``torch.load(..., weights_only=True)``,
 which only rebuilds tensors and plain containers and refuses any other object, so a crafted
-archive cannot run code. Archive members are read in memory, never extracted to disk.
+archive cannot run code. Archive members are read in memory, never extracted to disk, and only
+after their declared sizes pass the bounds below (a gzip bomb is refused from its headers).
 
 Mapping: NeMo ``encoder.encoder.N.*`` is our ``encoder.blocks.N.*`` (same sub-module layout),
 ``decoder.decoder_layers.0.*`` is ``head.conv.*`` with its output rows permuted: NeMo puts the
@@ -45,6 +46,17 @@ from asr.tokenizer import BLANK, CharTokenizer
 CONFIG_MEMBER = "model_config.yaml"
 WEIGHTS_MEMBER = "model_weights.ckpt"
 
+# Bounds on what an archive may make us hold in memory. Real archives: a config of tens of KB,
+# weights up to ~1.3 GB (Jasper 10x5, 333 M parameters), stored plain or gzipped (float weights
+# shrink by a few percent at most), and a handful of members.
+MAX_CONFIG_BYTES = 4 << 20
+MAX_WEIGHTS_BYTES = 4 << 30
+MAX_MEMBERS = 1000
+# The members read may expand to at most this many times the archive's size on disk, or to
+# MIN_EXPANSION_BYTES, whichever is larger (a gzip bomb of zeros expands ~1000 times).
+MAX_EXPANSION_RATIO = 20
+MIN_EXPANSION_BYTES = 64 << 20
+
 
 @dataclasses.dataclass(frozen=True)
 class NemoModel:
@@ -71,13 +83,14 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     path = Path(path)
     try:
         with tarfile.open(path, "r:*") as tar:
-            members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+            members = _list_members(path, tar)
+            for name in (CONFIG_MEMBER, WEIGHTS_MEMBER):
+                if name not in members:
+                    raise NemoImportError(f"{path}: no {name} in the archive (is it a .nemo?)")
+            _check_sizes(path, members[CONFIG_MEMBER].size, members[WEIGHTS_MEMBER].size)
             blobs = {}
             for name in (CONFIG_MEMBER, WEIGHTS_MEMBER):
-                member = members.get(name)
-                if member is None:
-                    raise NemoImportError(f"{path}: no {name} in the archive (is it a .nemo?)")
-                handle = tar.extractfile(member)
+                handle = tar.extractfile(members[name])
                 assert handle is not None  # regular files always have a handle
                 blobs[name] = handle.read()
     except (OSError, tarfile.TarError) as err:
@@ -90,6 +103,39 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     if not isinstance(cfg, dict):
         raise NemoImportError(f"{path}: {CONFIG_MEMBER} is not a mapping")
     return cfg, _load_weights(path, blobs[WEIGHTS_MEMBER])
+
+
+def _list_members(path: Path, tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
+    """Regular-file members by name (``./`` prefix removed); at most ``MAX_MEMBERS`` headers."""
+    members: dict[str, tarfile.TarInfo] = {}
+    for count, member in enumerate(tar, start=1):
+        if count > MAX_MEMBERS:
+            raise NemoImportError(f"{path}: more than {MAX_MEMBERS} members: not a .nemo archive")
+        if member.isfile():
+            members[member.name.removeprefix("./")] = member
+    return members
+
+
+def _check_sizes(path: Path, config_bytes: int, weights_bytes: int) -> None:
+    """Refuse members whose declared sizes exceed the bounds (before reading them)."""
+    mb = 1 << 20
+    if config_bytes > MAX_CONFIG_BYTES:
+        raise NemoImportError(
+            f"{path}: {CONFIG_MEMBER} is {config_bytes / mb:.0f} MB, more than the "
+            f"{MAX_CONFIG_BYTES / mb:.0f} MB a model config can be"
+        )
+    if weights_bytes > MAX_WEIGHTS_BYTES:
+        raise NemoImportError(
+            f"{path}: {WEIGHTS_MEMBER} is {weights_bytes / mb:.0f} MB, more than the "
+            f"{MAX_WEIGHTS_BYTES / mb:.0f} MB limit for a QuartzNet/Jasper checkpoint"
+        )
+    allowed = max(MIN_EXPANSION_BYTES, MAX_EXPANSION_RATIO * path.stat().st_size)
+    if config_bytes + weights_bytes > allowed:
+        raise NemoImportError(
+            f"{path}: its members expand to {(config_bytes + weights_bytes) / mb:.0f} MB from "
+            f"{path.stat().st_size / mb:.1f} MB on disk (over {MAX_EXPANSION_RATIO}x): "
+            "refusing a compression bomb"
+        )
 
 
 def _load_weights(path: Path, blob: bytes) -> dict[str, Tensor]:
