@@ -207,3 +207,22 @@ def test_corrupt_archive_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match=r"bad\.tar\.gz: cannot extract"):
         extract_tar(bad, tmp_path / "out")
     assert not (tmp_path / "out" / ".bad.tar.gz.extracted").exists()
+
+
+def test_compression_bomb_is_refused_before_it_is_written(tmp_path, monkeypatch) -> None:
+    """A tarball expanding far beyond its size (issue 17, item 10) is refused at the member that
+    crosses the bound, from its header, and never marked as extracted."""
+    import asr.corpora.download as download_module
+
+    monkeypatch.setattr(download_module, "MIN_EXTRACT_BYTES", 1 << 20)
+    zeros = bytes(8 << 20)
+    tarball = _tarball(tmp_path / "bomb.tar.gz", [_file("a/small.txt", b"x"), _file("a/z", zeros)])
+    assert tarball.stat().st_size * 20 < len(zeros)
+    out = tmp_path / "out"
+    with pytest.raises(DownloadError, match=r"bomb\.tar\.gz: expands beyond .*'a/z'"):
+        extract_tar(tarball, out)
+    assert not (out / "a" / "z").exists() and not (out / ".bomb.tar.gz.extracted").exists()
+    monkeypatch.setattr(download_module, "MAX_TAR_MEMBERS", 3)
+    many = _tarball(tmp_path / "many.tar.gz", [_file(f"m/{i}", b"") for i in range(5)])
+    with pytest.raises(DownloadError, match=r"many\.tar\.gz: expands beyond 3 members"):
+        extract_tar(many, tmp_path / "out2")

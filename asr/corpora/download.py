@@ -9,7 +9,8 @@
 - :func:`fetch` resolves where a :class:`Resource` comes from: a mirror base URL (default: the
   resource's own, e.g. openslr), a local folder holding the files, or a local file path.
 - :func:`extract_tar` unpacks a tarball safely (no absolute paths, no ``..``, no links out of
-  the destination, no device files) and leaves a marker file so a second call skips the work.
+  the destination, no device files, no compression bomb: bounded member count and expansion)
+  and leaves a marker file so a second call skips the work.
 
 Every failure is a :class:`DownloadError`: one line naming the URL or path and the reason.
 """
@@ -34,6 +35,16 @@ from tqdm import tqdm
 
 from asr.atomic import atomic_path
 from asr.errors import AsrError
+
+# extract_tar's bounds: the archive may expand to at most MAX_EXTRACT_RATIO times its size on
+# disk (or MIN_EXTRACT_BYTES, whichever is larger), counting 512 bytes per member header, and
+# hold at most MAX_TAR_MEMBERS members (tarfile keeps an object per member in memory). Corpus
+# tarballs of FLAC expand ~1x, of WAV or text a few times, with under 200 k members (LibriSpeech
+# train-other-500); a gzip bomb of zeros expands ~1000x.
+MAX_EXTRACT_RATIO = 20
+MIN_EXTRACT_BYTES = 1 << 30
+MAX_TAR_MEMBERS = 500_000
+TAR_HEADER_BYTES = 512
 
 # Bytes read from the network or disk per step.
 CHUNK_BYTES = 1 << 20
@@ -308,10 +319,19 @@ def extract_tar(
         return False
     dest_dir.mkdir(parents=True, exist_ok=True)
     kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    allowed = max(MIN_EXTRACT_BYTES, MAX_EXTRACT_RATIO * tarball.stat().st_size)
+    total = 0
     try:
         with tarfile.open(tarball, "r|*") as tar:  # one streaming pass over the archive
-            for member in tar:
+            for count, member in enumerate(tar, start=1):
                 _check_member(member, dest_dir, tarball)
+                total += TAR_HEADER_BYTES + max(0, member.size)
+                if count > MAX_TAR_MEMBERS or total > allowed:
+                    raise DownloadError(
+                        f"{tarball}: expands beyond {MAX_TAR_MEMBERS} members or "
+                        f"{allowed / 2**30:.1f} GB ({MAX_EXTRACT_RATIO}x its size): refusing a "
+                        f"compression bomb (stopped at {member.name!r})"
+                    )
                 tar.extract(member, dest_dir, **kwargs)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
         raise DownloadError(f"{tarball}: cannot extract: {err}") from None
