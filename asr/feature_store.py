@@ -11,8 +11,10 @@ and JSONL manifests (``.jsonl``/``.json``; segments with ``offset``/``duration``
   manifests, ``text``/``speaker``);
 - ``frontend.yaml``: the front-end config used.
 
-A failing utterance (unreadable audio, too short for one frame, duplicate id) is recorded and
-skipped; the others go on. Every file is written atomically.
+The output folder must be new or empty, or (with ``overwrite``) a features folder written
+before (only those files in it); anything else is refused before any work
+(:func:`check_features_out`). A failing utterance (unreadable audio, too short for one frame,
+duplicate id) is recorded and skipped; the others go on. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from asr.atomic import atomic_open, atomic_path
 from asr.audio import audio_info, load_audio
 from asr.errors import AsrError
+from asr.outputs import OVERWRITE_FLAG, check_writable
 
 # Suffixes searched for in input folders.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".sph", ".aiff", ".aif")
@@ -40,6 +43,7 @@ MANIFEST_SUFFIXES = (".jsonl", ".json")
 WHOLE_FILE_TOLERANCE_S = 0.02
 INDEX_NAME = "index.jsonl"
 CONFIG_NAME = "frontend.yaml"
+FAILURES_NAME = "failures.txt"  # written by ``asr features`` when inputs failed
 FEATURES_KEY = "features"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
@@ -198,25 +202,59 @@ def _index_entry(job: Job, name: str, feats: torch.Tensor) -> dict[str, Any]:
     return entry
 
 
+def check_features_out(out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Check, before any work, that features may be written into ``out_dir``; returns it.
+
+    Allowed: a new or empty folder, or with ``overwrite`` a features folder written before
+    (holding only ``*.safetensors``, ``index.jsonl``, ``frontend.yaml`` and ``failures.txt``).
+    A folder holding anything else is refused whatever the flag, and so is one that cannot be
+    written.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FeatureError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        ours = {INDEX_NAME, CONFIG_NAME, FAILURES_NAME}
+        foreign = sorted(
+            p.name
+            for p in out.iterdir()
+            if not p.is_file() or not (p.name in ours or p.suffix == ".safetensors")
+        )
+        if foreign or not ((out / INDEX_NAME).is_file() or (out / CONFIG_NAME).is_file()):
+            holds = f"it holds {', '.join(foreign[:3])}" if foreign else f"no {INDEX_NAME}"
+            raise FeatureError(
+                f"{out}: not a features folder ({holds}); refusing to write into it, whatever "
+                "the flags: choose a new or empty folder"
+            )
+        if not overwrite:
+            raise FeatureError(
+                f"{out}: holds features already; pass {OVERWRITE_FLAG} to replace them"
+            )
+    check_writable(out / INDEX_NAME)
+    return out
+
+
 def extract_features(
     frontend: torch.nn.Module,
     inputs: Sequence[str | Path],
     out_dir: str | Path,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> ExtractResult:
     """Compute and store features for every utterance in ``inputs`` (see the module docstring).
 
     Args:
         frontend: an :class:`asr.frontend.Frontend` (put in eval mode here: no dither).
         inputs: audio files, folders and JSONL manifests.
-        out_dir: output folder (created).
+        out_dir: output folder (created), checked first (:func:`check_features_out`).
         progress: show a tqdm progress bar on stderr (default True).
+        overwrite: replace the files of a features folder written before (default False).
     """
     from tqdm import tqdm
 
     from asr import config as config_io
 
-    out_dir = Path(out_dir)
+    out_dir = check_features_out(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     frontend = frontend.eval()
     config_io.save(frontend.cfg, out_dir / CONFIG_NAME)

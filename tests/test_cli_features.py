@@ -128,7 +128,9 @@ def test_bad_inputs_and_config(tmp_path, capsys):
     assert code == 1
     assert "empty: no audio files" in err and "nope.wav: no such file or folder" in err
     (tmp_path / "bad.jsonl").write_text('{"audio_filepath": "x.wav"}\n')
-    code, err = _run([str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "o")], capsys)
+    code, err = _run(
+        [str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "o"), "--overwrite"], capsys
+    )
     assert code == 1 and "bad.jsonl:1" in err
     assert (
         main(
@@ -144,6 +146,47 @@ def test_bad_inputs_and_config(tmp_path, capsys):
         == 2
     )
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_out_is_checked_before_the_work_and_never_clobbered(corpus, tmp_path, capsys):
+    """``--out`` into a folder of other files, or an unwritable one, failed late or wrote
+    into it (issue 17, items 9 and 10); a previous features folder needs --overwrite."""
+    user = tmp_path / "notes"
+    user.mkdir()
+    (user / "thesis.txt").write_text("mine\n")
+    (user / "a.safetensors").write_bytes(b"not features")
+    for extra in ([], ["--overwrite"]):
+        code, err = _run([str(corpus), "--out", str(user), *extra], capsys)
+        assert code == 2 and err.startswith(f"error: {user}: not a features folder"), err
+        assert err.count("\n") == 1
+        assert sorted(p.name for p in user.iterdir()) == ["a.safetensors", "thesis.txt"]
+        assert (user / "a.safetensors").read_bytes() == b"not features"
+    unwritable = tmp_path / "file" / "out"
+    (tmp_path / "file").write_text("a file\n")
+    code, err = _run([str(corpus), "--out", str(unwritable)], capsys)
+    assert code == 2 and err.startswith(f"error: {unwritable}") and err.count("\n") == 1, err
+    out = tmp_path / "feats"
+    assert (
+        _run([str(corpus / "a.wav"), str(corpus / "broken.wav"), "--out", str(out)], capsys)[0] == 1
+    )
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, err = _run([str(corpus / "b.wav"), "--out", str(out)], capsys)
+    assert code == 2 and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert _run([str(corpus / "b.wav"), "--out", str(out), "--overwrite"], capsys)[0] == 0
+    assert not (out / "failures.txt").exists()  # the old run's list no longer applies
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert [e["utt_id"] for e in index] == ["b"]
+
+
+@pytest.mark.parametrize("rate", [1, 7])
+def test_absurd_header_rate_fails_alone_without_amplification(corpus, tmp_path, capsys, rate):
+    """An 8 KB WAV claiming 1 Hz became 64 M samples and 123 MB of features (issue 17 item 10)."""
+    sf.write(str(corpus / "low.wav"), _speechlike(0.25, 16000, 4), rate, subtype="PCM_16")
+    out = tmp_path / "feats"
+    code, err = _run([str(corpus), "--out", str(out)], capsys)
+    assert code == 1 and f"{corpus / 'low.wav'}: sample rate {rate} Hz is below" in err
+    assert not (out / "low.safetensors").exists() and (out / "a.safetensors").is_file()
 
 
 def test_load_features_errors(tmp_path):

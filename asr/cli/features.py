@@ -1,8 +1,10 @@
 """``asr features``: compute front-end features for audio files, folders or manifests.
 
 Writes one ``<utt_id>.safetensors`` (tensor ``features``, shape ``(frames, features)``) per
-utterance, an ``index.jsonl`` and the ``frontend.yaml`` used into ``--out``. A failing file is
-reported and skipped; a summary of failures ends the run, and the exit status is 1 if any failed.
+utterance, an ``index.jsonl`` and the ``frontend.yaml`` used into ``--out``, a new or empty
+folder (``--overwrite``: a features folder written before; nothing else is ever written into).
+A failing file is reported and skipped; a summary of failures ends the run, and the exit status
+is 1 if any failed.
 
 Example::
 
@@ -27,7 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio file, folder or JSONL")
     parser.add_argument("--config", required=True, help="front-end YAML (conf/frontend/*.yaml)")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, help="output folder (new or empty)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the files of a features folder written before (only such a folder)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -46,25 +53,29 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from asr.atomic import atomic_write_text
-    from asr.feature_store import extract_features
+    from asr.feature_store import FAILURES_NAME, check_features_out, extract_features
     from asr.frontend import Frontend
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    out = check_features_out(args.out, args.overwrite)
     frontend = Frontend.from_yaml(args.config, args.overrides)
-    result = extract_features(frontend, args.inputs, args.out, progress=not args.quiet)
+    result = extract_features(
+        frontend, args.inputs, out, progress=not args.quiet, overwrite=args.overwrite
+    )
     print(f"wrote {result.written} feature files and {result.index_path}", file=sys.stderr)
     if not result.failures:
+        (out / FAILURES_NAME).unlink(missing_ok=True)  # a previous run's, in our own folder
         return 0
     lines = [
         f.message if f.message.startswith(f.source) else f"{f.source}: {f.message}"
         for f in result.failures
     ]
-    atomic_write_text(f"{args.out}/failures.txt", "\n".join(lines) + "\n")
+    atomic_write_text(out / FAILURES_NAME, "\n".join(lines) + "\n")
     print(f"{len(lines)} input(s) failed:", file=sys.stderr)
     for line in lines[:MAX_LISTED_FAILURES]:
         print(f"  {line}", file=sys.stderr)
     if len(lines) > MAX_LISTED_FAILURES:
         more = len(lines) - MAX_LISTED_FAILURES
-        print(f"  ... and {more} more (see {args.out}/failures.txt)", file=sys.stderr)
+        print(f"  ... and {more} more (see {out / FAILURES_NAME})", file=sys.stderr)
     return 1
