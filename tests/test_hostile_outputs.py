@@ -22,6 +22,7 @@ from asr.models.io import load_model
 from asr.tokenizer import CharTokenizer
 
 NEMO = Path(__file__).parent / "fixtures" / "nemo" / "quartznet.nemo"
+NGRAM = ["ngram", "corpus.txt", "--order", "2", "--discount-fallback"]
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -69,6 +70,13 @@ def _two_models(root: Path) -> None:
     _lm_dir(root / "lm")
 
 
+def _texts(root: Path) -> None:
+    """``corpus.txt`` (normalised sentences), ``notes.txt`` (a user's file), a model folder."""
+    (root / "corpus.txt").write_text("HELLO WORLD\nTHE CAT SAT ON THE MAT\nHELLO CAT\n")
+    (root / "notes.txt").write_text("my notes, not an LM\n")
+    _model_dir(root / "m")
+
+
 def _file_as_parent(root: Path) -> None:
     _model_dir(root / "m")
     (root / "f").write_text("a file, not a folder\n")
@@ -104,6 +112,19 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
         ["import-nemo", str(NEMO), "--out", ".", "--overwrite"],
         ".",
     ),
+    ("ngram-over-a-file", _texts, [*NGRAM, "--out", "notes.txt"], "notes.txt"),
+    ("ngram-over-its-input", _texts, [*NGRAM, "--out", "corpus.txt", "--overwrite"], "corpus.txt"),
+    ("ngram-into-a-folder", _texts, [*NGRAM, "--out", "m", "--overwrite"], "m"),
+    ("ngram-unwritable", _texts, [*NGRAM, "--out", "notes.txt/x.arpa"], "notes.txt/x.arpa"),
+    ("lm-text-over-a-file", _texts, ["lm-text", "corpus.txt", "--out", "notes.txt"], "notes.txt"),
+    (
+        "lm-text-over-its-input",
+        _texts,
+        ["lm-text", "corpus.txt", "--out", "corpus.txt", "--overwrite"],
+        "corpus.txt",
+    ),
+    ("tokenizer-into-a-model", _texts, ["tokenizer", "--out", "m", "--overwrite"], "m"),
+    ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),
 ]
 
 
@@ -174,3 +195,18 @@ def test_library_replace_refuses_a_foreign_folder(tmp_path):
         export_model(model, tok, tmp_path / "x")
     assert snapshot(tmp_path / "x") == before
     assert sorted(os.listdir(tmp_path)) == ["m", "x"]
+
+
+def test_text_outputs_need_overwrite_to_replace(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _texts(tmp_path)
+    assert main([*NGRAM, "--out", "lm.arpa"]) == 0
+    arpa = (tmp_path / "lm.arpa").read_bytes()
+    _refused(tmp_path, [*NGRAM, "--out", "lm.arpa"], "lm.arpa", capsys)
+    assert main([*NGRAM, "--out", "lm.arpa", "--overwrite"]) == 0
+    assert (tmp_path / "lm.arpa").read_bytes() == arpa
+    assert main(["lm-text", "corpus.txt", "--out", "norm.txt", "--format", "lines"]) == 0
+    _refused(tmp_path, ["lm-text", "corpus.txt", "--out", "norm.txt"], "norm.txt", capsys)
+    assert main(["lm-text", "corpus.txt", "--out", "norm.txt", "--overwrite"]) == 0
+    assert main(["tokenizer", "--out", "tok"]) == 0
+    assert main(["tokenizer", "--out", "tok", "--overwrite"]) == 0

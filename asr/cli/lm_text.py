@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per line, atomically (gzipped when OUT ends in .gz).",
     )
     p.add_argument("text", nargs="+", help="input text files (.txt/.gz)")
-    p.add_argument("--out", required=True, help="output file (.txt or .txt.gz)")
+    p.add_argument("--out", required=True, help="output file (.txt or .txt.gz), new")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--format", choices=["lines", "novel"], default="novel", help="input layout")
     p.add_argument(
         "--max-sentences-per-file", type=int, default=0, help="keep only the first N per file"
@@ -30,8 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     from asr.atomic import atomic_path
     from asr.lm.text_data import iter_raw_sentences
+    from asr.outputs import check_output_file
     from asr.text import normalize_text
 
+    check_output_file(args.out, args.overwrite, inputs=args.text)
     count = 0
     with atomic_path(args.out) as tmp:
         opener = gzip.open if args.out.endswith(".gz") else open

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("text", nargs="+", help="normalised text files, one sentence per line")
     p.add_argument("--order", type=int, required=True, help="highest n-gram order")
     p.add_argument("--unit", choices=["char", "word"], default="word", help="token unit")
-    p.add_argument("--out", required=True, help="ARPA file to write")
+    p.add_argument("--out", required=True, help="ARPA file to write (new; see --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument(
         "--discount-fallback", action="store_true",
         help="use discounts 0.5/1/1.5 where counts-of-counts cannot give them (tiny text)",
@@ -31,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     from asr.lm.ngram import char_tokens, estimate_arpa
     from asr.lm.text_data import iter_raw_sentences
+    from asr.outputs import check_output_file
+
+    check_output_file(args.out, args.overwrite, inputs=args.text)
 
     split = char_tokens if args.unit == "char" else str.split
     sentences = (split(s) for s in tqdm(iter_raw_sentences(args.text, "lines"), unit="sent"))

@@ -7,7 +7,8 @@ Examples::
     asr tokenizer --kind bpe --vocab-size 256 --manifest data/train.jsonl --out data/lang_bpe256
     asr tokenizer --kind unigram --vocab-size 500 --text data/lm.txt.gz --out data/lang_uni500
 
-An existing tokenizer in OUT is kept (and reported) unless ``--force`` is given. Text is taken as
+An existing tokenizer in OUT is kept (and reported) unless ``--overwrite`` is given; the tokenizer
+of an exported model or LM folder is never replaced (the weights belong to it). Text is taken as
 already normalised (``asr.text.normalize_text``), as the manifests and LM text of the recipes are.
 """
 
@@ -45,7 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="char: the character set of the given text instead of the default 29 symbols",
     )
     p.add_argument("--out", required=True, help="tokenizer folder to write")
-    p.add_argument("--force", action="store_true", help="replace an existing tokenizer in OUT")
+    p.add_argument(
+        "--overwrite",
+        "--force",
+        dest="force",
+        action="store_true",
+        help="replace an existing tokenizer in OUT (--force: the old name)",
+    )
     p.set_defaults(func=run)
 
 
@@ -109,13 +116,22 @@ def build_tokenizer(
 def run(args: argparse.Namespace) -> int:
     """Build the tokenizer unless OUT already holds one; returns 0."""
     from asr.errors import AsrError
-    from asr.tokenizer import TOKENIZER_FILE, load_tokenizer
+    from asr.models.io import model_dir_kind
+    from asr.outputs import check_writable
+    from asr.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE, load_tokenizer
 
     out = Path(args.out)
     if (out / TOKENIZER_FILE).is_file() and not args.force:
         tokenizer = load_tokenizer(out)
-        print(f"{out}: exists ({tokenizer.kind}, {tokenizer.vocab_size} symbols); --force rebuilds")
+        what = f"{tokenizer.kind}, {tokenizer.vocab_size} symbols"
+        print(f"{out}: exists ({what}); --overwrite rebuilds")
         return 0
+    kind = model_dir_kind(out)
+    if kind is not None:
+        raise AsrError(f"{out}: holds an exported {kind}; its tokenizer belongs to its weights")
+    if (out / SENTENCEPIECE_FILE).exists() and not args.force:
+        raise AsrError(f"{out / SENTENCEPIECE_FILE}: exists; pass --overwrite to replace it")
+    check_writable(out / TOKENIZER_FILE)
     has_text = bool(args.manifest or args.text)
     if args.kind == "char" and has_text and not args.from_text:
         raise AsrError("char: --manifest/--text are only read with --from-text (else 29 symbols)")
