@@ -77,6 +77,12 @@ def _texts(root: Path) -> None:
     _model_dir(root / "m")
 
 
+def _librispeech(root: Path) -> None:
+    """``lib/``: a real LibriSpeech-layout corpus (not one synth-corpus built)."""
+    (root / "lib" / "LibriSpeech" / "dev-clean").mkdir(parents=True)
+    (root / "lib" / "LibriSpeech" / "SPEAKERS.TXT").write_text("84 | F | dev-clean | ...\n")
+
+
 def _file_as_parent(root: Path) -> None:
     _model_dir(root / "m")
     (root / "f").write_text("a file, not a folder\n")
@@ -123,6 +129,7 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
         ["lm-text", "corpus.txt", "--out", "corpus.txt", "--overwrite"],
         "corpus.txt",
     ),
+    ("synth-corpus-into-a-corpus", _librispeech, ["synth-corpus", "--out", "lib"], "lib"),
     ("tokenizer-into-a-model", _texts, ["tokenizer", "--out", "m", "--overwrite"], "m"),
     ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),
 ]

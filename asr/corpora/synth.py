@@ -448,10 +448,18 @@ def render_all(
 
 def _check_same_config(cfg: SynthConfig, saved: Path) -> None:
     """Save ``cfg`` with the corpus, or refuse to resume a corpus built with another config
-    (its files would not match the new plan)."""
+    (its files would not match the new plan), or a non-empty folder that is not such a corpus
+    (its files are not ours to overwrite)."""
     from asr import config
 
     if not saved.is_file():
+        plan_only = {"novel_split.tsv", "voices.tsv"}  # what --plan-only leaves
+        foreign = sorted(p.name for p in saved.parent.iterdir() if p.name not in plan_only)
+        if foreign:
+            raise SynthError(
+                f"{saved.parent}: not a corpus built by asr synth-corpus (no {saved.name}, "
+                f"holds {', '.join(foreign[:3])}); build into a new or empty folder"
+            )
         config.save(cfg, saved)
         return
     before = config.load(SynthConfig, saved)
