@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import pickle
+import re
 import tarfile
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,18 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     return cfg, _load_weights(path, blobs[WEIGHTS_MEMBER])
 
 
+def _refusal_reason(err: Exception) -> str:
+    """The reason in torch's refusal, without its advice to load unsafely (never to be given)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    match = re.search(r"WeightsUnpickler error: (.*?\.)(?:\s|$)", text)
+    if match:
+        return match.group(1)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or "weights_only" in lines[0] or "can still be loaded" in lines[0]:
+        return type(err).__name__
+    return lines[0]
+
+
 def _list_members(path: Path, tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
     """Regular-file members by name (``./`` prefix removed); at most ``MAX_MEMBERS`` headers."""
     members: dict[str, tarfile.TarInfo] = {}
@@ -143,10 +156,9 @@ def _load_weights(path: Path, blob: bytes) -> dict[str, Tensor]:
     try:
         state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise NemoImportError(
             f"{path}: {WEIGHTS_MEMBER} refused by the safe loader (weights_only=True; "
-            f"nothing is unpickled beyond tensors): {first}"
+            f"nothing is unpickled beyond tensors): {_refusal_reason(err)}"
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a Lightning checkpoint rather than a bare state dict
