@@ -13,7 +13,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from asr.cli import main
 from asr.lm.io import save_lm
@@ -83,6 +85,27 @@ def _librispeech(root: Path) -> None:
     (root / "lib" / "LibriSpeech" / "SPEAKERS.TXT").write_text("84 | F | dev-clean | ...\n")
 
 
+def _corpora(root: Path) -> None:
+    """Small valid corpora (``lib/`` LibriSpeech dev-clean, ``yn/`` yesno, ``lj/`` LJSpeech) and
+    ``data/`` holding a user's own ``train.jsonl`` and a ``dev-clean.jsonl`` of notes."""
+    chapter = root / "lib" / "LibriSpeech" / "dev-clean" / "84" / "121123"
+    chapter.mkdir(parents=True)
+    sf.write(chapter / "84-121123-0000.flac", np.zeros(8000, np.float32), 16000)
+    (chapter / "84-121123.trans.txt").write_text("84-121123-0000 HELLO\n")
+    (root / "yn").mkdir()
+    for i in range(60):
+        name = "_".join(str((i >> b) & 1) for b in range(8))
+        sf.write(root / "yn" / f"{name}.wav", np.zeros(800, np.float32), 8000)
+    (root / "lj" / "wavs").mkdir(parents=True)
+    (root / "lj" / "metadata.csv").write_text("LJ1-1|Hello there|Hello there\n")
+    sf.write(root / "lj" / "wavs" / "LJ1-1.wav", np.zeros(8000, np.float32), 22050)
+    (root / "data").mkdir()
+    (root / "data" / "train.jsonl").write_text('{"audio_filepath": "a.wav", "duration": 1.0}\n')
+    (root / "data" / "dev-clean.jsonl").write_text("my notes\n")
+    (root / "x").mkdir()
+    (root / "x" / "f").write_text("a file where a folder is needed\n")
+
+
 def _file_as_parent(root: Path) -> None:
     _model_dir(root / "m")
     (root / "f").write_text("a file, not a folder\n")
@@ -130,6 +153,30 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
         "corpus.txt",
     ),
     ("synth-corpus-into-a-corpus", _librispeech, ["synth-corpus", "--out", "lib"], "lib"),
+    (
+        "prepare-librispeech-over-a-non-manifest",
+        _corpora,
+        ["prepare", "librispeech", "--root", "lib", "--subsets", "dev-clean", "--out", "data"],
+        "data/dev-clean.jsonl",
+    ),
+    (
+        "prepare-librispeech-unwritable",
+        _corpora,
+        ["prepare", "librispeech", "--root", "lib", "--subsets", "dev-clean", "--out", "x/f/y"],
+        "x/f/y/dev-clean.jsonl",
+    ),
+    (
+        "prepare-yesno-over-a-users-manifest",
+        _corpora,
+        ["prepare", "yesno", "--root", "yn", "--out", "data"],
+        "data/train.jsonl",
+    ),
+    (
+        "prepare-ljspeech-onto-a-folder",
+        _corpora,
+        ["prepare", "ljspeech", "--root", "lj", "--out", "data", "--overwrite"],
+        "data",
+    ),
     ("tokenizer-into-a-model", _texts, ["tokenizer", "--out", "m", "--overwrite"], "m"),
     ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),
 ]

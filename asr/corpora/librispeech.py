@@ -270,15 +270,19 @@ def prepare_subset(
         overwrite: rewrite an existing manifest.
         progress: show a progress bar.
     """
+    from asr.outputs import OVERWRITE_FLAG, check_output_file
+
     manifest = Path(out_dir) / f"{subset}.jsonl"
     if manifest.is_file() and not overwrite:
         try:
             utts = read_manifest(manifest)
-        except ManifestError:
-            utts = None
-        if utts is not None:
-            hours = sum(u.duration for u in utts) / 3600
-            return PrepareResult(manifest, len(utts), hours, was_done=True)
+        except ManifestError as err:
+            raise ManifestError(
+                f"{err}; not replaced: pass {OVERWRITE_FLAG} to rewrite {manifest}"
+            ) from None
+        hours = sum(u.duration for u in utts) / 3600
+        return PrepareResult(manifest, len(utts), hours, was_done=True)
+    check_output_file(manifest, overwrite=True)  # a folder there, or unwritable: fail now
     utts, skipped = collect_subset(find_subset_dir(root, subset), skip_missing, progress)
     for utt_id in skipped:
         print(f"warning: {subset}: skipped {utt_id}: audio file missing", file=sys.stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 from asr.audio import AudioError, audio_info
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import AsrError
+from asr.outputs import check_output_file
 from asr.text import normalize_text
 
 METADATA_FILE = "metadata.csv"
@@ -73,6 +74,7 @@ def prepare_ljspeech(root: str | Path, out: str | Path, overwrite: bool = False)
     root, out = Path(root), Path(out)
     if out.is_file() and not overwrite:
         return out
+    check_output_file(out, overwrite=True)  # a folder there, or unwritable: fail before the work
     metadata = root / METADATA_FILE
     if not metadata.is_file():
         raise LJSpeechError(f"{metadata}: not found (not a LJSpeech folder)")

@@ -23,6 +23,7 @@ from asr.audio import AudioError, audio_info
 from asr.corpora.download import Resource, extract_tar, fetch
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import AsrError
+from asr.outputs import OVERWRITE_FLAG, check_output_file
 
 OPENSLR_1 = "https://www.openslr.org/resources/1"
 # md5=None: openslr publishes none for resource 1.
@@ -126,8 +127,13 @@ def prepare_yesno(
     paths = {"train": out_dir / "train.jsonl", "test": out_dir / "test.jsonl"}
     if split not in SPLITS:
         raise YesNoError(f"unknown yesno split {split!r} (known: {', '.join(SPLITS)})")
-    if not overwrite and all(p.is_file() for p in paths.values()):
+    existing = [p for p in paths.values() if p.exists()]
+    if not overwrite and len(existing) == len(paths) and all(p.is_file() for p in existing):
         return paths
+    if not overwrite and existing:  # not both: not a finished run of ours, so not ours
+        raise YesNoError(f"{existing[0]}: exists; pass {OVERWRITE_FLAG} to rewrite it")
+    for path in paths.values():
+        check_output_file(path, overwrite=True)  # a folder there, or unwritable: fail now
     train, test = split_files(find_wavs(root), split)
     for name, files in (("train", train), ("test", test)):
         write_manifest(paths[name], [_utterance(wav) for wav in files])
