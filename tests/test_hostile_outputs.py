@@ -9,6 +9,7 @@ byte-identical afterwards (nothing deleted, nothing added: no temporary leftover
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,8 @@ def _texts(root: Path) -> None:
     """``corpus.txt`` (normalised sentences), ``notes.txt`` (a user's file), a model folder."""
     (root / "corpus.txt").write_text("HELLO WORLD\nTHE CAT SAT ON THE MAT\nHELLO CAT\n")
     (root / "notes.txt").write_text("my notes, not an LM\n")
+    log = [{"step": s, "train/loss": 10.0 / s} for s in range(1, 11)]
+    (root / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     _model_dir(root / "m")
 
 
@@ -177,6 +180,13 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
         ["prepare", "ljspeech", "--root", "lj", "--out", "data", "--overwrite"],
         "data",
     ),
+    (
+        "plot-utterance-over-its-audio",
+        _corpora,
+        ["plot", "utterance", "lj/wavs/LJ1-1.wav", "--out", "lj/wavs/LJ1-1.wav", "--overwrite"],
+        "lj/wavs/LJ1-1.wav",
+    ),
+    ("plot-curves-over-a-file", _texts, ["plot", "curves", ".", "--out", "notes.txt"], "notes.txt"),
     ("tokenizer-into-a-model", _texts, ["tokenizer", "--out", "m", "--overwrite"], "m"),
     ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),
 ]

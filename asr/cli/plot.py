@@ -6,12 +6,14 @@ Examples::
     asr plot utterance --model exp/model utt.flac --out utt.png
         # features, CTC posteriors and the recognised tokens under their frames
 
+An existing ``--out`` is replaced only with ``--overwrite``, and an input never.
 matplotlib is needed (``pip install 'asr[train]'``).
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,12 +27,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kinds = p.add_subparsers(dest="picture", metavar="PICTURE", required=True)
     curves = kinds.add_parser("curves", help="training curves of a run folder (log.jsonl)")
     curves.add_argument("exp", help="run folder written by asr train")
-    curves.add_argument("--out", required=True, help="PNG file to write")
+    curves.add_argument("--out", required=True, help="PNG file to write (new; see --overwrite)")
+    curves.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     curves.set_defaults(func=run_curves)
     utt = kinds.add_parser("utterance", help="features, CTC posteriors and tokens of one file")
     utt.add_argument("audio", help="audio file")
     utt.add_argument("--model", help="exported model folder (default: the bundled model)")
-    utt.add_argument("--out", required=True, help="PNG file to write")
+    utt.add_argument("--out", required=True, help="PNG file to write (new; see --overwrite)")
+    utt.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     utt.add_argument("--offset", type=float, default=0.0, help="start, seconds (default 0)")
     utt.add_argument("--duration", type=float, help="length, seconds (default: to the end)")
     utt.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
@@ -39,17 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_curves(args: argparse.Namespace) -> int:
     """Draw the training curves."""
+    from asr.outputs import check_output_file
     from asr.plot import plot_curves
 
+    check_output_file(args.out, args.overwrite, inputs=[Path(args.exp) / "log.jsonl"])
     print(plot_curves(args.exp, args.out))
     return 0
 
 
 def run_utterance(args: argparse.Namespace) -> int:
     """Draw one utterance."""
+    from asr.outputs import check_output_file
     from asr.plot import plot_utterance
     from asr.transcribe import resolve_model_dir
 
+    check_output_file(args.out, args.overwrite, inputs=[args.audio])
     model = resolve_model_dir(args.model)
     print(plot_utterance(model, args.audio, args.out, args.offset, args.duration, args.device))
     return 0
