@@ -105,6 +105,9 @@ def _corpora(root: Path) -> None:
     (root / "data").mkdir()
     (root / "data" / "train.jsonl").write_text('{"audio_filepath": "a.wav", "duration": 1.0}\n')
     (root / "data" / "dev-clean.jsonl").write_text("my notes\n")
+    (root / "tr").mkdir()
+    sf.write(root / "tr" / "84-121123-0001.flac", np.zeros(8000, np.float32), 16000)
+    (root / "tr" / "ids.tsv").write_text("84-121123-0001\tHELLO\n")
     (root / "x").mkdir()
     (root / "x" / "f").write_text("a file where a folder is needed\n")
 
@@ -187,6 +190,22 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
         "lj/wavs/LJ1-1.wav",
     ),
     ("plot-curves-over-a-file", _texts, ["plot", "curves", ".", "--out", "notes.txt"], "notes.txt"),
+    (
+        "prepare-transcribed-over-its-transcripts",
+        _corpora,
+        [
+            "prepare",
+            "transcribed",
+            "--root",
+            "tr",
+            "--transcripts",
+            "tr/ids.tsv",
+            "--out",
+            "tr/ids.tsv",
+            "--overwrite",
+        ],
+        "tr/ids.tsv",
+    ),
     ("tokenizer-into-a-model", _texts, ["tokenizer", "--out", "m", "--overwrite"], "m"),
     ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),
 ]

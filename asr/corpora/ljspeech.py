@@ -74,8 +74,9 @@ def prepare_ljspeech(root: str | Path, out: str | Path, overwrite: bool = False)
     root, out = Path(root), Path(out)
     if out.is_file() and not overwrite:
         return out
-    check_output_file(out, overwrite=True)  # a folder there, or unwritable: fail before the work
     metadata = root / METADATA_FILE
+    # a folder there, an input, or unwritable: fail before the work
+    check_output_file(out, overwrite=True, inputs=[metadata])
     if not metadata.is_file():
         raise LJSpeechError(f"{metadata}: not found (not a LJSpeech folder)")
     utterances = []

@@ -26,6 +26,7 @@ from asr.atomic import atomic_open
 from asr.audio import AudioError, audio_info
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import AsrError
+from asr.outputs import check_output_file
 from asr.text import normalize_text
 
 AUDIO_EXTENSIONS = (".flac", ".wav")
@@ -184,6 +185,8 @@ def prepare_transcribed(
         raise TranscribedError("prepare: give both split and subset, or neither")
     if out.exists() and not overwrite:
         return []
+    inputs = [transcripts] if split is None else [transcripts, split]
+    check_output_file(out, overwrite=True, inputs=inputs)  # fail before reading the audio
     speakers = read_speaker_split(split) if split is not None else None
     utterances = []
     for utt_id, text in read_transcripts(transcripts):
