@@ -103,7 +103,9 @@ def _corpora(root: Path) -> None:
     (root / "lj" / "metadata.csv").write_text("LJ1-1|Hello there|Hello there\n")
     sf.write(root / "lj" / "wavs" / "LJ1-1.wav", np.zeros(8000, np.float32), 22050)
     (root / "data").mkdir()
-    (root / "data" / "train.jsonl").write_text('{"audio_filepath": "a.wav", "duration": 1.0}\n')
+    flac = chapter / "84-121123-0000.flac"
+    line = {"audio_filepath": str(flac), "duration": 0.5, "text": "HELLO", "utt_id": "u1"}
+    (root / "data" / "train.jsonl").write_text(json.dumps(line) + "\n")
     (root / "data" / "dev-clean.jsonl").write_text("my notes\n")
     (root / "tr").mkdir()
     sf.write(root / "tr" / "84-121123-0001.flac", np.zeros(8000, np.float32), 16000)
@@ -205,6 +207,12 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
             "--overwrite",
         ],
         "tr/ids.tsv",
+    ),
+    (
+        "prepare-mix-over-its-input",
+        _corpora,
+        ["prepare", "mix", "data/train.jsonl:2", "--out", "data/train.jsonl", "--overwrite"],
+        "data/train.jsonl",
     ),
     ("tokenizer-into-a-model", _texts, ["tokenizer", "--out", "m", "--overwrite"], "m"),
     ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),

@@ -132,6 +132,7 @@ def _transcribed(args: argparse.Namespace) -> int:
 
 def _mix(args: argparse.Namespace) -> int:
     from asr.data.manifest import ManifestError, mix_manifests, total_duration
+    from asr.outputs import check_output_file
 
     if Path(args.out).exists() and not args.overwrite:
         print(f"{args.out}: exists (kept; --overwrite rewrites it)")
@@ -144,6 +145,7 @@ def _mix(args: argparse.Namespace) -> int:
         inputs.append((path, int(times)))
         if not Path(path).is_file():
             raise ManifestError(f"{path}: no such manifest")
+    check_output_file(args.out, overwrite=True, inputs=[path for path, _ in inputs])
     utts = mix_manifests(inputs, args.out)
     print(f"{args.out}: {len(utts)} utterances, {total_duration(utts) / 3600:.2f} h")
     return 0
