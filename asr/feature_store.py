@@ -32,13 +32,10 @@ from safetensors.torch import load_file, save_file
 
 from asr.atomic import atomic_open, atomic_path
 from asr.audio import audio_info, load_audio
+from asr.data.inputs import MANIFEST_SUFFIXES, expand_input
 from asr.errors import AsrError
 from asr.outputs import OVERWRITE_FLAG, check_writable
 
-# Suffixes searched for in input folders.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".sph", ".aiff", ".aif")
-# Manifest suffixes.
-MANIFEST_SUFFIXES = (".jsonl", ".json")
 # A manifest duration within this of the file's length (offset 0) means "the whole file".
 WHOLE_FILE_TOLERANCE_S = 0.02
 INDEX_NAME = "index.jsonl"
@@ -89,55 +86,31 @@ def safe_name(utt_id: str) -> str:
     return name or "_"
 
 
-def _manifest_jobs(path: Path) -> list[Job]:
-    from asr.data.manifest import iter_manifest
-
-    jobs = []
-    for number, utt in enumerate(iter_manifest(path), start=1):
-        stem = Path(utt.audio_filepath).stem
-        utt_id = utt.utt_id or (f"{stem}@{utt.offset:g}" if utt.offset else stem)
-        duration = utt.duration if utt.duration > 0 else None
-        jobs.append(
-            Job(
-                utt_id,
-                utt.audio_filepath,
-                utt.offset,
-                duration,
-                utt.text,
-                utt.speaker,
-                source=f"{path}:{number}",
-            )
-        )
-    return jobs
-
-
 def collect_jobs(inputs: Iterable[str | Path]) -> tuple[list[Job], list[Failure]]:
     """Expand audio files, folders and manifests into jobs; unusable inputs become failures.
 
-    Folders are searched recursively for :data:`AUDIO_SUFFIXES` (sorted); an audio file's id is
-    its stem; a manifest line's id is its ``utt_id``, else the audio stem (``@offset`` added
-    for segments).
+    Inputs are expanded by :func:`asr.data.inputs.expand_input` (folders searched recursively
+    for its audio suffixes); ids are :func:`asr.data.manifest.utterance_id` (a manifest's
+    ``utt_id``, else the audio stem, ``@offset`` added for segments). A missing input is a
+    failure here, before any work.
     """
     jobs: list[Job] = []
     failures: list[Failure] = []
-    for item in inputs:
-        path = Path(item)
+    for entry in inputs:
+        path = Path(entry)
         try:
-            if path.is_dir():
-                found = sorted(
-                    p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
-                )
-                if not found:
-                    raise FeatureError(f"{path}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
-                jobs += [Job(p.stem, str(p), source=str(p)) for p in found]
-            elif path.suffix.lower() in MANIFEST_SUFFIXES:
-                jobs += _manifest_jobs(path)
-            elif path.exists():
-                jobs.append(Job(path.stem, str(path), source=str(path)))
-            else:
+            if not path.exists():
                 raise FeatureError(f"{path}: no such file or folder")
+            found = expand_input(path)
         except AsrError as err:
             failures.append(Failure(str(path), str(err)))
+            continue
+        manifest = not path.is_dir() and path.suffix.lower() in MANIFEST_SUFFIXES
+        for number, it in enumerate(found, start=1):
+            source = f"{path}:{number}" if manifest else it.path
+            jobs.append(
+                Job(it.name, it.path, it.offset_s, it.duration_s, it.text, it.speaker, source)
+            )
     return jobs, failures
 
 

@@ -1,7 +1,7 @@
 """CTC decoders side by side on the same emissions: real-time factor (one CPU thread) and WER.
 
 The acoustic model runs once over the manifest (emissions cached as safetensors, see
-:mod:`asr.decode.tune`); every decoder then decodes the same log-probabilities:
+:mod:`asr.tune`); every decoder then decodes the same log-probabilities:
 
 - greedy (``asr.decode.greedy``);
 - ours (``asr.decode.beam``), no LM and fused with the LSTM LM, at beams 8/16/32/64, batched over
@@ -31,8 +31,8 @@ from torch import Tensor
 
 from asr.decode.beam import BeamSearchConfig, beam_search
 from asr.decode.greedy import greedy_decode
-from asr.decode.tune import Emissions, compute_emissions
 from asr.scoring import score
+from asr.tune import Emissions, compute_emissions
 
 BEAMS = (8, 16, 32, 64)
 
@@ -210,18 +210,20 @@ def LSTMDecoderLM(lm):  # noqa: N802  (a class built lazily: torchaudio is optio
     return _lstm_decoder_lm_class()(lm)
 
 
-def load_lstm(spec: str, tokenizer):
-    """An exported LSTM LM folder, or ``random``: an untrained 2x512 char LSTM (speed only)."""
+def load_lstm(spec: str, tokenizer, int8: bool = False):
+    """An exported LSTM LM folder, or ``random``: an untrained 2x512 char LSTM (speed only);
+    ``int8``: loaded with int8 recurrent products (:func:`asr.lm.io.load_lm`)."""
     from asr.lm.lstm import LSTMLM, LSTMLMConfig
 
     if spec == "random":
         torch.manual_seed(0)
-        return LSTMLM(
-            LSTMLMConfig(512, 512, 2, dropout=0.0), tokenizer.vocab
-        ).eval(), "random 2x512"
-    from asr.decode.beam_decoder import load_language_model
+        lm = LSTMLM(LSTMLMConfig(512, 512, 2, dropout=0.0), tokenizer.vocab).eval()
+        lm.int8 = int8  # as asr.lm.io.load_lm(..., int8=True) loads it
+        return lm, "random 2x512"
+    from asr.lm.io import load_lm
 
-    lm = load_language_model(spec, tokenizer)
+    lm, _ = load_lm(spec, int8=int8)
+    lm.check_compatible(tokenizer)
     return lm, f"LSTM {lm.cfg.num_layers}x{lm.cfg.hidden_size}"
 
 
@@ -270,14 +272,11 @@ def run(args: argparse.Namespace, em: Emissions, tok, lstm_spec: str, arpa: str)
     for beam in args.beams:
         cfg = dataclasses.replace(base, beam_size=beam, alpha=args.alpha, beta=args.beta)
         rows.append(measure("ours", lstm_name, beam, em, index, ours(cfg, lstm, tok), args.batch))
-    for beam in args.int8_beams:  # the same search with the LSTM's recurrent products in int8
-        cfg = dataclasses.replace(
-            base, beam_size=beam, alpha=args.alpha, beta=args.beta, lm_int8=True
-        )
+    lstm8 = load_lstm(lstm_spec, tok, int8=True)[0] if args.int8_beams else None
+    for beam in args.int8_beams:  # the same search with the LSTM loaded with int8 steps
+        cfg = dataclasses.replace(base, beam_size=beam, alpha=args.alpha, beta=args.beta)
         name = f"{lstm_name}, int8"
-        rows.append(measure("ours", name, beam, em, index, ours(cfg, lstm, tok), args.batch))
-    if args.int8_beams:
-        lstm.int8 = False  # the CTCDecoderLM wrapper below calls step() in float32
+        rows.append(measure("ours", name, beam, em, index, ours(cfg, lstm8, tok), args.batch))
     rows.append(measure("pyctcdecode", "-", 16, em, index, pyctc(tok, None, 16, 0, 0), 1))
     fused = pyctc(tok, str(arpa), 16, args.kenlm_alpha, args.kenlm_beta)
     rows.append(measure("pyctcdecode", "KenLM 4-gram", 16, em, index, fused, 1))
@@ -320,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         "--int8-beams",
         type=lambda s: [int(x) for x in s.split(",") if x],
         default=[16],
-        help="beams decoded again with lm_int8 (empty: none)",
+        help="beams decoded again with the LSTM loaded with int8 steps (empty: none)",
     )
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--beta", type=float, default=0.0)

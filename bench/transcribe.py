@@ -142,7 +142,7 @@ def main() -> None:
         f"{peaks[1] - peaks[0]:+.0f} MB from 6 to {args.minutes:g} minutes of audio with "
         f"chunking, while decoding the 6-minute file as one chunk takes "
         f"{peaks[2] - peaks[0]:+.0f} MB more than chunked. `asr transcribe` fixes glibc's mmap "
-        "threshold (`asr.transcribe.bound_malloc_heap`): with glibc's default dynamic threshold "
+        "threshold (`asr.malloc.bound_malloc_heap`): with glibc's default dynamic threshold "
         "the heap fragmented over variable-size chunks and RSS grew by ~2 MB per minute of "
         "audio with this model. Reproduce: `.venv/bin/python -m bench.transcribe`."
     )

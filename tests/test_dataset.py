@@ -67,7 +67,7 @@ def test_item_reads_audio_lazily_and_encodes_text(corpus: list[Utterance]) -> No
     assert ex.tokens.tolist() == tokenizer().encode(corpus[3].text)
     seg = ds[12]
     whole, _ = load_audio(corpus[12].audio_filepath)
-    assert seg.utt_id == "long@1.00"
+    assert seg.utt_id == "long@1"  # asr.data.manifest.utterance_id
     assert np.array_equal(seg.waveform, whole[RATE : RATE + RATE // 2])
 
 

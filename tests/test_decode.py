@@ -11,15 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.decode.run import (
-    DecodeError,
-    Decoder,
-    decode_manifest,
-    decoder_names,
-    duration_batches,
-    make_decoder,
-    register_decoder,
-)
+from asr.decode import registry
+from asr.decode.base import DecodeError, Decoder
+from asr.decode.registry import decoder_names, make_decoder, register_decoder
+from asr.decode.spec import DecodeSpec
+from asr.decode_manifest import decode_manifest
 from tests.tone_corpus import TINY_MODEL, make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,20 +60,6 @@ def _reference(model_dir: Path, manifest: Path) -> list[tuple[str, list[int]]]:
 
 def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def test_duration_batches_budget_and_cover():
-    durations = [3.0, 1.0, 7.5, 2.0, 2.0, 9.0, 0.5, 4.0]
-    batches = duration_batches(durations, 8.0)
-    assert sorted(i for b in batches for i in b) == list(range(len(durations)))
-    for batch in batches:
-        longest = max(durations[i] for i in batch)
-        assert len(batch) == 1 or len(batch) * longest <= 8.0
-        assert durations[batch[0]] == longest  # longest first
-    assert [5] in batches  # 9 s alone, over budget
-    assert all(len(b) <= 2 for b in duration_batches(durations, 100.0, max_batch_size=2))
-    with pytest.raises(DecodeError):
-        duration_batches(durations, 0.0)
 
 
 @pytest.mark.parametrize("batch_seconds", [1.0, 4.0, 100.0])
@@ -146,16 +128,13 @@ def test_score_reads_the_predictions(model_dir, corpus, tmp_path):
     assert report["num_utterances"] == 7
 
 
-def test_decoder_registry(model_dir, corpus, tmp_path):
-    assert "greedy" in decoder_names()
+def test_decoder_registry(model_dir, corpus, tmp_path, monkeypatch):
+    assert {"greedy", "beam", "kenlm"} <= set(decoder_names())
     with pytest.raises(DecodeError, match="unknown decoder 'nope'"):
-        make_decoder("nope", None)  # type: ignore[arg-type]
-    with pytest.raises(DecodeError, match="bad options"):
-        make_decoder("greedy", None, beam_size=3)  # type: ignore[arg-type]
+        make_decoder(DecodeSpec("nope"), None)  # type: ignore[arg-type]
 
-    @register_decoder("test-constant")
     class Constant(Decoder):
-        def __init__(self, tokenizer, word: str = "A") -> None:
+        def __init__(self, word: str) -> None:
             self.word = word
 
         def decode(self, log_probs, lengths):
@@ -163,8 +142,10 @@ def test_decoder_registry(model_dir, corpus, tmp_path):
 
             return [GreedyHypothesis((), None, self.word, 0.0) for _ in range(len(lengths))]
 
+    monkeypatch.setattr(registry, "DECODERS", dict(registry.DECODERS))
+    register_decoder("test-constant", lambda spec, tokenizer: Constant("B"))
     out = tmp_path / "hyp.jsonl"
-    decode_manifest(model_dir, corpus, out, decoder="test-constant", decoder_options={"word": "B"})
+    decode_manifest(model_dir, corpus, out, DecodeSpec("test-constant"))
     records = _read(out)
     assert {r["pred_text"] for r in records} == {"B"}
     assert all("token_times_s" not in r for r in records)

@@ -14,10 +14,13 @@ from asr import config as config_io
 from asr.audio import save_audio
 from asr.cli import main
 from asr.data.manifest import Utterance, write_manifest
+from asr.decode.base import DecodeError
 from asr.decode.beam import BeamSearchConfig, beam_search
 from asr.decode.beam_decoder import BeamDecoder
-from asr.decode.run import make_decoder
-from asr.lm.io import save_lm
+from asr.decode.registry import make_decoder
+from asr.decode.spec import DecodeSpec, DecodeSpecError, load_search_config
+from asr.errors import AsrError
+from asr.lm.io import load_lm, save_lm
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
 from asr.models.ctc import CTCModel, ModelConfig, load_model_config
 from asr.models.io import export_model, load_model
@@ -82,7 +85,8 @@ def test_decode_with_lstm_lm_matches_library_search(setup):
     records = _records(out)
     assert [r["utt_id"] for r in records] == ["u0", "u1", "u2"]
     model, tok = load_model(setup / "model")
-    dec = BeamDecoder(tok, lm=str(setup / "lm"), config=ROOT / "conf/decode/beam.yaml")
+    search, _ = load_search_config(ROOT / "conf/decode/beam.yaml")
+    dec = BeamDecoder(tok, search, load_lm(setup / "lm")[0])
     cfg = dataclasses.replace(dec.cfg, beam_size=4, alpha=0.7)
     from asr.audio import load_audio
 
@@ -107,8 +111,9 @@ def test_lm_int8_option_switches_the_lstm_and_keeps_the_answer(setup):
     gen = torch.Generator().manual_seed(3)
     log_probs = torch.log_softmax(3 * torch.randn(4, 30, tok.vocab_size, generator=gen), -1)
     lengths = torch.tensor([30, 25, 12, 30])
-    exact = BeamDecoder(tok, lm=str(setup / "lm"), beam_size=8, alpha=0.8)
-    fast = BeamDecoder(tok, lm=str(setup / "lm"), beam_size=8, alpha=0.8, lm_int8=True)
+    search = BeamSearchConfig(beam_size=8, alpha=0.8)
+    exact = make_decoder(DecodeSpec("beam", search, str(setup / "lm")), tok)
+    fast = make_decoder(DecodeSpec("beam", search, str(setup / "lm"), lm_int8=True), tok)
     want, got = exact.decode(log_probs, lengths), fast.decode(log_probs, lengths)
     assert fast.lm.int8 and not exact.lm.int8
     assert [h.text for h in got] == [h.text for h in want]
@@ -118,14 +123,25 @@ def test_lm_int8_option_switches_the_lstm_and_keeps_the_answer(setup):
 
 
 def test_lm_int8_without_an_int8_engine_is_a_clear_error(setup, monkeypatch):
-    from asr.decode.beam import BeamSearchError
-    from asr.lm import int8
+    """int8 is an option of loading the LM: asking for it without an engine fails at load."""
+    from asr.lm import io as lm_io
+    from asr.lm.base import LMError
 
-    monkeypatch.setattr(int8, "int8_available", lambda: False)
+    monkeypatch.setattr(lm_io, "int8_available", lambda: False)
     _, tok = load_model(setup / "model")
-    dec = BeamDecoder(tok, lm=str(setup / "lm"), beam_size=2, lm_int8=True)
-    with pytest.raises(BeamSearchError, match="lm_int8: this torch build has no x86/fbgemm"):
-        dec.decode(torch.zeros(1, 3, tok.vocab_size).log_softmax(-1), torch.tensor([3]))
+    spec = DecodeSpec("beam", BeamSearchConfig(beam_size=2), str(setup / "lm"), lm_int8=True)
+    with pytest.raises(LMError, match="int8 steps need torch's x86/fbgemm int8 engine"):
+        make_decoder(spec, tok)
+
+
+def test_the_search_leaves_a_shared_lm_as_loaded(setup):
+    """Two decoders over one LM object: the search never switches the LM's precision."""
+    _, tok = load_model(setup / "model")
+    lm, _ = load_lm(setup / "lm")
+    log_probs = torch.zeros(1, 3, tok.vocab_size).log_softmax(-1)
+    for cfg in (BeamSearchConfig(beam_size=2), BeamSearchConfig(beam_size=4, alpha=0.1)):
+        BeamDecoder(tok, cfg, lm).decode(log_probs, torch.tensor([3]))
+        assert lm.int8 is False
 
 
 def test_decode_with_kenlm_and_errors(setup, capsys):
@@ -152,8 +168,44 @@ def test_decode_with_kenlm_and_errors(setup, capsys):
 
 def test_make_decoder_knows_beam(setup):
     tok = CharTokenizer()
-    dec = make_decoder("beam", tok, beam_size=3, alpha=0.1)
+    dec = make_decoder(DecodeSpec("beam", BeamSearchConfig(beam_size=3, alpha=0.1)), tok)
     assert isinstance(dec, BeamDecoder) and dec.cfg.beam_size == 3 and dec.lm is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"decoder": ""}, "decoder"),
+        ({"decoder": "greedy", "lm": "exp/lm"}, "lm"),
+        ({"decoder": "beam", "lm": "words.arpa"}, "lm"),
+        ({"decoder": "beam", "lm_int8": True}, "lm_int8"),
+        ({"decoder": "kenlm", "lm": "w.arpa", "lm_int8": True}, "lm_int8"),
+        ({"decoder": "beam", "hotwords": ("AB",)}, "hotwords"),
+        ({"decoder": "greedy", "unigrams": "u.txt"}, "unigrams"),
+        ({"decoder": "kenlm", "hotwords": "AB"}, "hotwords"),
+        ({"decoder": "kenlm", "hotword_weight": float("nan")}, "hotword_weight"),
+        ({"decoder": "beam", "search": {"beam_size": 4}}, "search"),
+    ],
+)
+def test_decode_spec_rejects_bad_values_naming_the_field(fields, field):
+    with pytest.raises(DecodeSpecError) as info:
+        DecodeSpec(**fields)
+    message = str(info.value)
+    assert isinstance(info.value, DecodeError) and "\n" not in message
+    assert message.startswith(f"decoding option {field}:"), message
+
+
+def test_decode_spec_is_frozen_and_reads_decode_yamls(tmp_path):
+    spec = DecodeSpec("beam", lm="exp/lm", lm_int8=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.lm = None  # type: ignore[misc]
+    search, lm_int8 = load_search_config(ROOT / "asr/pretrained/default/decode.yaml", beta=2.0)
+    assert lm_int8 is False and search.beta == 2.0  # lm_int8 is the LM's, not the search's
+    assert load_search_config(None) == (BeamSearchConfig(), None)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("beam_size: 4\nlm_int8: maybe\n")
+    with pytest.raises(AsrError, match="lm_int8"):
+        load_search_config(bad)
 
 
 def test_tune_decoder(setup):

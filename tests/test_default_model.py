@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from asr.cli import main
+from asr.pretrained import DEFAULT_MODEL_DIR, bundled_decoding
 from asr.scoring import score
-from asr.transcribe import DEFAULT_MODEL_DIR, bundled_decoding
 
 SAMPLES_DIR = DEFAULT_MODEL_DIR.parent / "samples"
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,20 +20,16 @@ import soundfile as sf
 import torch
 from torch import nn
 
-import asr.transcribe as transcribe_module
+import asr.inference as inference_module
+import asr.pretrained as pretrained
 from asr.cli import main
-from asr.decode.run import make_decoder
+from asr.data.inputs import AudioItem, collect_inputs
+from asr.decode.registry import make_decoder
+from asr.decode.spec import DecodeSpec
 from asr.tokenizer import CharTokenizer
-from asr.transcribe import (
-    AudioItem,
-    TranscribeConfig,
-    collect_inputs,
-    plan_chunks,
-    token_spans,
-    transcribe_items,
-    words_from_spans,
-)
+from asr.transcribe import TranscribeConfig, plan_chunks, transcribe_items
 from asr.vad import VadConfig
+from asr.word_timing import TokenSpan, token_spans, words_from_spans
 from tests.tone_corpus import RATE, TINY_MODEL, TONES_HZ, make_corpus
 
 ENERGY = VadConfig(backend="energy")
@@ -103,7 +99,11 @@ def render_talk(words: list[str], pause_after: list[float], rng) -> tuple[np.nda
 @pytest.fixture(scope="module")
 def oracle():
     tokenizer = CharTokenizer()
-    return ToneOracle(tokenizer.vocab).eval(), tokenizer, make_decoder("greedy", tokenizer)
+    return (
+        ToneOracle(tokenizer.vocab).eval(),
+        tokenizer,
+        make_decoder(DecodeSpec("greedy"), tokenizer),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +141,9 @@ def test_chunked_equals_whole_with_global_times(talk, oracle, monkeypatch):
     item = AudioItem(str(path))
     [whole] = transcribe_items(model, tokenizer, decoder, [item], TranscribeConfig(120.0))
     reads = []
-    real = transcribe_module.load_audio
+    real = inference_module.load_audio
     monkeypatch.setattr(
-        transcribe_module, "load_audio", lambda *a, **k: reads.append(a[3]) or real(*a, **k)
+        inference_module, "load_audio", lambda *a, **k: reads.append(a[3]) or real(*a, **k)
     )
     cfg = TranscribeConfig(10.0, batch_size=3, vad=ENERGY)
     [chunked] = transcribe_items(model, tokenizer, decoder, [item], cfg)
@@ -192,7 +192,7 @@ def test_words_from_sentencepiece_pieces(tmp_path):
     texts = ["THE CAT SAT ON THE MAT", "A DOG RAN TO THE CAT", "CATS AND DOGS SAT"] * 20
     tok = SentencePieceTokenizer.train(texts, tmp_path, vocab_size=30)
     ids = tok.encode("THE CATS RAN")
-    spans = [transcribe_module.TokenSpan(t, 2 * i, 2 * i + 1, 0.5) for i, t in enumerate(ids)]
+    spans = [TokenSpan(t, 2 * i, 2 * i + 1, 0.5) for i, t in enumerate(ids)]
     words = words_from_spans(spans, tok, 0.04, 10.0)
     assert [w.text for w in words] == ["THE", "CATS", "RAN"]
     assert words[0].start == 10.0 and all(w.confidence == 0.5 for w in words)
@@ -277,7 +277,7 @@ def test_cli_formats_and_per_file_errors(tmp_path, model_dir, capsys):
 
 
 def test_no_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(transcribe_module, "DEFAULT_MODEL_DIR", tmp_path / "none")
+    monkeypatch.setattr(pretrained, "DEFAULT_MODEL_DIR", tmp_path / "none")
     assert main(["transcribe", str(tmp_path / "a.wav")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no default model") and "--model" in err
@@ -316,7 +316,7 @@ def test_model_folder_decode_config_and_lm_are_used_by_default(tmp_path, model_d
 
 def _random_words(seed: int, count: int) -> list:
     """Timed words with random lengths, durations and pauses (some long words and gaps)."""
-    from asr.transcribe import Word
+    from asr.word_timing import Word
 
     rng = np.random.default_rng(seed)
     words, t = [], 0.3

@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asr.decode.spec import DecodeSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="exported model folder (exp/model)")
     p.add_argument("--manifest", required=True, help="JSONL manifest to decode")
     p.add_argument("--out", required=True, help="prediction JSONL to write")
-    p.add_argument("--decoder", default="greedy", help="greedy (default) or beam")
+    p.add_argument("--decoder", default="greedy", help="greedy (default), beam or kenlm")
     add_beam_arguments(p)
     p.add_argument(
         "--batch-seconds",
@@ -44,54 +49,78 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``--decoder beam`` (unset ones keep the --decode-config values)."""
-    g = p.add_argument_group("beam search (--decoder beam)")
+    """Options of ``--decoder beam`` / ``kenlm`` (unset ones keep the --decode-config values)."""
+    g = p.add_argument_group("beam search (--decoder beam or kenlm)")
     g.add_argument(
         "--lm",
         default="none",
-        help="none (default), an LSTM LM folder, or a KenLM .arpa/.bin file",
+        help="none (default), an LSTM LM folder, or a KenLM .arpa/.bin file (decoder kenlm)",
     )
     g.add_argument("--decode-config", help="beam search YAML (e.g. conf/decode/beam.yaml)")
     g.add_argument("--beam-size", type=int, help="beams per utterance")
     g.add_argument("--alpha", type=float, help="LM weight")
     g.add_argument("--beta", type=float, help="length bonus")
     g.add_argument("--length-unit", choices=("tokens", "words"), help="what beta counts")
+    g.add_argument(
+        "--lm-int8", action="store_true", default=None, help="LSTM LM steps in int8 (CPU)"
+    )
     g.add_argument("--unigrams", help="KenLM: unigram list file (one word per line)")
     g.add_argument("--hotwords", help="KenLM: comma-separated words or phrases to boost")
     g.add_argument("--hotword-weight", type=float, default=10.0, help="default 10")
 
 
-def decoder_options(args: argparse.Namespace) -> dict:
-    """Keyword options for the chosen decoder."""
-    beam_only = args.lm != "none" or args.decode_config or args.unigrams or args.hotwords
-    if args.decoder != "beam":
-        if beam_only:
-            from asr.decode.run import DecodeError
+def decode_spec(
+    args: argparse.Namespace, bundled: tuple[Path | None, Path | None] = (None, None)
+) -> DecodeSpec:
+    """The frozen decoding spec of the flags, built once.
 
+    Args:
+        args: parsed flags of :func:`add_beam_arguments` and ``--decoder`` (None: beam when
+            an LM or decode config is given, else greedy).
+        bundled: a model folder's (decode config, LSTM LM) used when no decoder option is given
+            (:func:`asr.pretrained.bundled_decoding`).
+    A KenLM file as ``--lm`` (or KenLM options without one) makes ``--decoder beam`` the
+    ``kenlm`` decoder.
+    """
+    from asr.decode.base import DecodeError
+    from asr.decode.kenlm_backend import is_kenlm_path
+    from asr.decode.spec import DecodeSpec, load_search_config
+
+    lm = None if args.lm == "none" else args.lm
+    config, decoder = args.decode_config, args.decoder
+    if decoder is None and lm is None and not config and bundled[0] is not None:
+        config, lm = str(bundled[0]), (str(bundled[1]) if bundled[1] is not None else None)
+    if decoder is None:
+        decoder = "beam" if lm is not None or config else "greedy"
+    kenlm_options = bool(args.unigrams or args.hotwords)
+    if decoder == "greedy":
+        if lm is not None or config or kenlm_options or args.lm_int8:
             raise DecodeError(
-                "--lm, --decode-config, --unigrams and --hotwords need --decoder beam"
+                "--lm, --decode-config, --lm-int8, --unigrams and --hotwords need --decoder beam"
             )
-        return {}
-    opts = {
-        "lm": args.lm,
-        "config": args.decode_config,
-        "beam_size": args.beam_size,
-        "alpha": args.alpha,
-        "beta": args.beta,
-        "length_unit": args.length_unit,
-        "unigrams": args.unigrams,
-        "hotword_weight": args.hotword_weight,
-    }
-    if args.hotwords:
-        opts["hotwords"] = [w.strip() for w in args.hotwords.split(",") if w.strip()]
-    return opts
+        return DecodeSpec("greedy")
+    if decoder == "beam" and (is_kenlm_path(lm) if lm is not None else kenlm_options):
+        decoder = "kenlm"
+    fields = {"beam_size": args.beam_size, "alpha": args.alpha, "beta": args.beta}
+    search, file_int8 = load_search_config(config, length_unit=args.length_unit, **fields)
+    lm_int8 = args.lm_int8 if args.lm_int8 is not None else bool(file_int8)
+    hotwords = tuple(w.strip() for w in (args.hotwords or "").split(",") if w.strip())
+    return DecodeSpec(
+        decoder,
+        search,
+        lm,
+        lm_int8 and decoder == "beam" and lm is not None,
+        args.unigrams,
+        hotwords,
+        args.hotword_weight,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Decode; 0 when every utterance decoded, 1 when some audio could not be read."""
     import torch
 
-    from asr.decode.run import decode_manifest
+    from asr.decode_manifest import decode_manifest
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -99,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
         args.model,
         args.manifest,
         args.out,
-        decoder=args.decoder,
-        decoder_options=decoder_options(args),
+        decode_spec(args),
         batch_seconds=args.batch_seconds,
         device=args.device,
         num_workers=args.workers,

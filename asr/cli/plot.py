@@ -55,7 +55,7 @@ def run_utterance(args: argparse.Namespace) -> int:
     """Draw one utterance."""
     from asr.outputs import check_output_file
     from asr.plot import plot_utterance
-    from asr.transcribe import resolve_model_dir
+    from asr.pretrained import resolve_model_dir
 
     check_output_file(args.out, args.overwrite, inputs=[args.audio])
     model = resolve_model_dir(args.model)

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="exported model folder (default: the bundled model)")
     p.add_argument(
         "--decoder",
-        choices=("greedy", "beam"),
+        choices=("greedy", "beam", "kenlm"),
         help="default greedy, or beam when --lm or --decode-config is given",
     )
     add_beam_arguments(p)
@@ -69,39 +69,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output file, or folder (existing, or ending in /)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
-
-
-def _decoder(args: argparse.Namespace, tokenizer, model_dir):
-    """The decoder the options ask for (beam when an LM or decode config is given).
-
-    With no decoder options at all, a model folder's own recommendation is used: its
-    ``decode.yaml`` (beam search settings) and ``lm/`` (an LSTM LM), as the bundled default
-    model has them. ``--decoder greedy`` turns that off.
-    """
-    from asr.cli.decode import decoder_options
-    from asr.decode.run import make_decoder
-    from asr.transcribe import bundled_decoding
-
-    if args.decoder is None and args.lm == "none" and not args.decode_config:
-        config, lm = bundled_decoding(model_dir)
-        if config is not None:
-            args.decode_config = str(config)
-            args.lm = str(lm) if lm is not None else "none"
-    if args.decoder is None:
-        args.decoder = "beam" if args.lm != "none" or args.decode_config else "greedy"
-    return make_decoder(args.decoder, tokenizer, **decoder_options(args))
-
-
-def _device(name: str) -> str:
-    import torch
-
-    from asr.transcribe import TranscribeError
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TranscribeError("--device cuda: no CUDA device available (use --device cpu)")
-    return name
 
 
 def _config(args: argparse.Namespace):
@@ -132,13 +99,14 @@ def run(args: argparse.Namespace) -> int:
     """Transcribe; 0 when every input succeeded, 1 when some failed."""
     import torch
 
+    from asr.cli.decode import decode_spec
+    from asr.data.inputs import collect_inputs
+    from asr.decode.registry import make_decoder
+    from asr.inference import resolve_device
+    from asr.malloc import bound_malloc_heap
     from asr.models.io import load_model
-    from asr.transcribe import (
-        bound_malloc_heap,
-        collect_inputs,
-        resolve_model_dir,
-        transcribe_items,
-    )
+    from asr.pretrained import bundled_decoding, resolve_model_dir
+    from asr.transcribe import transcribe_items
     from asr.transcribe_output import OutputWriter
 
     bound_malloc_heap()
@@ -146,11 +114,12 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = _config(args)
     model_dir = resolve_model_dir(args.model)
+    spec = decode_spec(args, bundled_decoding(model_dir))
     items, failures = collect_inputs(args.inputs)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
-    model, tokenizer = load_model(model_dir, device=_device(args.device))
-    decoder = _decoder(args, tokenizer, model_dir)
+    model, tokenizer = load_model(model_dir, device=resolve_device(args.device))
+    decoder = make_decoder(spec, tokenizer)
     writer = OutputWriter(args.format, args.out, len(items))
     start, seconds, failed = time.perf_counter(), 0.0, 0
     progress = _want_progress(args, items)

@@ -53,22 +53,22 @@ def run(args: argparse.Namespace) -> int:
     """Tune and write the results; prints the best weights."""
     import torch
 
-    from asr.decode.beam_decoder import BeamDecoder
-    from asr.decode.tune import compute_emissions, default_cache, tune_weights, write_results
+    from asr.decode.kenlm_backend import is_kenlm_path
+    from asr.decode.registry import make_decoder
+    from asr.decode.spec import DecodeSpec, load_search_config
     from asr.models.io import load_model
+    from asr.tune import compute_emissions, default_cache, tune_weights, write_results
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    search, lm_int8 = load_search_config(args.decode_config, beam_size=args.beam_size)
+    kind = "kenlm" if is_kenlm_path(args.lm) else "beam"
+    spec = DecodeSpec(kind, search, args.lm, bool(lm_int8) and kind == "beam")
     em = compute_emissions(
-        args.model, args.manifest, default_cache(args.out), device, args.batch_seconds
+        args.model, args.manifest, default_cache(args.out), args.device, args.batch_seconds
     )
     _, tokenizer = load_model(args.model)
-    decoder = BeamDecoder(
-        tokenizer, lm=args.lm, config=args.decode_config, beam_size=args.beam_size
-    )
+    decoder = make_decoder(spec, tokenizer)
     rows = tune_weights(decoder, em, args.alphas, args.betas, args.method)
     info = {"model": args.model, "lm": args.lm, "manifest": args.manifest, "method": args.method}
     best = write_results(args.out, rows, decoder, info)

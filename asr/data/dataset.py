@@ -29,7 +29,6 @@ import dataclasses
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -166,12 +165,8 @@ class SpeechDataset(Dataset):
         return [u.duration for u in self.utterances]
 
     def utt_id(self, index: int) -> str:
-        """The manifest ``utt_id``, else the audio file's stem (with the offset when nonzero)."""
-        utt = self.utterances[index]
-        if utt.utt_id is not None:
-            return utt.utt_id
-        stem = Path(utt.audio_filepath).stem
-        return f"{stem}@{utt.offset:.2f}" if utt.offset else stem
+        """The utterance's identity (:func:`asr.data.manifest.utterance_id`)."""
+        return self.utterances[index].name
 
     def __getitem__(self, key: int | tuple[int, int]) -> Example:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)

@@ -69,6 +69,30 @@ class Utterance:
             out["speaker"] = self.speaker
         return out
 
+    @property
+    def name(self) -> str:
+        """The utterance's identity: ``utt_id``, else :func:`utterance_id` of its audio."""
+        return utterance_id(self.audio_filepath, self.offset, self.utt_id)
+
+
+def utterance_id(
+    audio_filepath: str | Path, offset_s: float = 0.0, utt_id: str | None = None
+) -> str:
+    """The one identity of an utterance everywhere (decoding, transcription, features, training).
+
+    Args:
+        audio_filepath: its audio file.
+        offset_s: where it starts in the file, seconds (default 0.0).
+        utt_id: an explicit id (a manifest's ``utt_id``); returned as it is when given.
+    Returns:
+        ``utt_id``, else the file name without suffix, followed by ``@<offset>`` (``%g``
+        seconds) when the utterance does not start at 0: ``"talk"``, ``"talk@12.5"``.
+    """
+    if utt_id is not None:
+        return utt_id
+    stem = Path(audio_filepath).stem
+    return f"{stem}@{offset_s:g}" if offset_s else stem
+
 
 def _number(obj: dict[str, Any], key: str, where: str, default: float | None = None) -> float:
     value = obj.get(key, default)

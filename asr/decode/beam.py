@@ -56,7 +56,6 @@ class BeamSearchConfig:
     length_unit: Literal["tokens", "words"] = "tokens"  # what beta counts
     nbest: int = 1  # hypotheses returned per utterance
     lm_cache_size: int = 4096  # LM states of recent prefixes kept for reuse (0: no cache)
-    lm_int8: bool = False  # LSTM LM on CPU: recurrent products in int8 (~2x faster steps)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or self.token_top_k < 1 or self.nbest < 1:
@@ -285,17 +284,6 @@ def _check_inputs(
             )
 
 
-def _set_lm_precision(lm: LanguageModel | None, cfg: BeamSearchConfig) -> None:
-    """``cfg.lm_int8`` switches an LSTM LM's steps to int8 (other LMs have no such mode)."""
-    from asr.lm.int8 import int8_available
-    from asr.lm.lstm import LSTMLM
-
-    if isinstance(lm, LSTMLM):
-        if cfg.lm_int8 and not int8_available():
-            raise BeamSearchError("lm_int8: this torch build has no x86/fbgemm int8 engine")
-        lm.int8 = cfg.lm_int8
-
-
 @torch.no_grad()
 def beam_search(
     log_probs: Tensor,
@@ -321,7 +309,6 @@ def beam_search(
     """
     cfg = cfg or BeamSearchConfig()
     _check_inputs(log_probs, lm, tokenizer)
-    _set_lm_precision(lm, cfg)
     batch, frames, vocab = log_probs.shape
     device = log_probs.device
     lp = log_probs.detach()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
+from asr.decode.base import Decoder
 from asr.decode.beam import BeamHypothesis, BeamSearchConfig, BeamSearchError
 
 if TYPE_CHECKING:
@@ -67,12 +68,12 @@ class KenLMOptions:
     unk_score_offset: float = -10.0  # log10 penalty of words outside the unigram list
 
 
-class KenLMDecoder:
-    """pyctcdecode beam search with a KenLM model.
+class KenLMDecoder(Decoder):
+    """pyctcdecode beam search with a KenLM model (the ``kenlm`` decoder).
 
     Args:
         tokenizer: the acoustic model's tokenizer.
-        lm_path: ``.arpa`` or binary KenLM file.
+        lm_path: ``.arpa`` or binary KenLM file (None: pyctcdecode's search without an LM).
         cfg: beam size, alpha, beta, token_min_logp, beam_threshold (as beam_prune_logp) and
             nbest are used; LM weights apply to pyctcdecode's base-10 KenLM scores as it defines.
         options: unigrams, hotwords and their weight.
@@ -135,6 +136,13 @@ class KenLMDecoder:
     def decode(self, log_probs: Tensor, lengths: Tensor) -> list[BeamHypothesis]:
         """The best hypothesis of each utterance."""
         return [h[0] for h in self.decode_nbest(log_probs, lengths)]
+
+    def with_weights(self, alpha: float, beta: float) -> KenLMDecoder:
+        """This decoder with LM weight ``alpha`` and length bonus ``beta`` (set in place: the
+        KenLM model is not loaded again)."""
+        self.cfg = dataclasses.replace(self.cfg, alpha=alpha, beta=beta)
+        self.decoder.reset_params(alpha=alpha, beta=beta)
+        return self
 
     def _hypothesis(self, beam) -> BeamHypothesis:
         text, _, word_frames, acoustic, combined = beam[:5]

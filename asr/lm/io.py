@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from asr import config as config_io
 from asr.lm.base import LMError, vocab_difference
+from asr.lm.int8 import int8_available
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
 from asr.models.io import _DTYPES, _replace_dir
 from asr.tokenizer import Tokenizer, load_tokenizer
@@ -101,15 +102,26 @@ def is_lstm_lm_dir(path: str | Path) -> bool:
     return (Path(path) / CONFIG_FILE).is_file()
 
 
-def load_lm(path: str | Path, device: str | torch.device = "cpu") -> tuple[LSTMLM, Tokenizer]:
+def load_lm(
+    path: str | Path, device: str | torch.device = "cpu", int8: bool = False
+) -> tuple[LSTMLM, Tokenizer]:
     """Load an exported LM folder (eval mode) and its tokenizer.
 
+    Args:
+        path: the exported LM folder.
+        device: where the weights go (default "cpu").
+        int8: decoding steps on CPU run their recurrent products in int8 (:mod:`asr.lm.int8`,
+            about 2x faster, log-probs ~0.01 off); default False (float32).
     Raises:
         LMError / ConfigError / TokenizerError: missing files, bad YAML, wrong sizes; the
             message names the file.
     """
     path = Path(path)
     cfg_path = path / CONFIG_FILE
+    if int8 and not int8_available():
+        raise LMError(
+            f"{path}: int8 steps need torch's x86/fbgemm int8 engine (this build has none)"
+        )
     if not path.is_dir():
         raise LMError(f"{path}: language model folder not found")
     if not cfg_path.is_file():
@@ -134,4 +146,5 @@ def load_lm(path: str | Path, device: str | torch.device = "cpu") -> tuple[LSTML
     except RuntimeError as err:
         first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
         raise LMError(f"{weights}: weights do not match {cfg_path} ({first})") from None
+    model.int8 = int8
     return model.to(device).eval(), tokenizer

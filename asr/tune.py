@@ -16,7 +16,7 @@ import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import torch
 from safetensors import SafetensorError
@@ -29,7 +29,19 @@ from asr.decode.beam import BeamHypothesis
 from asr.errors import AsrError
 
 if TYPE_CHECKING:
-    from asr.decode.beam_decoder import BeamDecoder
+    from asr.decode.beam import BeamSearchConfig
+
+
+class WeightedDecoder(Protocol):
+    """A beam decoder whose LM weight and length bonus can be set (``beam`` and ``kenlm``)."""
+
+    cfg: BeamSearchConfig  # its search options
+
+    def decode(self, log_probs: Tensor, lengths: Tensor) -> Sequence[BeamHypothesis]:
+        """``(batch, frames, vocab)`` and ``(batch,)`` -> the best hypothesis per row."""
+
+    def with_weights(self, alpha: float, beta: float) -> WeightedDecoder:
+        """The decoder with LM weight ``alpha`` and length bonus ``beta``."""
 
 
 class TuneError(AsrError):
@@ -91,9 +103,17 @@ def compute_emissions(
     device: str = "cpu",
     batch_seconds: float = 300.0,
 ) -> Emissions:
-    """Log-probabilities of every utterance of ``manifest`` (from ``cache`` when up to date)."""
-    from asr.data.manifest import read_manifest
-    from asr.decode.run import decode_utterances
+    """Log-probabilities of every utterance of ``manifest`` (from ``cache`` when up to date).
+
+    Args:
+        model_path: exported model folder; manifest: the development manifest.
+        cache: emission cache file (None: no cache).
+        device: "cpu", "cuda" or "auto"; batch_seconds: padded audio seconds per batch.
+    Returns:
+        per utterance its ``(frames, vocab)`` float32 log-probs, in manifest order.
+    """
+    from asr.data.inputs import manifest_items
+    from asr.inference import duration_batches, iter_emissions, resolve_device
     from asr.models.io import load_model
 
     key = _identity(model_path, manifest)
@@ -101,20 +121,22 @@ def compute_emissions(
         em = load_emissions(cache)
         if em.key == key:
             return em
-    utterances = read_manifest(manifest)
-    if not utterances:
+    items = manifest_items(manifest)
+    if not items:
         raise TuneError(f"{manifest}: no utterances")
-    model, _tokenizer = load_model(model_path, device=device)
-    capture = _Capture()
-    rows: list[Tensor | None] = [None] * len(utterances)
-    for result in decode_utterances(model, capture, utterances, batch_seconds):
-        if result.error is not None:
-            raise TuneError(f"cannot tune on {manifest}: {result.error}")
-        rows[result.index] = result.hypothesis.log_probs  # type: ignore[union-attr]
+    model, _tokenizer = load_model(model_path, device=resolve_device(device))
+    durations = [item.duration_s or 0.0 for item in items]
+    batches = ([(i, items[i]) for i in b] for b in duration_batches(durations, batch_seconds))
+    rows: list[Tensor | None] = [None] * len(items)
+    for batch in iter_emissions(model, batches):
+        for _, error in batch.failures:
+            raise TuneError(f"cannot tune on {manifest}: {error}")
+        for row, index in enumerate(batch.keys):
+            rows[index] = batch.utterance(row).clone()
     em = Emissions(
         [r for r in rows if r is not None],
-        [u.text for u in utterances],
-        [u.duration for u in utterances],
+        [item.text or "" for item in items],
+        durations,
         key,
     )
     if cache is not None:
@@ -122,24 +144,8 @@ def compute_emissions(
     return em
 
 
-@dataclasses.dataclass(frozen=True)
-class _Captured:
-    text: str | None
-    token_ids: tuple[int, ...]
-    frames: tuple[int, ...] | None
-    log_probs: Tensor
-
-
-class _Capture:
-    """A "decoder" that keeps each utterance's log-probabilities."""
-
-    def decode(self, log_probs: Tensor, lengths: Tensor) -> list[_Captured]:
-        lp = log_probs.detach().float().cpu()
-        return [_Captured("", (), None, lp[b, :n].clone()) for b, n in enumerate(lengths.tolist())]
-
-
 def decode_emissions(
-    decoder: BeamDecoder, em: Emissions, batch_size: int = 32
+    decoder: WeightedDecoder, em: Emissions, batch_size: int = 32
 ) -> list[BeamHypothesis]:
     """Best hypothesis per utterance, decoding ``batch_size`` padded utterances at a time."""
     order = sorted(range(len(em.log_probs)), key=lambda i: -len(em.log_probs[i]))
@@ -161,16 +167,8 @@ def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return score(list(refs), list(hyps)).wer
 
 
-def set_weights(decoder: BeamDecoder, alpha: float, beta: float) -> None:
-    """Change the decoder's LM weight and length bonus in place."""
-    decoder.cfg = dataclasses.replace(decoder.cfg, alpha=alpha, beta=beta)
-    if decoder.kenlm is not None:
-        decoder.kenlm.cfg = decoder.cfg
-        decoder.kenlm.decoder.reset_params(alpha=alpha, beta=beta)
-
-
 def tune_weights(
-    decoder: BeamDecoder,
+    decoder: WeightedDecoder,
     em: Emissions,
     alphas: Sequence[float],
     betas: Sequence[float],
@@ -184,8 +182,7 @@ def tune_weights(
 
     def wer(a: float, b: float) -> float:
         if (a, b) not in tried:
-            set_weights(decoder, a, b)
-            hyps = decode_emissions(decoder, em)
+            hyps = decode_emissions(decoder.with_weights(a, b), em)
             tried[(a, b)] = word_error_rate(em.texts, [h.text or "" for h in hyps])
         return tried[(a, b)]
 
@@ -205,7 +202,7 @@ def tune_weights(
 
 
 def write_results(
-    out_dir: str | Path, rows: list[dict[str, float]], decoder: BeamDecoder, info: dict
+    out_dir: str | Path, rows: list[dict[str, float]], decoder: WeightedDecoder, info: dict
 ) -> dict[str, float]:
     """Write ``tune.md``, ``tune.json`` and ``decode.yaml``; returns the best row."""
     out_dir = Path(out_dir)

@@ -1,0 +1,102 @@
+"""The decoding spec: which decoder, its search options and its language model, frozen once.
+
+``asr decode`` and ``asr transcribe`` turn their flags into one :class:`DecodeSpec` (bad values
+are a one-line :class:`DecodeSpecError` naming the field); :func:`asr.decode.registry.make_decoder`
+then builds the decoder from it. A decode config YAML (``conf/decode/beam.yaml``, the
+``decode.yaml`` of ``asr tune-decoder`` and of a model folder) holds
+:class:`asr.decode.beam.BeamSearchConfig` fields plus ``lm_int8``, an option of loading the LM.
+
+Example::
+
+    search, lm_int8 = load_search_config("conf/decode/beam.yaml", alpha=0.8)
+    spec = DecodeSpec("beam", search, lm="exp/lm", lm_int8=bool(lm_int8))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+from asr import config as config_io
+from asr.decode.base import DecodeError
+from asr.decode.beam import BeamSearchConfig
+from asr.decode.kenlm_backend import is_kenlm_path
+
+
+class DecodeSpecError(DecodeError):
+    """A decoding spec with a bad value; the message names the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeSpec:
+    """Everything that decides how log-probabilities become text."""
+
+    decoder: str = "greedy"  # registered decoder: greedy, beam (LSTM LM or none) or kenlm
+    search: BeamSearchConfig = dataclasses.field(default_factory=BeamSearchConfig)  # beam, kenlm
+    lm: str | None = None  # beam: an LSTM LM folder; kenlm: a KenLM .arpa/.bin file; None: no LM
+    lm_int8: bool = False  # beam: load the LSTM LM with int8 recurrent products (CPU)
+    unigrams: str | None = None  # kenlm: unigram list file (None: the ARPA's words)
+    hotwords: tuple[str, ...] = ()  # kenlm: words or phrases to boost
+    hotword_weight: float = 10.0  # kenlm: their boost
+
+    def __post_init__(self) -> None:
+        for name, reason in _problems(self):
+            raise DecodeSpecError(f"decoding option {name}: {reason}")
+
+
+def _problems(spec: DecodeSpec) -> list[tuple[str, str]]:
+    """(field, reason) of every bad value of ``spec`` (in field order)."""
+    out = []
+    if not isinstance(spec.decoder, str) or not spec.decoder:
+        out.append(("decoder", f"must be a decoder name, got {spec.decoder!r}"))
+    if not isinstance(spec.search, BeamSearchConfig):
+        out.append(("search", f"must be a BeamSearchConfig, got {type(spec.search).__name__}"))
+    if spec.lm is not None and (not isinstance(spec.lm, str) or not spec.lm):
+        out.append(("lm", f"must be a path or None, got {spec.lm!r}"))
+    elif spec.lm is not None and spec.decoder == "greedy":
+        out.append(("lm", "greedy decoding uses no language model (use the beam decoder)"))
+    elif spec.lm is not None and spec.decoder == "beam" and is_kenlm_path(spec.lm):
+        out.append(("lm", f"{spec.lm} is a KenLM file: use the kenlm decoder"))
+    if spec.lm_int8 and (spec.decoder != "beam" or spec.lm is None):
+        out.append(("lm_int8", "applies to an LSTM LM of the beam decoder only"))
+    kenlm_only = {"unigrams": spec.unigrams, "hotwords": spec.hotwords}
+    for name, value in kenlm_only.items():
+        if value and spec.decoder != "kenlm":
+            out.append((name, f"is an option of the kenlm decoder, not {spec.decoder!r}"))
+    if not isinstance(spec.hotwords, tuple) or not all(isinstance(w, str) for w in spec.hotwords):
+        out.append(("hotwords", f"must be a tuple of strings, got {spec.hotwords!r}"))
+    weight = spec.hotword_weight
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, (int, float))
+        or not math.isfinite(weight)
+    ):
+        out.append(("hotword_weight", f"must be a finite number, got {weight!r}"))
+    return out
+
+
+def load_search_config(
+    path: str | Path | None = None, **fields: Any
+) -> tuple[BeamSearchConfig, bool | None]:
+    """Search options from a decode config YAML (or the defaults) with ``fields`` replaced.
+
+    Args:
+        path: decode config YAML, or None for the defaults.
+        **fields: :class:`BeamSearchConfig` fields overriding the file; None values are
+            ignored (so unset CLI flags keep the file's values).
+    Returns:
+        (the search options, the file's ``lm_int8`` or None when it has none).
+    Raises:
+        asr.config.ConfigError: unknown keys or bad values, naming the file and the key.
+    """
+    data = config_io.read_yaml(path) if path is not None else {}
+    where = f"{path}:" if path is not None else "beam search options"
+    if not isinstance(data, dict):
+        raise config_io.ConfigError(f"{where} expected a mapping, got {data!r}")
+    lm_int8 = data.pop("lm_int8", None)
+    if lm_int8 is not None and not isinstance(lm_int8, bool):
+        raise config_io.ConfigError(f"{where} lm_int8: expected true or false, got {lm_int8!r}")
+    data.update({k: v for k, v in fields.items() if v is not None})
+    return config_io.from_dict(BeamSearchConfig, data, where=where), lm_int8

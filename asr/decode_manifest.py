@@ -1,0 +1,169 @@
+"""Decode a manifest with an exported model into a NeMo-style prediction JSONL.
+
+Utterances are sorted by duration and cut into batches of at most ``batch_seconds`` padded
+seconds (an utterance longer than that is a batch of one), run through the model by
+:mod:`asr.inference`, decoded with the decoder of a :class:`asr.decode.spec.DecodeSpec`, and
+written in manifest order. An utterance whose audio cannot be read is reported, written with an
+empty ``pred_text`` and an ``error`` field (so scoring counts it as deleted words), and does not
+stop the others.
+
+Output line (``asr score`` reads ``pred_text`` and matches by ``utt_id`` or ``audio_filepath``)::
+
+    {"audio_filepath": "...", "duration": 6.35, "text": "NO NO ...", "pred_text": "NO NO ...",
+     "utt_id": "0_0_0_0_1_1_1_1", "tokens": ["N", "O", ...], "token_times_s": [0.52, 0.6, ...]}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tqdm import tqdm
+
+from asr.atomic import atomic_open
+from asr.decode.base import DecodeError, Decoder, Hypothesis
+from asr.decode.spec import DecodeSpec
+from asr.inference import duration_batches, iter_emissions, resolve_device
+
+if TYPE_CHECKING:
+    from asr.data.manifest import Utterance
+    from asr.models.ctc import CTCModel
+    from asr.tokenizer import Tokenizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    """One utterance's result: a hypothesis, or the error that prevented decoding it."""
+
+    index: int  # position in the utterance list
+    hypothesis: Hypothesis | None  # None when the audio could not be read
+    error: str | None  # the reason, else None
+
+
+@torch.inference_mode()
+def decode_utterances(
+    model: CTCModel,
+    decoder: Decoder,
+    utterances: Sequence[Utterance],
+    batch_seconds: float = 300.0,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> Iterator[Decoded]:
+    """Decode ``utterances`` in duration-sorted batches; yields results in batch order.
+
+    Args:
+        model: the acoustic model (put in eval mode); audio is read at its front-end's rate.
+        decoder: turns log-probs into hypotheses.
+        utterances: what to decode (manifest entries).
+        batch_seconds: padded audio seconds per batch (default 300).
+        num_workers: processes reading audio (0: in this process).
+        progress: show a progress bar (utterances) on stderr.
+    """
+    from asr.data.inputs import AudioItem
+
+    items = [AudioItem.from_utterance(u) for u in utterances]
+    batches = duration_batches([u.duration for u in utterances], batch_seconds)
+    keyed = ([(i, items[i]) for i in batch] for batch in batches)
+    bar = tqdm(total=len(utterances), desc="decode", unit="utt", disable=not progress)
+    for batch in iter_emissions(model, keyed, num_workers):
+        for key, error in batch.failures:
+            yield Decoded(key, None, error)
+        if batch.keys:
+            for key, hyp in zip(batch.keys, decoder.decode(batch.log_probs, batch.lengths)):
+                yield Decoded(key, hyp, None)
+        bar.update(len(batch.keys) + len(batch.failures))
+    bar.close()
+
+
+def prediction_record(
+    utt: Utterance, result: Decoded, tokenizer: Tokenizer, frame_shift_s: float
+) -> dict[str, Any]:
+    """The JSON object written for one utterance (see the module docstring)."""
+    record: dict[str, Any] = {"audio_filepath": utt.audio_filepath, "duration": utt.duration}
+    if utt.offset:
+        record["offset"] = utt.offset
+    hyp = result.hypothesis
+    record["text"] = utt.text
+    record["pred_text"] = (hyp.text or "") if hyp is not None else ""
+    record["utt_id"] = utt.name
+    if hyp is not None:
+        record["tokens"] = [tokenizer.vocab[i] for i in hyp.token_ids]
+        if hyp.frames is not None:
+            record["token_times_s"] = [round(f * frame_shift_s, 3) for f in hyp.frames]
+    if result.error is not None:
+        record["error"] = result.error
+    return record
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeSummary:
+    """What :func:`decode_manifest` did."""
+
+    out: Path  # the prediction JSONL
+    num_utterances: int  # lines written
+    errors: tuple[str, ...]  # one message per utterance that could not be decoded
+    audio_seconds: float  # manifest seconds decoded
+    wall_seconds: float  # time spent decoding (model loading excluded)
+
+    @property
+    def real_time_factor(self) -> float:
+        """Wall seconds per audio second."""
+        return self.wall_seconds / max(self.audio_seconds, 1e-9)
+
+
+def decode_manifest(
+    model_path: str | Path,
+    manifest: str | Path,
+    out: str | Path,
+    spec: DecodeSpec | None = None,
+    batch_seconds: float = 300.0,
+    device: str = "cpu",
+    num_workers: int = 0,
+    progress: bool = False,
+) -> DecodeSummary:
+    """Decode every utterance of ``manifest`` with the model in ``model_path`` into ``out``.
+
+    Args:
+        model_path: exported model folder (``asr.models.io.export_model``).
+        manifest: JSONL manifest to decode (``text`` is copied through as the reference).
+        out: prediction JSONL, written atomically in manifest order.
+        spec: how to decode (default greedy).
+        batch_seconds: padded audio seconds per batch (default 300).
+        device: "cpu", "cuda" or "auto" (cuda when available).
+        num_workers: processes reading audio.
+        progress: show a progress bar.
+    Per-file audio errors are reported in the summary (and on stderr), not raised.
+    """
+    from asr.data.manifest import read_manifest
+    from asr.decode.registry import make_decoder
+    from asr.models.io import load_model
+
+    device = resolve_device(device)
+    utterances = read_manifest(manifest)
+    if not utterances:
+        raise DecodeError(f"{manifest}: no utterances to decode")
+    model, tokenizer = load_model(model_path, device=device)
+    decoder = make_decoder(spec or DecodeSpec(), tokenizer)
+    start = time.perf_counter()
+    results: list[Decoded | None] = [None] * len(utterances)
+    errors = []
+    for result in decode_utterances(
+        model, decoder, utterances, batch_seconds, num_workers, progress
+    ):
+        results[result.index] = result
+        if result.error is not None:
+            errors.append(result.error)
+            print(f"error: {result.error}", file=sys.stderr)
+    wall = time.perf_counter() - start
+    with atomic_open(out) as fh:
+        for utt, result in zip(utterances, results):
+            record = prediction_record(utt, result, tokenizer, model.frame_shift_s)  # type: ignore[arg-type]
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    seconds = sum(u.duration for u in utterances)
+    return DecodeSummary(Path(out), len(utterances), tuple(errors), seconds, wall)
