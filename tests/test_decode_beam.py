@@ -178,6 +178,7 @@ def test_make_decoder_knows_beam(setup):
         ({"decoder": ""}, "decoder"),
         ({"decoder": "greedy", "lm": "exp/lm"}, "lm"),
         ({"decoder": "beam", "lm": "words.arpa"}, "lm"),
+        ({"decoder": "kenlm", "lm": "exp/lm"}, "lm"),
         ({"decoder": "beam", "lm_int8": True}, "lm_int8"),
         ({"decoder": "kenlm", "lm": "w.arpa", "lm_int8": True}, "lm_int8"),
         ({"decoder": "beam", "hotwords": ("AB",)}, "hotwords"),

@@ -59,6 +59,8 @@ def _problems(spec: DecodeSpec) -> list[tuple[str, str]]:
         out.append(("lm", "greedy decoding uses no language model (use the beam decoder)"))
     elif spec.lm is not None and spec.decoder == "beam" and is_kenlm_path(spec.lm):
         out.append(("lm", f"{spec.lm} is a KenLM file: use the kenlm decoder"))
+    elif spec.lm is not None and spec.decoder == "kenlm" and not is_kenlm_path(spec.lm):
+        out.append(("lm", f"{spec.lm} is not a KenLM file (.arpa, .bin): use the beam decoder"))
     if spec.lm_int8 and (spec.decoder != "beam" or spec.lm is None):
         out.append(("lm_int8", "applies to an LSTM LM of the beam decoder only"))
     kenlm_only = {"unigrams": spec.unigrams, "hotwords": spec.hotwords}
