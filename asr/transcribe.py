@@ -13,9 +13,9 @@ Pipeline for each input (a file, a folder searched recursively, or the lines of 
 
 Memory holds one batch of chunks and the VAD's per-frame energies (1.4 MB per hour of audio),
 never a whole long recording (call :func:`asr.malloc.bound_malloc_heap` once, as ``asr
-transcribe`` does,
-so that glibc's heap does not fragment over hours of variable-size chunks). A file that cannot
-be read or decoded becomes a :class:`Transcript` with ``error`` set; the other files go on.
+transcribe`` does, so that glibc's heap does not fragment over hours of variable-size chunks).
+A file that cannot be read or decoded becomes a :class:`Transcript` with ``error`` set; the
+other files go on.
 
 Example::
 
