@@ -32,7 +32,7 @@ from asr.decode.spec import DecodeSpec
 from asr.inference import duration_batches, iter_emissions, resolve_device
 
 if TYPE_CHECKING:
-    from asr.data.manifest import Utterance
+    from asr.data.inputs import AudioItem
     from asr.models.ctc import CTCModel
     from asr.tokenizer import Tokenizer
 
@@ -41,36 +41,33 @@ if TYPE_CHECKING:
 class Decoded:
     """One utterance's result: a hypothesis, or the error that prevented decoding it."""
 
-    index: int  # position in the utterance list
+    index: int  # position in the item list
     hypothesis: Hypothesis | None  # None when the audio could not be read
     error: str | None  # the reason, else None
 
 
 @torch.inference_mode()
-def decode_utterances(
+def decode_items(
     model: CTCModel,
     decoder: Decoder,
-    utterances: Sequence[Utterance],
+    items: Sequence[AudioItem],
     batch_seconds: float = 300.0,
     num_workers: int = 0,
     progress: bool = False,
 ) -> Iterator[Decoded]:
-    """Decode ``utterances`` in duration-sorted batches; yields results in batch order.
+    """Decode ``items`` in duration-sorted batches; yields results in batch order.
 
     Args:
         model: the acoustic model (put in eval mode); audio is read at its front-end's rate.
         decoder: turns log-probs into hypotheses.
-        utterances: what to decode (manifest entries).
+        items: what to decode (a manifest's lines, :func:`asr.data.inputs.manifest_items`).
         batch_seconds: padded audio seconds per batch (default 300).
         num_workers: processes reading audio (0: in this process).
         progress: show a progress bar (utterances) on stderr.
     """
-    from asr.data.inputs import AudioItem
-
-    items = [AudioItem.from_utterance(u) for u in utterances]
-    batches = duration_batches([u.duration for u in utterances], batch_seconds)
-    keyed = ([(i, items[i]) for i in batch] for batch in batches)
-    bar = tqdm(total=len(utterances), desc="decode", unit="utt", disable=not progress)
+    durations = [item.duration_s or 0.0 for item in items]
+    keyed = ([(i, items[i]) for i in batch] for batch in duration_batches(durations, batch_seconds))
+    bar = tqdm(total=len(items), desc="decode", unit="utt", disable=not progress)
     for batch in iter_emissions(model, keyed, num_workers):
         for key, error in batch.failures:
             yield Decoded(key, None, error)
@@ -82,16 +79,16 @@ def decode_utterances(
 
 
 def prediction_record(
-    utt: Utterance, result: Decoded, tokenizer: Tokenizer, frame_shift_s: float
+    item: AudioItem, result: Decoded, tokenizer: Tokenizer, frame_shift_s: float
 ) -> dict[str, Any]:
-    """The JSON object written for one utterance (see the module docstring)."""
-    record: dict[str, Any] = {"audio_filepath": utt.audio_filepath, "duration": utt.duration}
-    if utt.offset:
-        record["offset"] = utt.offset
+    """The JSON object written for one manifest line (see the module docstring)."""
+    record: dict[str, Any] = {"audio_filepath": item.path, "duration": item.duration_s or 0.0}
+    if item.offset_s:
+        record["offset"] = item.offset_s
     hyp = result.hypothesis
-    record["text"] = utt.text
+    record["text"] = item.text
     record["pred_text"] = (hyp.text or "") if hyp is not None else ""
-    record["utt_id"] = utt.name
+    record["utt_id"] = item.name
     if hyp is not None:
         record["tokens"] = [tokenizer.vocab[i] for i in hyp.token_ids]
         if hyp.frames is not None:
@@ -140,30 +137,28 @@ def decode_manifest(
         progress: show a progress bar.
     Per-file audio errors are reported in the summary (and on stderr), not raised.
     """
-    from asr.data.manifest import read_manifest
+    from asr.data.inputs import manifest_items
     from asr.decode.registry import make_decoder
     from asr.models.io import load_model
 
     device = resolve_device(device)
-    utterances = read_manifest(manifest)
-    if not utterances:
+    items = manifest_items(manifest)
+    if not items:
         raise DecodeError(f"{manifest}: no utterances to decode")
     model, tokenizer = load_model(model_path, device=device)
     decoder = make_decoder(spec or DecodeSpec(), tokenizer)
     start = time.perf_counter()
-    results: list[Decoded | None] = [None] * len(utterances)
+    results: list[Decoded | None] = [None] * len(items)
     errors = []
-    for result in decode_utterances(
-        model, decoder, utterances, batch_seconds, num_workers, progress
-    ):
+    for result in decode_items(model, decoder, items, batch_seconds, num_workers, progress):
         results[result.index] = result
         if result.error is not None:
             errors.append(result.error)
             print(f"error: {result.error}", file=sys.stderr)
     wall = time.perf_counter() - start
     with atomic_open(out) as fh:
-        for utt, result in zip(utterances, results):
-            record = prediction_record(utt, result, tokenizer, model.frame_shift_s)  # type: ignore[arg-type]
+        for item, result in zip(items, results):
+            record = prediction_record(item, result, tokenizer, model.frame_shift_s)  # type: ignore[arg-type]
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    seconds = sum(u.duration for u in utterances)
-    return DecodeSummary(Path(out), len(utterances), tuple(errors), seconds, wall)
+    seconds = sum(item.duration_s or 0.0 for item in items)
+    return DecodeSummary(Path(out), len(items), tuple(errors), seconds, wall)
