@@ -132,7 +132,8 @@ class AcousticTrainer:
 
         ``exp_dir`` is checked first (:func:`asr.train.exp.prepare_experiment`): a previous run
         there needs ``resume`` or ``overwrite``."""
-        prepare_experiment(self.exp_dir, "model", resume, overwrite, remove=self.info.is_main)
+        if self.info.is_main:  # every rank checked in train(); rank 0 alone removes
+            prepare_experiment(self.exp_dir, "model", resume, overwrite)
         D.barrier(self.info)
         if self.info.is_main:
             config_io.save(self.cfg, self.exp_dir / "config.yaml")

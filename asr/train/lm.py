@@ -130,7 +130,8 @@ class LMTrainer:
     ) -> Path | None:
         """Train to the end, then export the LM (rank 0 returns its folder); a previous run
         in ``exp_dir`` needs ``resume`` or ``overwrite`` (checked first)."""
-        check_lm_outputs(self.exp_dir, export_dir, resume, overwrite, remove=self.info.is_main)
+        if self.info.is_main:  # every rank checked in train_lm(); rank 0 alone removes
+            check_lm_outputs(self.exp_dir, export_dir, resume, overwrite, remove=True)
         D.barrier(self.info)
         if self.info.is_main:
             config_io.save(self.cfg, self.exp_dir / "config.yaml")
