@@ -120,7 +120,7 @@ def _corpora(root: Path) -> None:
 
 
 def _runs(root: Path) -> None:
-    """``x/`` a finished experiment, ``train.yaml`` / ``tpu.yaml`` training configs, ``tok/``,
+    """``x/`` a finished experiment, ``train.yaml`` a training config, ``tok/``,
     the texts of :func:`_texts` and ``v/`` a user's folder."""
     _experiment(root)
     _texts(root)
@@ -128,7 +128,6 @@ def _runs(root: Path) -> None:
     CharTokenizer().save(root / "tok")
     cfg = {"model": TINY_MODEL, "data": {"train_manifest": "train.jsonl"}, "device": "cpu"}
     (root / "train.yaml").write_text(yaml.safe_dump(cfg))
-    (root / "tpu.yaml").write_text(yaml.safe_dump({**cfg, "device": "tpu"}))
 
 
 def _file_as_parent(root: Path) -> None:
@@ -235,10 +234,9 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
     ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),
     # a new run into a finished one mixed checkpoints, emptied the log and exported the old model
     ("train-into-a-run", _runs, [*TRAIN, "--exp", "x"], "x"),
-    ("train-overwrite-foreign-files", _runs, [*TRAIN, "--exp", "x", "--overwrite"], "x/checkpoints"),
+    ("train-overwrite-foreign", _runs, [*TRAIN, "--exp", "x", "--overwrite"], "x/checkpoints"),
     ("train-under-a-file", _runs, [*TRAIN, "--exp", "notes.txt/x"], "notes.txt/x"),
-    ("train-device-typo", _runs, ["train", "--config", "tpu.yaml", "--tokenizer", "tok",
-                                  "--exp", "new"], "tpu.yaml"),  # fmt: skip
+    ("train-device-typo", _runs, [*TRAIN, "--exp", "new", "device=tpu"], "train.yaml"),
     ("train-lr-nan", _runs, [*TRAIN, "--exp", "new", "optim.lr=.nan"], "train.yaml"),
     ("train-lm-into-a-run", _runs, [*TRAIN_LM, "--exp", "x"], "x"),
     ("train-lm-export-into-a-folder", _runs, [*TRAIN_LM, "--exp", "new", "--export", "v"], "v"),

@@ -58,8 +58,9 @@ def _lm(exp: Path, corpus: Path, *overrides: str):
     text = exp.parent / "lm.txt"
     text.write_text("".join(f"THE CAT {'SAT ' * (i % 4)}ON A MAT\n" for i in range(200)))
     base = ["model.embedding_dim=8", "model.hidden_size=8", "data.text_format=lines",
-            "data.max_batch_tokens=128", "data.max_sentence_tokens=60", "data.buffer_sentences=32", "max_steps=6",
-            "checkpoint_every_steps=2", "log_every_steps=1", "keep_last=5", "device=cpu",
+            "data.max_batch_tokens=128", "data.max_sentence_tokens=60",
+            "data.buffer_sentences=32", "max_steps=6", "checkpoint_every_steps=2",
+            "log_every_steps=1", "keep_last=5", "device=cpu",
             "optim.schedule=constant"]  # fmt: skip
     cfg = load_lm_train_config("conf/lm/small_char.yaml", base + list(overrides))
     return LMTrainer(cfg, CharTokenizer(), [text], exp)
@@ -104,7 +105,7 @@ def test_overwrite_removes_only_what_a_run_writes(tmp_path, corpus):
     (exp / "checkpoints" / "thesis.pdf").write_bytes(b"%PDF")
     (exp / "log.jsonl").write_text("{}\n")
     before = _snapshot(exp)
-    with pytest.raises(ExperimentError, match="thesis.pdf.*refusing to remove"):
+    with pytest.raises(ExperimentError, match=r"thesis\.pdf.*refusing to remove"):
         _acoustic(exp, corpus).run(overwrite=True)
     assert _snapshot(exp) == before
 
