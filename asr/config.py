@@ -5,7 +5,8 @@ command-line overrides) into such a dataclass, refusing unknown keys and values 
 with a one-line :class:`ConfigError` that names the file and the dotted field, and writes a
 dataclass back to YAML atomically.
 
-Supported field types: ``bool``, ``int``, ``float`` (ints are accepted), ``str``, ``Literal[...]``,
+Supported field types: ``bool``, ``int``, ``float`` (ints are accepted; NaN and infinities are
+not), ``str``, ``Literal[...]``,
 ``Optional[X]`` / ``X | None``, ``tuple[X, ...]``, ``tuple[X, Y]``, ``list[X]``, ``dict[str, X]``
 and nested dataclasses.
 """
@@ -13,6 +14,7 @@ and nested dataclasses.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -102,6 +104,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{_loc(where)}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # .nan / .inf pass every `x <= 0` style range check
+            raise ConfigError(f"{_loc(where)}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

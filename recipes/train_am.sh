@@ -22,8 +22,9 @@ fi
 overrides=()
 [ -n "$train" ] && overrides+=("data.train_manifest=$train")
 [ -n "$valid" ] && overrides+=("data.valid_manifest=$valid")
-resume=()
-[ -d "$exp/checkpoints" ] && [ -n "$(ls -A "$exp/checkpoints" 2> /dev/null)" ] && resume=(--resume)
+# --resume continues the run in $exp (from scratch when it has no checkpoint yet); without it a
+# folder holding a run (even one killed before its first checkpoint) is refused
+resume=(--resume)
 mkdir -p "$exp"
 log "training $exp (config $config)"
 start=$(date +%s)

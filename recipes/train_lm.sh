@@ -21,7 +21,7 @@ fi
 args=(--config "$config" --tokenizer "$tokenizer")
 [ -n "$valid_text" ] && args+=(--valid-text "$valid_text")
 args+=(--text "$text" --exp "$exp")  # an option after the nargs="+" ones: key=value stay apart
-[ -d "$exp/checkpoints" ] && [ -n "$(ls -A "$exp/checkpoints" 2> /dev/null)" ] && args+=(--resume)
+args+=(--resume)  # continues the run in $exp; from scratch when it has no checkpoint yet
 mkdir -p "$exp"
 log "training LM $exp (config $config, text $text)"
 start=$(date +%s)

@@ -17,15 +17,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 from asr.cli import main
 from asr.lm.io import save_lm
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
 from asr.models.io import load_model
 from asr.tokenizer import CharTokenizer
+from tests.tone_corpus import TINY_MODEL
 
 NEMO = Path(__file__).parent / "fixtures" / "nemo" / "quartznet.nemo"
 NGRAM = ["ngram", "corpus.txt", "--order", "2", "--discount-fallback"]
+LM_CONF = str(Path(__file__).resolve().parents[1] / "conf" / "lm" / "small_char.yaml")
+TRAIN = ["train", "--config", "train.yaml", "--tokenizer", "tok"]
+TRAIN_LM = ["train-lm", "--config", LM_CONF, "--tokenizer", "char", "--text", "corpus.txt"]
 
 
 def snapshot(root: Path) -> dict[str, bytes | None]:
@@ -112,6 +117,17 @@ def _corpora(root: Path) -> None:
     (root / "tr" / "ids.tsv").write_text("84-121123-0001\tHELLO\n")
     (root / "x").mkdir()
     (root / "x" / "f").write_text("a file where a folder is needed\n")
+
+
+def _runs(root: Path) -> None:
+    """``x/`` a finished experiment, ``train.yaml`` a training config, ``tok/``,
+    the texts of :func:`_texts` and ``v/`` a user's folder."""
+    _experiment(root)
+    _texts(root)
+    _thesis(root)
+    CharTokenizer().save(root / "tok")
+    cfg = {"model": TINY_MODEL, "data": {"train_manifest": "train.jsonl"}, "device": "cpu"}
+    (root / "train.yaml").write_text(yaml.safe_dump(cfg))
 
 
 def _file_as_parent(root: Path) -> None:
@@ -216,6 +232,20 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
     ),
     ("tokenizer-into-a-model", _texts, ["tokenizer", "--out", "m", "--overwrite"], "m"),
     ("tokenizer-unwritable", _texts, ["tokenizer", "--out", "notes.txt/tok"], "notes.txt/tok"),
+    # a new run into a finished one mixed checkpoints, emptied the log and exported the old model
+    ("train-into-a-run", _runs, [*TRAIN, "--exp", "x"], "x"),
+    ("train-overwrite-foreign", _runs, [*TRAIN, "--exp", "x", "--overwrite"], "x/checkpoints"),
+    ("train-under-a-file", _runs, [*TRAIN, "--exp", "notes.txt/x"], "notes.txt/x"),
+    ("train-device-typo", _runs, [*TRAIN, "--exp", "new", "device=tpu"], "train.yaml"),
+    ("train-lr-nan", _runs, [*TRAIN, "--exp", "new", "optim.lr=.nan"], "train.yaml"),
+    ("train-lm-into-a-run", _runs, [*TRAIN_LM, "--exp", "x"], "x"),
+    ("train-lm-export-into-a-folder", _runs, [*TRAIN_LM, "--exp", "new", "--export", "v"], "v"),
+    (
+        "train-lm-export-over-user-files",
+        _runs,
+        [*TRAIN_LM, "--exp", "new", "--export", "v", "--overwrite"],
+        "v",
+    ),
 ]
 
 

@@ -17,6 +17,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--exp", required=True, help="experiment folder (checkpoints, logs, model/)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument(
+        "--overwrite", action="store_true", help="start over in an EXP that holds a previous "
+        "run: removes its checkpoints/, log.jsonl, tensorboard/, model/, config.yaml, tokenizer/ "
+        "and curves.png (nothing else; refused if they hold other files)"
+    )  # fmt: skip
+    p.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=3e-3"
     )
     p.set_defaults(func=run)
@@ -27,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
     from asr.train.config import load_train_config
 
     cfg = load_train_config(args.config, args.overrides)
-    train(cfg, args.tokenizer, args.exp, resume=args.resume)
+    train(cfg, args.tokenizer, args.exp, resume=args.resume, overwrite=args.overwrite)
     return 0

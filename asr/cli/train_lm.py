@@ -26,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--export", default=None, help="folder for the exported LM (default EXP/lm)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument(
+        "--overwrite", action="store_true", help="start over in an EXP that holds a previous "
+        "run (removes its checkpoints/, log.jsonl, tensorboard/, lm/, config.yaml, tokenizer/, "
+        "curves.png; nothing else) and replace an LM folder at --export"
+    )  # fmt: skip
+    p.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=2e-3"
     )
     p.set_defaults(func=run)
@@ -45,5 +50,6 @@ def run(args: argparse.Namespace) -> int:
         if tokenizer_dir == "char" and not Path("char").exists():
             CharTokenizer().save(tmp)
             tokenizer_dir = tmp
-        train_lm(cfg, tokenizer_dir, args.text, args.exp, args.valid_text, args.resume, args.export)
+        train_lm(cfg, tokenizer_dir, args.text, args.exp, args.valid_text, args.resume,
+                 args.export, overwrite=args.overwrite)  # fmt: skip
     return 0

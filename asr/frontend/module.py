@@ -99,9 +99,9 @@ class FrontendConfig:
             raise ValueError(f"preemphasis must be in [0, 1], got {self.preemphasis}")
         if self.spectrum_power <= 0 or (self.log_eps <= 0 and self.log != "none"):
             raise ValueError("spectrum_power and log_eps must be > 0")
-        if self.num_mel_bins < 1 or (
-            self.features == "mfcc" and not 1 <= self.num_ceps <= (self.num_mel_bins)
-        ):
+        if self.num_mel_bins < 1:
+            raise ValueError(f"num_mel_bins must be >= 1, got {self.num_mel_bins}")
+        if self.features == "mfcc" and not 1 <= self.num_ceps <= self.num_mel_bins:
             raise ValueError(f"need 1 <= num_ceps <= num_mel_bins, got {self.num_ceps}")
         if self.deltas not in (0, 1, 2) or self.delta_window < 1:
             raise ValueError("deltas must be 0, 1 or 2 and delta_window >= 1")

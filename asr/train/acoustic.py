@@ -10,8 +10,11 @@
     exp_dir/model/             the final model: best checkpoints averaged, safetensors + YAML
     exp_dir/curves.png         loss and WER curves (when matplotlib is installed)
 
-Resuming (``resume=True``) restores the model, optimizer, grad scaler, EMA, sampler position and
-every RNG state from the newest checkpoint, so a killed run continues the same loss trajectory.
+A run never mixes with another: an ``exp_dir`` holding a previous run needs ``resume=True``
+(continue it) or ``overwrite=True`` (start over; see :mod:`asr.train.exp`), checked before the
+first step. Resuming (``resume=True``) restores the model, optimizer, grad scaler, EMA, sampler
+position and every RNG state from the newest readable checkpoint, so a killed run continues the
+same loss trajectory.
 Under ``torchrun`` every rank trains on its shard; only rank 0 writes files.
 """
 
@@ -36,6 +39,7 @@ from asr.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import TrainConfig
 from asr.train.engine import Engine, EngineConfig, run_distributed
+from asr.train.exp import prepare_experiment
 from asr.train.runtime import seed_everything
 from asr.train.validate import validate
 
@@ -123,8 +127,14 @@ class AcousticTrainer:
         return export_model(model, self.tokenizer, self.exp_dir / "model")
 
     # ------------------------------------------------------------------------------- run
-    def run(self, resume: bool = False) -> Path | None:
-        """Train to the end, then export the averaged model (rank 0). Returns its folder."""
+    def run(self, resume: bool = False, overwrite: bool = False) -> Path | None:
+        """Train to the end, then export the averaged model (rank 0). Returns its folder.
+
+        ``exp_dir`` is checked first (:func:`asr.train.exp.prepare_experiment`): a previous run
+        there needs ``resume`` or ``overwrite``."""
+        if self.info.is_main:  # every rank checked in train(); rank 0 alone removes
+            prepare_experiment(self.exp_dir, "model", resume, overwrite)
+        D.barrier(self.info)
         if self.info.is_main:
             config_io.save(self.cfg, self.exp_dir / "config.yaml")
             self.tokenizer.save(self.exp_dir / "tokenizer")
@@ -155,6 +165,7 @@ def engine_config(cfg: TrainConfig, loader: SpeechDataLoader) -> EngineConfig:
         average_newest=cfg.average_best,
         best_metric=cfg.best_metric,
         log_every_steps=cfg.log_every_steps,
+        max_nonfinite_steps=cfg.max_nonfinite_steps,
         rate_name="audio_h_per_s",
         rate_divisor=3600.0,
     )
@@ -183,9 +194,17 @@ def init_weights_from(model: CTCModel, model_dir: str | Path, tokenizer: Tokeniz
 
 
 def train(
-    cfg: TrainConfig, tokenizer_dir: str | Path, exp_dir: str | Path, resume: bool = False
+    cfg: TrainConfig,
+    tokenizer_dir: str | Path,
+    exp_dir: str | Path,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> Path | None:
-    """Train an acoustic model (see :class:`AcousticTrainer`); rank 0 returns the model folder."""
+    """Train an acoustic model (see :class:`AcousticTrainer`); rank 0 returns the model folder.
+
+    ``exp_dir`` is checked before anything is read: a previous run there needs ``resume`` or
+    ``overwrite`` (see :mod:`asr.train.exp`)."""
+    prepare_experiment(exp_dir, "model", resume, overwrite, remove=False)  # check only
     tokenizer = load_tokenizer(tokenizer_dir)
     build = functools.partial(AcousticTrainer, cfg, tokenizer, exp_dir)  # (info) -> trainer
-    return run_distributed(cfg.device, build, resume=resume)
+    return run_distributed(cfg.device, build, resume=resume, overwrite=overwrite)

@@ -9,9 +9,13 @@ Layout under ``<exp_dir>/checkpoints/``::
         meta.json             {"step": ..., "epoch": ..., "metrics": {"wer": ...}}
     latest                    text file naming the newest complete checkpoint
 
-A checkpoint is written into a hidden temporary folder and renamed into place, and ``latest`` is
-rewritten atomically afterwards, so a run killed at any instant (even SIGKILL) leaves a
-consistent checkpoint to resume from. Nothing is ever unpickled.
+A checkpoint is written into a hidden temporary folder (``.step-00001200.tmp-<pid>``) and renamed
+into place, and ``latest`` is rewritten atomically afterwards, so a run killed at any instant
+(even SIGKILL) leaves a consistent checkpoint to resume from. A failed write (a full disk)
+removes its temporary folder and raises a one-line :class:`StateError`; temporary folders left
+by a killed process are removed by :meth:`CheckpointManager.clean_leftovers` and never read.
+A checkpoint that cannot be read on resume is set aside as ``unreadable-step-*`` (kept, never
+averaged). Nothing is ever unpickled.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from asr.atomic import atomic_write_text
 from asr.train.state import StateError, load_state, save_state
 
 _PREFIX = "step-"
+_UNREADABLE = "unreadable-"  # prefix of a checkpoint set aside because it could not be read
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,31 @@ class CheckpointManager:
         final = self.dir / name
         tmp = self.dir / f".{name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            self._write(tmp, step, epoch, model_state, train_state, metrics)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            atomic_write_text(self.dir / "latest", name + "\n")
+        except (OSError, SafetensorError) as err:  # a full disk: the previous checkpoints stay
+            raise StateError(
+                f"{final}: cannot write checkpoint: {getattr(err, 'strerror', None) or err}"
+                f" (the newest complete one is kept: {self.latest() or 'none'})"
+            ) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.prune()
+        return final
+
+    @staticmethod
+    def _write(
+        tmp: Path,
+        step: int,
+        epoch: int,
+        model_state: dict[str, torch.Tensor],
+        train_state: Any,
+        metrics: dict[str, float] | None,
+    ) -> None:
         tmp.mkdir()
         tensors = {k: v.detach().cpu().contiguous() for k, v in model_state.items()}
         save_file(tensors, str(tmp / "model.safetensors"))
@@ -91,12 +122,27 @@ class CheckpointManager:
         for child in tmp.iterdir():
             with open(child, "rb") as fh:
                 os.fsync(fh.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        atomic_write_text(self.dir / "latest", name + "\n")
-        self.prune()
-        return final
+
+    def clean_leftovers(self) -> list[Path]:
+        """Remove temporary checkpoint folders of this process or of processes that are gone
+        (a killed or failed save); returns them. Those of a live process are left alone."""
+        removed = []
+        for path in self.dir.glob(f".{_PREFIX}*.tmp-*") if self.dir.is_dir() else []:
+            pid = path.name.rsplit("-", 1)[1]
+            if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
+    def set_aside(self, path: Path) -> Path:
+        """Rename an unreadable checkpoint to ``unreadable-step-*`` (kept for inspection; no
+        longer listed, pruned or averaged); returns the new path."""
+        target = path.with_name(_UNREADABLE + path.name)
+        n = 1
+        while target.exists():
+            target, n = path.with_name(f"{_UNREADABLE}{path.name}.{n}"), n + 1
+        os.replace(path, target)
+        return target
 
     def list(self) -> list[CheckpointInfo]:
         """Every complete checkpoint, oldest first."""
@@ -106,10 +152,10 @@ class CheckpointManager:
         for path in sorted(self.dir.glob(f"{_PREFIX}*")):
             try:
                 meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            metrics = {k: float(v) for k, v in meta.get("metrics", {}).items()}
-            infos.append(CheckpointInfo(path, int(meta["step"]), int(meta["epoch"]), metrics))
+                metrics = {k: float(v) for k, v in meta.get("metrics", {}).items()}
+                infos.append(CheckpointInfo(path, int(meta["step"]), int(meta["epoch"]), metrics))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue  # not a complete checkpoint
         return sorted(infos, key=lambda i: i.step)
 
     def latest(self) -> Path | None:
@@ -121,6 +167,12 @@ class CheckpointManager:
                 return path
         infos = self.list()
         return infos[-1].path if infos else None
+
+    def resume_candidates(self) -> list[Path]:
+        """Checkpoints to resume from, best candidate first: ``latest``, then newest first."""
+        first = self.latest()
+        rest = [i.path for i in reversed(self.list()) if i.path != first]
+        return ([first] if first is not None else []) + rest
 
     def best(self, k: int | None = None) -> list[CheckpointInfo]:
         """The ``k`` (default keep_best) best checkpoints by the metric, best first."""
@@ -147,11 +199,31 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], Any, Che
         model_state = load_file(str(path / "model.safetensors"))
     except FileNotFoundError as err:
         raise StateError(f"{err.filename}: checkpoint file is missing") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, KeyError, SafetensorError) as err:
         raise StateError(f"{path}: cannot read checkpoint: {err}") from None
     train_state = load_state(path / "train")
-    metrics = {k: float(v) for k, v in meta.get("metrics", {}).items()}
-    return model_state, train_state, CheckpointInfo(path, meta["step"], meta["epoch"], metrics)
+    try:
+        metrics = {k: float(v) for k, v in meta.get("metrics", {}).items()}
+        info = CheckpointInfo(path, int(meta["step"]), int(meta["epoch"]), metrics)
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise StateError(f"{path / 'meta.json'}: not a checkpoint's meta.json: {err!r}") from None
+    return model_state, train_state, info
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating tensors of ``state`` holding a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
 
 
 def average_model_states(paths: list[Path]) -> dict[str, torch.Tensor]:

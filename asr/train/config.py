@@ -20,6 +20,9 @@ from asr.lm.text_data import LMDataConfig
 from asr.models.ctc import ModelConfig, inline_frontend_preset, load_model_config
 from asr.train.optim import OptimConfig
 
+# Where training runs: "auto" picks CUDA when available; "cuda" without CUDA is an error.
+Device = Literal["auto", "cpu", "cuda"]
+
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
@@ -62,8 +65,10 @@ class TrainConfig:
     best_metric: Literal["wer", "cer", "loss"] = "wer"  # validation metric that ranks checkpoints
     # (lower is better); "cer" is steadier while the WER is still near 100 %
     log_every_steps: int = 10  # scalars logged every N optimizer steps
-    device: str = "auto"  # "auto", "cpu" or "cuda"
+    device: Device = "auto"  # "auto" (CUDA when available), "cpu" or "cuda" (an error without)
     compile: bool = False  # torch.compile the model
+    max_nonfinite_steps: int = 50  # stop (DivergedError) after this many steps in a row with a
+    # non-finite loss or gradient (each is skipped: no update)
     init_from: str | None = None  # model folder (asr import-nemo, a past run's model/) whose
     # weights initialise the model (fine-tuning); relative to the working directory
 
@@ -74,6 +79,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if self.keep_last < 1 or self.average_best < 1:
             raise ValueError("keep_last and average_best must be >= 1")
+        if self.grad_clip < 0 or self.max_nonfinite_steps < 1 or self.log_every_steps < 1:
+            raise ValueError("grad_clip must be >= 0, max_nonfinite_steps and log_every_steps >= 1")
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
@@ -119,8 +126,9 @@ class LMTrainConfig:
     average_best: int = 1  # best checkpoints (validation loss) averaged into the exported LM
     log_every_steps: int = 20  # scalars logged every N steps
     valid_batch_tokens: int = 16384  # padded tokens per validation batch
-    device: str = "auto"  # "auto", "cpu" or "cuda"
+    device: Device = "auto"  # "auto" (CUDA when available), "cpu" or "cuda" (an error without)
     threads: int = 0  # torch CPU threads (0: leave torch's default)
+    max_nonfinite_steps: int = 50  # stop after this many non-finite (skipped) steps in a row
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.max_steps < 0 or self.checkpoint_every_steps < 1:
@@ -132,6 +140,10 @@ class LMTrainConfig:
             )
         if self.keep_last < 1 or self.average_best < 1 or self.log_every_steps < 1:
             raise ValueError("keep_last, average_best and log_every_steps must be >= 1")
+        if self.grad_clip < 0 or self.max_nonfinite_steps < 1 or self.valid_batch_tokens < 1:
+            raise ValueError(
+                "grad_clip must be >= 0, max_nonfinite_steps and valid_batch_tokens >= 1"
+            )
 
 
 def load_lm_train_config(path: str | Path, overrides: list[str] | None = None) -> LMTrainConfig:

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from asr.errors import AsrError
+
+
+class DeviceError(AsrError):
+    """The configured device cannot be used here (``device: cuda`` without CUDA)."""
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -43,11 +49,26 @@ def init_distributed(device: str = "auto") -> DistInfo:
 
     Returns:
         this process's :class:`DistInfo`.
+    Raises:
+        DeviceError: an unknown device, or ``"cuda"`` without a usable GPU for this rank
+            (never a silent fallback to the CPU).
     """
-    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+    if device not in ("auto", "cpu", "cuda"):
+        raise DeviceError(f"device: expected one of ['auto', 'cpu', 'cuda'], got {device!r}")
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            "device: cuda, but torch sees no usable CUDA GPU here (torch.cuda.is_available() is "
+            "False); set device: cpu or auto"
+        )
+    if use_cuda and local_rank >= torch.cuda.device_count():
+        raise DeviceError(
+            f"device: cuda, but LOCAL_RANK {local_rank} has no GPU (this node has "
+            f"{torch.cuda.device_count()})"
+        )
     if use_cuda:
         torch.cuda.set_device(local_rank)
         dev = torch.device("cuda", local_rank)

@@ -11,6 +11,17 @@ EMA weights when EMA is on, the raw ones then in the train state) and, besides, 
 optimizer, grad scaler, data position (under the trainer's ``data_key``) and every rank's RNG
 states, so a resumed run continues with the same batches and the same losses. Under ``torchrun``
 every rank trains on its shard; only rank 0 writes files.
+
+Divergence: an optimizer step whose gradient norm is not finite (a NaN/Inf loss, an overflow) is
+skipped (no update, no EMA, batch-norm statistics restored) and counted; ``max_nonfinite_steps``
+such steps in a row stop the run with a one-line :class:`DivergedError`. A checkpoint or an export
+with a non-finite tensor is never written, so the last good checkpoint survives. The logged
+``train/loss`` is the mean over finite losses, NaN when there was none (and
+``train/skipped_steps`` counts the skipped steps of the window).
+
+Resuming takes the newest readable checkpoint: an unreadable one (truncated, corrupt) is set
+aside and the next newest used, which is said in one line; a checkpoint that does not fit the
+model (a changed architecture) is a one-line :class:`~asr.train.state.StateError`.
 """
 
 from __future__ import annotations
@@ -27,11 +38,22 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from asr.errors import AsrError
 from asr.train import distributed as D
-from asr.train.checkpoint import CheckpointManager, average_model_states, load_checkpoint
+from asr.train.checkpoint import (
+    CheckpointManager,
+    average_model_states,
+    load_checkpoint,
+    non_finite,
+)
 from asr.train.logbook import TrainLogger
 from asr.train.optim import OptimConfig, build_optimizer, lr_at, set_lr
 from asr.train.runtime import autocast, rng_states, seed_everything, set_rng_states
+from asr.train.state import StateError
+
+
+class DivergedError(AsrError):
+    """Training diverged: non-finite losses, gradients or weights (the message says where)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +79,7 @@ class EngineConfig:
     log_every_steps: int = 10  # scalars logged every N optimizer steps
     rate_name: str = "items_per_s"  # logged throughput, train/<rate_name>
     rate_divisor: float = 1.0  # work units per throughput unit (3600: audio seconds -> hours)
+    max_nonfinite_steps: int = 50  # stop after this many skipped (non-finite) steps in a row
 
 
 class ResumableData(Protocol):
@@ -94,14 +117,15 @@ class _Window:
     """Training scalars since the last log line."""
 
     loss_sum: float = 0.0  # sum of weight x loss over finite losses
-    weight: float = 0.0  # sum of weights (non-finite losses count, as NaN-skipping means)
+    weight: float = 0.0  # sum of the weights of finite losses
     work: float = 0.0  # audio seconds, tokens, ...
+    skipped: int = 0  # optimizer steps skipped (non-finite gradient norm)
     start: float = dataclasses.field(default_factory=time.perf_counter)
 
     def add(self, loss: float, weight: float, work: float) -> None:
         if math.isfinite(loss):
             self.loss_sum += loss * weight
-        self.weight += weight
+            self.weight += weight
         self.work += work
 
 
@@ -141,6 +165,7 @@ class Engine:
             self.exp_dir, cfg.keep_last, cfg.average_best, metric=cfg.best_metric
         )
         self.step, self.epoch = 0, 0
+        self.nonfinite_streak = 0  # skipped optimizer steps in a row
         seed_everything(cfg.seed + 1000 * info.rank)  # per-rank dropout/augmentation streams
 
     def _wrap(self, model: nn.Module) -> nn.Module:
@@ -171,16 +196,45 @@ class Engine:
         weights = self.model.state_dict()
         if self.ema is not None:  # checkpoints (hence averaging and export) hold the EMA weights
             state["model_raw"], weights = weights, self.ema
+        bad = non_finite(weights) + non_finite(state.get("model_raw", {}))
+        if bad:  # every rank sees the same weights: all stop here
+            raise DivergedError(
+                f"training diverged: the weights are not finite at step {self.step} ({bad[0]}); "
+                f"no checkpoint written, the last good one is kept ({self._last_good()}); "
+                f"lower optim.lr (now {self.cfg.optim.lr:g}) or set grad_clip"
+            )
         if self.info.is_main:
             self.checkpoints.save(self.step, self.epoch, weights, state, metrics=metrics)
         D.barrier(self.info)
 
     def resume(self) -> bool:
-        """Restore the newest checkpoint; False when there is none."""
-        latest = self.checkpoints.latest()
-        if latest is None:
+        """Restore the newest readable checkpoint; False when there is none.
+
+        Unreadable ones (truncated, corrupt, non-finite) are set aside (rank 0) and the next
+        newest is used; rank 0 says so in one line. A checkpoint that does not fit the model
+        is a :class:`StateError`.
+        """
+        candidates = self.checkpoints.resume_candidates()
+        if not candidates:
             return False
-        model_state, state, _ = load_checkpoint(latest)
+        failed: list[tuple[Path, str]] = []
+        for path in candidates:
+            try:
+                model_state, state, _ = load_checkpoint(path)
+            except StateError as err:
+                failed.append((path, str(err)))
+                continue
+            bad = non_finite(model_state) + non_finite(state.get("model_raw", {}))
+            if not bad:
+                break
+            failed.append((path, f"{path}: non-finite weights ({bad[0]})"))
+        else:
+            raise StateError(f"{self.checkpoints.dir}: no readable checkpoint: {failed[0][1]}")
+        self._check_fits(path, state.get("model_raw", model_state))
+        if failed and self.info.is_main:
+            moved = [self.checkpoints.set_aside(p).name for p, _ in failed]
+            print(f"resume: {failed[0][1]}; set aside as {', '.join(moved)}; "
+                  f"resuming from {path.name} instead")  # fmt: skip
         if "model_raw" in state:  # written with EMA on: the checkpoint weights are the EMA
             if self.ema is not None:
                 self.ema = {k: v.to(self.device) for k, v in model_state.items()}
@@ -192,6 +246,23 @@ class Engine:
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         set_rng_states(state["rng"], self.info.rank)
         return True
+
+    def _check_fits(self, path: Path, weights: dict[str, Tensor]) -> None:
+        """Raise unless ``weights`` have the model's names and shapes (same architecture)."""
+        ours = self.model.state_dict()
+        for name in sorted(set(ours) | set(weights)):
+            if name not in weights or name not in ours or weights[name].shape != ours[name].shape:
+                have = tuple(weights[name].shape) if name in weights else "absent"
+                want = tuple(ours[name].shape) if name in ours else "absent"
+                raise StateError(
+                    f"{path}: the checkpoint does not fit the model of this config ({name}: "
+                    f"checkpoint {have}, config {want}); resume with the run's own config "
+                    f"({self.exp_dir / 'config.yaml'}) or choose a new --exp"
+                )
+
+    def _last_good(self) -> str:
+        latest = self.checkpoints.latest()
+        return str(latest) if latest is not None else "none was written yet"
 
     # ------------------------------------------------------------------------------ step
     def forward(self, *inputs: Any) -> Any:
@@ -210,18 +281,37 @@ class Engine:
         return float(loss.detach()), weight, work
 
     def optimizer_step(self) -> float:
-        """Set the LR, clip, step, update the EMA; returns the gradient norm before clipping."""
+        """Set the LR, clip, step, update the EMA; returns the gradient norm before clipping.
+
+        A non-finite norm skips the update (see the module docstring); the step still counts.
+        """
         set_lr(self.optimizer, lr_at(self.step, self.cfg.total_steps, self.cfg.optim))
         self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        finite = math.isfinite(norm)  # the same on every rank (gradients are all-reduced)
+        if finite:
+            self.scaler.step(self.optimizer)
+        self.scaler.update()  # fp16: an overflow also lowers the loss scale
         self.optimizer.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self._ema_update()
+        if finite:
+            self.nonfinite_streak = 0
+            if self.ema is not None:
+                self._ema_update()
+        else:
+            self.nonfinite_streak += 1
         self.step += 1
-        return float(norm)
+        if self.nonfinite_streak >= self.cfg.max_nonfinite_steps:
+            raise DivergedError(
+                f"training diverged: {self.nonfinite_streak} steps in a row with a non-finite "
+                f"loss or gradient (up to step {self.step}); the last good checkpoint is kept "
+                f"({self._last_good()}); lower optim.lr (now {self.cfg.optim.lr:g}) or set "
+                "grad_clip"
+            )
+        return norm
+
+    def _float_buffers(self) -> list[Tensor]:
+        return [b for b in self.model.buffers() if b.is_floating_point()]
 
     @torch.no_grad()
     def _ema_update(self) -> None:
@@ -236,6 +326,9 @@ class Engine:
     # ------------------------------------------------------------------------------ loop
     def run(self, resume: bool = False) -> Path | None:
         """Train to the end, then export the averaged weights (rank 0 returns the folder)."""
+        if self.info.is_main:
+            self.checkpoints.clean_leftovers()  # of a killed or failed save
+        D.barrier(self.info)
         if resume and self.resume() and self.info.is_main:
             print(f"resumed from step {self.step} (epoch {self.epoch})")
         logger = TrainLogger(self.exp_dir, enabled=self.info.is_main, resume_step=self.step)
@@ -266,7 +359,10 @@ class Engine:
         self.data.set_epoch(self.epoch)  # keeps a resumed mid-epoch position
         self.ddp.train()
         bar, window, micro = self._progress_bar(), _Window(), 0
+        buffers, saved = self._float_buffers(), None
         for batch in self.data:
+            if micro == 0:  # batch-norm statistics before this step (restored if it is skipped)
+                saved = [b.detach().clone() for b in buffers]
             last_micro = micro + 1 == self.cfg.grad_accum
             sync = contextlib.nullcontext()
             if self.info.distributed and not last_micro:
@@ -277,6 +373,11 @@ class Engine:
             if micro:
                 continue
             norm = self.optimizer_step()
+            if not math.isfinite(norm):
+                window.skipped += 1
+                with torch.no_grad():
+                    for buffer, before in zip(buffers, saved or []):
+                        buffer.copy_(before)
             bar.update(1)
             if self.step % self.cfg.log_every_steps == 0:
                 self._log_train(logger, bar, window, norm)
@@ -297,13 +398,15 @@ class Engine:
         loss_sum, weight, work = D.all_reduce_sum(
             [window.loss_sum, window.weight, window.work], self.info
         )
-        loss = loss_sum / max(weight, 1.0)
+        loss = loss_sum / weight if weight > 0 else math.nan  # no finite loss: NaN, not 0
         rate = work / self.cfg.rate_divisor / max(seconds, 1e-9)
         lr = self.optimizer.param_groups[0]["lr"]
         bar.set_postfix(
             {"loss": f"{loss:.3f}", "lr": f"{lr:.2e}", self.cfg.rate_name: f"{rate:.4g}"}
         )
         scalars = {"train/loss": loss, "train/lr": lr, "train/grad_norm": norm}
+        if window.skipped:
+            scalars["train/skipped_steps"] = window.skipped
         logger.log(self.step, {**scalars, f"train/{self.cfg.rate_name}": rate})
 
     def validate(self, logger: TrainLogger) -> dict[str, float]:
@@ -324,7 +427,13 @@ class Engine:
         paths = [i.path for i in self.checkpoints.best()]
         if not paths:  # no validation metrics: average the newest checkpoints
             paths = [i.path for i in self.checkpoints.list()[-self.cfg.average_newest :]]
-        out = self.task.export(average_model_states(paths))
+        state = average_model_states(paths)
+        bad = non_finite(state)
+        if bad:  # checkpoints written before non-finite weights were refused
+            raise DivergedError(
+                f"{paths[-1]}: averaged weights are not finite ({bad[0]}); nothing exported"
+            )
+        out = self.task.export(state)
         logger.plot_curves(self.exp_dir / "curves.png")
         print(f"averaged {len(paths)} checkpoint(s) into {out}")
         return out

@@ -8,8 +8,10 @@
     exp_dir/checkpoints/     asr.train.checkpoint (ranked by validation loss)
     exp_dir/lm/              the exported LM (best checkpoints averaged): asr.lm.io
 
-Resuming restores weights, optimizer, grad scaler, the stream position and every RNG state, so
-a killed run continues with the same batches and the same losses.
+A previous run in ``exp_dir`` needs ``resume`` or ``overwrite`` (:mod:`asr.train.exp`), checked
+before the first step; an ``export_dir`` outside it must be new or empty, or (``overwrite``) an
+LM folder. Resuming restores weights, optimizer, grad scaler, the stream position and every RNG
+state, so a killed run continues with the same batches and the same losses.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from asr.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import LMTrainConfig
 from asr.train.engine import Engine, EngineConfig, run_distributed
+from asr.train.exp import prepare_experiment
 from asr.train.runtime import seed_everything
 
 
@@ -119,8 +122,17 @@ class LMTrainer:
         return save_lm(model, self.tokenizer, self.export_dir or self.exp_dir / "lm")
 
     # ------------------------------------------------------------------------------- run
-    def run(self, resume: bool = False, export_dir: str | Path | None = None) -> Path | None:
-        """Train to the end, then export the LM (rank 0 returns its folder)."""
+    def run(
+        self,
+        resume: bool = False,
+        export_dir: str | Path | None = None,
+        overwrite: bool = False,
+    ) -> Path | None:
+        """Train to the end, then export the LM (rank 0 returns its folder); a previous run
+        in ``exp_dir`` needs ``resume`` or ``overwrite`` (checked first)."""
+        if self.info.is_main:  # every rank checked in train_lm(); rank 0 alone removes
+            check_lm_outputs(self.exp_dir, export_dir, resume, overwrite, remove=True)
+        D.barrier(self.info)
         if self.info.is_main:
             config_io.save(self.cfg, self.exp_dir / "config.yaml")
             self.tokenizer.save(self.exp_dir / "tokenizer")
@@ -146,8 +158,25 @@ def engine_config(cfg: LMTrainConfig) -> EngineConfig:
         average_newest=1,
         best_metric="loss",
         log_every_steps=cfg.log_every_steps,
+        max_nonfinite_steps=cfg.max_nonfinite_steps,
         rate_name="tokens_per_s",
     )
+
+
+def check_lm_outputs(
+    exp_dir: str | Path,
+    export_dir: str | Path | None,
+    resume: bool,
+    overwrite: bool,
+    remove: bool = False,
+) -> None:
+    """Check the experiment folder (and an ``export_dir`` outside it) before any work."""
+    from asr.models.io import LSTM_LM, check_model_out
+    from asr.outputs import same_or_inside
+
+    prepare_experiment(exp_dir, "lm", resume, overwrite, remove=remove)
+    if export_dir is not None and not same_or_inside(Path(export_dir), Path(exp_dir)):
+        check_model_out(export_dir, LSTM_LM, overwrite=overwrite)
 
 
 def train_lm(
@@ -158,8 +187,12 @@ def train_lm(
     valid_files: Sequence[str | Path] = (),
     resume: bool = False,
     export_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Path | None:
     """Train an LSTM LM (see :class:`LMTrainer`); rank 0 returns the exported LM folder."""
+    check_lm_outputs(exp_dir, export_dir, resume, overwrite)  # before reading anything
     tokenizer = load_tokenizer(tokenizer_dir)
     build = functools.partial(LMTrainer, cfg, tokenizer, text_files, exp_dir, valid_files)
-    return run_distributed(cfg.device, build, resume=resume, export_dir=export_dir)
+    return run_distributed(
+        cfg.device, build, resume=resume, export_dir=export_dir, overwrite=overwrite
+    )

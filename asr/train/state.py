@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from asr.atomic import atomic_path, atomic_write_text
@@ -109,7 +110,7 @@ def load_state(stem: str | Path) -> Any:
         tensors = load_file(str(st_path))
     except FileNotFoundError as err:
         raise StateError(f"{err.filename}: training state file is missing") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:
         raise StateError(f"{stem}: cannot read training state: {err}") from None
     try:
         return unflatten_state(skeleton, tensors)
