@@ -20,7 +20,8 @@ from asr.scoring import score
 SAMPLES_DIR = DEFAULT_MODEL_DIR.parent / "samples"
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BUNDLE_MB = 25.0
-SYNTH_SAMPLE_MAX_CER = 0.25  # measured 0.163 with the bundle of 2026-11-27 (0.269 greedy)
+SYNTH_SAMPLE_MAX_CER = 0.32  # measured 0.279 with the bundle of 2026-12-03 (run 10)
+REAL_SAMPLE_MAX_CER = 0.20  # LJSpeech sample: measured 0.154 with that bundle (0.342 before)
 
 
 def _bundle() -> Path:
@@ -71,12 +72,15 @@ def test_transcribes_its_synthetic_sample(tmp_path, capsys):
 
 
 def test_real_speech_sample_decodes_to_words(tmp_path, capsys):
-    """Real human speech (LJSpeech) is outside the training data; the output is only checked
-    to be text over the model's characters (its accuracy is reported in egs/synth/RESULTS.md)."""
+    """Real human speech (LJSpeech, a reader the model never heard): greedy output is text over
+    the model's characters, and beam + LSTM (the default) stays within the measured CER."""
     _bundle()
     refs = _references()
     audio = next(SAMPLES_DIR.glob("ljspeech-*.*"))
     assert main(["transcribe", str(audio), "--threads", "1", "--decoder", "greedy"]) == 0
     hyp = capsys.readouterr().out.strip()
     assert hyp and set(hyp) <= set(" ABCDEFGHIJKLMNOPQRSTUVWXYZ'")
-    assert audio.stem in refs
+    assert main(["transcribe", str(audio), "--threads", "1"]) == 0
+    hyp = capsys.readouterr().out.strip()
+    result = score({audio.stem: refs[audio.stem]}, {audio.stem: hyp})
+    assert result.cer <= REAL_SAMPLE_MAX_CER, (hyp, refs[audio.stem])
