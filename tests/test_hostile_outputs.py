@@ -249,6 +249,24 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
 ]
 
 
+def _audio_and_model(root: Path) -> None:
+    _model_dir(root / "m")
+    sf.write(root / "a.wav", 0.1 * np.sin(np.arange(16000) / 5.0), 16000)
+    line = {"audio_filepath": "a.wav", "duration": 1.0, "text": "A"}
+    (root / "a.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+
+
+INFER = [  # issue 17 item 2: the output of transcribe/decode was written over its own input
+    ("transcribe-out-is-its-input", ["transcribe", "a.wav", "--model", "m", "--out", "a.wav"]),
+    ("transcribe-out-is-its-manifest",
+     ["transcribe", "a.jsonl", "--model", "m", "--out", "a.jsonl"]),
+    ("decode-out-is-its-manifest",
+     ["decode", "--model", "m", "--manifest", "a.jsonl", "--out", "a.jsonl"]),
+    ("transcribe-unwritable-out", ["transcribe", "a.wav", "--model", "m", "--out", "/proc/x.txt"]),
+]  # fmt: skip
+REFUSED += [(name, _audio_and_model, argv, argv[-1]) for name, argv in INFER]
+
+
 def _refused(root: Path, argv: list[str], culprit: str, capsys) -> str:
     """Run ``argv`` in ``root``; assert rc 2, one error line naming ``culprit``, no change."""
     before = snapshot(root)

@@ -121,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from asr.decode_manifest import decode_manifest
+    from asr.outputs import check_output_file
 
+    check_output_file(args.out, overwrite=True, inputs=[args.manifest])  # before any work
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     summary = decode_manifest(

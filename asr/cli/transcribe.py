@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 # A single input longer than this gets a progress bar, seconds.
 _LONG_INPUT_S = 120.0
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.inference import resolve_device
     from asr.malloc import bound_malloc_heap
     from asr.models.io import load_model
+    from asr.outputs import check_output_file
     from asr.pretrained import bundled_decoding, resolve_model_dir
     from asr.transcribe import transcribe_items
     from asr.transcribe_output import OutputWriter
@@ -116,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     model_dir = resolve_model_dir(args.model)
     spec = decode_spec(args, bundled_decoding(model_dir))
     items, failures = collect_inputs(args.inputs)
+    if args.out is not None and not (Path(args.out).is_dir() or args.out.endswith(("/", "\\"))):
+        # checked before any work: never an input, and a folder we can write to
+        check_output_file(args.out, overwrite=True, inputs=[i.path for i in items] + args.inputs)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     model, tokenizer = load_model(model_dir, device=resolve_device(args.device))
