@@ -145,6 +145,14 @@ def decode_manifest(
     items = manifest_items(manifest)
     if not items:
         raise DecodeError(f"{manifest}: no utterances to decode")
+    seen: dict[str, int] = {}
+    for line, item in enumerate(items, 1):  # `asr score` matches by id: refuse them up front
+        if item.name in seen:
+            raise DecodeError(
+                f"{manifest}: utterance {line} has the id {item.name!r} "
+                f"of utterance {seen[item.name]}"
+            )
+        seen[item.name] = line
     model, tokenizer = load_model(model_path, device=device)
     decoder = make_decoder(spec or DecodeSpec(), tokenizer)
     start = time.perf_counter()

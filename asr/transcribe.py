@@ -53,6 +53,9 @@ class TranscribeError(AsrError):
     """Transcription cannot start: no model, bad inputs or options."""
 
 
+MIN_CHUNK_S = 1.0  # shorter chunks hold no word (0.05 s gave empty output with rc 0)
+
+
 @dataclasses.dataclass(frozen=True)
 class TranscribeConfig:
     """How recordings are chunked and batched."""
@@ -62,8 +65,8 @@ class TranscribeConfig:
     vad: VadConfig = dataclasses.field(default_factory=VadConfig)  # pause detection
 
     def __post_init__(self) -> None:
-        if not self.max_chunk_s > 0:
-            raise ValueError(f"max_chunk_s must be > 0, got {self.max_chunk_s}")
+        if not self.max_chunk_s >= MIN_CHUNK_S:
+            raise ValueError(f"max_chunk_s must be >= {MIN_CHUNK_S} s, got {self.max_chunk_s}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 

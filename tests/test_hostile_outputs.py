@@ -349,3 +349,17 @@ def test_text_outputs_need_overwrite_to_replace(tmp_path, monkeypatch, capsys):
     assert main(["lm-text", "corpus.txt", "--out", "norm.txt", "--overwrite"]) == 0
     assert main(["tokenizer", "--out", "tok"]) == 0
     assert main(["tokenizer", "--out", "tok", "--overwrite"]) == 0
+
+
+def test_duplicate_ids_and_tiny_chunks_are_refused_before_the_work(tmp_path, monkeypatch, capsys):
+    """Issue 17 item 11: a manifest repeating an utterance id was decoded (only `asr score`
+    refused it later); --max-chunk-s 0.05 gave empty output with rc 0."""
+    _audio_and_model(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    line = (tmp_path / "a.jsonl").read_text(encoding="utf-8")
+    (tmp_path / "dup.jsonl").write_text(line + line, encoding="utf-8")
+    argv = ["decode", "--model", "m", "--manifest", "dup.jsonl", "--out", "h.jsonl"]
+    err = _refused(tmp_path, argv, "dup.jsonl", capsys)
+    assert "utterance 2 has the id 'a' of utterance 1" in err
+    assert main(["transcribe", "a.wav", "--model", "m", "--max-chunk-s", "0.05"]) == 2
+    assert "max_chunk_s must be >= 1.0 s" in capsys.readouterr().err
