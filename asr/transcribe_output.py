@@ -25,6 +25,7 @@ Manifest line (NeMo ``transcribe_speech.py`` style; ``text`` only when a referen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -134,7 +135,9 @@ class OutputWriter:
         self.written: list[Path] = []
 
     def _unique_name(self, name: str) -> str:
-        name = re.sub(r"[\\/]", "_", name) or "audio"
+        return self._unique(re.sub(r"[\\/]", "_", name) or "audio")
+
+    def _unique(self, name: str) -> str:
         candidate, n = name, 1
         while candidate in self.names:
             n += 1
@@ -150,6 +153,10 @@ class OutputWriter:
                 atomic_write_text(path, render(t, self.fmt))
                 self.written.append(path)
             return
+        # one stream: ids stay unique too (two inputs x.flac in different folders: x, x-2)
+        t = dataclasses.replace(
+            t, item=dataclasses.replace(t.item, utt_id=self._unique(t.item.name))
+        )
         if self.fmt == "json":
             self.records.append(transcript_json(t))
             return

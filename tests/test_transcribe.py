@@ -274,6 +274,19 @@ def test_cli_formats_and_per_file_errors(tmp_path, model_dir, capsys):
     # subtitles of several inputs need a folder
     assert main([*base, str(corpus), "--format", "srt", "--out", str(tmp_path / "a.srt")]) == 2
     assert "folder" in capsys.readouterr().err
+    # two inputs with one stem in different folders keep distinct ids (issue 17 item 11)
+    twin = tmp_path / "twin" / "x-000.wav"
+    twin.parent.mkdir()
+    twin.write_bytes((tmp_path / "audio" / "x-000.wav").read_bytes())
+    pair = [str(tmp_path / "audio" / "x-000.wav"), str(twin)]
+    assert main([*base, *pair, "--format", "txt"]) == 0
+    assert [line.split(" ", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
+        "x-000",
+        "x-000-2",
+    ]
+    assert main([*base, *pair, "--format", "manifest", "--out", str(tmp_path / "h.jsonl")]) == 0
+    ids = [json.loads(line)["utt_id"] for line in (tmp_path / "h.jsonl").read_text().splitlines()]
+    assert ids == ["x-000", "x-000-2"]
 
 
 def test_no_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys):
