@@ -200,8 +200,12 @@ def test_decode_spec_is_frozen_and_reads_decode_yamls(tmp_path):
     spec = DecodeSpec("beam", lm="exp/lm", lm_int8=True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.lm = None  # type: ignore[misc]
-    search, lm_int8 = load_search_config(ROOT / "asr/pretrained/default/decode.yaml", beta=2.0)
+    old = tmp_path / "old.yaml"  # decode.yaml files written before lm_int8 left the search
+    old.write_text("beam_size: 4\nbeta: 1.0\nlm_int8: false\n")
+    search, lm_int8 = load_search_config(old, beta=2.0)
     assert lm_int8 is False and search.beta == 2.0  # lm_int8 is the LM's, not the search's
+    search, lm_int8 = load_search_config(ROOT / "asr/pretrained/default/decode.yaml")
+    assert lm_int8 is None and search.beam_size == 16  # tune-decoder no longer writes it
     assert load_search_config(None) == (BeamSearchConfig(), None)
     bad = tmp_path / "bad.yaml"
     bad.write_text("beam_size: 4\nlm_int8: maybe\n")
