@@ -317,3 +317,24 @@ def test_cli_normalize(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["wer"] > 0
     assert main([*args, "--json", "--normalize"]) == 0
     assert json.loads(capsys.readouterr().out)["wer"] == 0.0
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet(tmp_path):
+    """`asr score ref hyp | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    ref, hyp = tmp_path / "ref.jsonl", tmp_path / "hyp.jsonl"
+    lines = [{"audio_filepath": f"{i}.wav", "duration": 1.0, "utt_id": str(i)} for i in range(3000)]
+    ref.write_text("".join(json.dumps({**r, "text": "A B C"}) + "\n" for r in lines))
+    hyp.write_text("".join(json.dumps({**r, "pred_text": "A X C"}) + "\n" for r in lines))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asr", "score", str(ref), str(hyp), "--alignments", "all"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err
