@@ -20,7 +20,9 @@ one process per core).
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.util
+import json
 from typing import Any
 
 import numpy as np
@@ -37,8 +39,7 @@ PIPER_NOISE_W_SCALE = (0.5, 1.0)  # VITS noise_w range (duration variation); def
 
 def neural_installed(engine: str) -> bool:
     """Whether the runtime of ``engine`` and at least one of its voice packages import."""
-    runtime = {"hibari": "hibari", "piper": "piper"}[engine]
-    if importlib.util.find_spec(runtime) is None:
+    if importlib.util.find_spec(engine) is None:  # the runtime's module has the engine's name
         return False
     return any(importlib.util.find_spec(pkg) for _, pkg in NEURAL_VOICES[engine].values())
 
@@ -61,8 +62,6 @@ def _hibari(name: str) -> Any:
 
 @functools.lru_cache(maxsize=4)
 def _piper(name: str) -> Any:
-    import importlib
-
     import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
@@ -73,8 +72,6 @@ def _piper(name: str) -> Any:
     session = onnxruntime.InferenceSession(
         str(package.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
     )
-    import json
-
     config = PiperConfig.from_dict(json.loads(package.config_path().read_text(encoding="utf-8")))
     return PiperVoice(session=session, config=config)
 
@@ -91,7 +88,6 @@ def synthesize_neural(
         tempo: speaking-rate factor (1.0 = the voice's pace, 1.2 = 20 % faster).
         seed: the utterance's prosody draw.
     """
-    rng = np.random.default_rng(seed)
     if engine == "hibari":
         tts = _hibari(name)
         samples = tts(text, speed=float(np.clip(tempo, 0.5, 2.0)), seed=seed % 2**31)
@@ -99,6 +95,7 @@ def synthesize_neural(
     from piper import SynthesisConfig
 
     voice = _piper(name)
+    rng = np.random.default_rng(seed)
     config = SynthesisConfig(
         length_scale=1.0 / tempo,
         noise_scale=float(rng.uniform(*PIPER_NOISE_SCALE)),
