@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 # A single input longer than this gets a progress bar, seconds.
 _LONG_INPUT_S = 120.0
@@ -118,14 +117,13 @@ def run(args: argparse.Namespace) -> int:
     model_dir = resolve_model_dir(args.model)
     spec = decode_spec(args, bundled_decoding(model_dir))
     items, failures = collect_inputs(args.inputs)
-    if args.out is not None and not (Path(args.out).is_dir() or args.out.endswith(("/", "\\"))):
-        # checked before any work: never an input, and a folder we can write to
-        check_output_file(args.out, overwrite=True, inputs=[i.path for i in items] + args.inputs)
+    writer = OutputWriter(args.format, args.out, len(items))  # its checks come before the work
+    if writer.file is not None:  # never an input, and in a folder we can write to
+        check_output_file(writer.file, overwrite=True, inputs=[i.path for i in items] + args.inputs)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     model, tokenizer = load_model(model_dir, device=resolve_device(args.device))
     decoder = make_decoder(spec, tokenizer)
-    writer = OutputWriter(args.format, args.out, len(items))
     start, seconds, failed = time.perf_counter(), 0.0, 0
     progress = _want_progress(args, items)
     for t in transcribe_items(model, tokenizer, decoder, items, cfg, progress):
