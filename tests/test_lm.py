@@ -240,3 +240,25 @@ def test_training_resumes_exactly(tmp_path, monkeypatch):
     assert resumed == full  # bitwise
     loaded, _ = load_lm(tmp_path / "killed" / "lm")
     assert loaded.cfg.hidden_size == 24
+
+
+def test_init_from_continues_an_exported_lm(tmp_path, capsys):
+    """init_from starts from the exported LM's weights: at a vanishing learning rate the
+    continued run exports the same weights and starts at a far lower loss than a fresh run; a
+    different architecture is a one-line error naming the field."""
+    assert _train(tmp_path, "first", ["max_steps=40", "epochs=5", "optim.lr=0.01"]) == 0
+    fresh = _losses(tmp_path / "first" / "log.jsonl")[1]
+    lm_dir = tmp_path / "first" / "lm"
+    more = [f"init_from={lm_dir}", "max_steps=4", "optim.lr=1e-9", "optim.min_lr=0"]
+    assert _train(tmp_path, "second", more) == 0
+    assert _losses(tmp_path / "second" / "log.jsonl")[1] < fresh - 0.5
+    want = load_lm(lm_dir)[0].state_dict()
+    got = load_lm(tmp_path / "second" / "lm")[0].state_dict()
+    assert want.keys() == got.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], atol=1e-6, rtol=0)
+    capsys.readouterr()
+    bad = [f"init_from={lm_dir}", "model.hidden_size=32"]
+    assert _train(tmp_path, "third", bad) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "init_from" in err[-1] and "hidden_size" in err[-1]

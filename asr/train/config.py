@@ -129,6 +129,8 @@ class LMTrainConfig:
     device: Device = "auto"  # "auto" (CUDA when available), "cpu" or "cuda" (an error without)
     threads: int = 0  # torch CPU threads (0: leave torch's default)
     max_nonfinite_steps: int = 50  # stop after this many non-finite (skipped) steps in a row
+    init_from: str | None = None  # exported LM folder whose weights start the run (same model
+    # config and vocabulary); a fresh optimizer and schedule; ignored on --resume
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.max_steps < 0 or self.checkpoint_every_steps < 1:

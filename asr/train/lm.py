@@ -16,6 +16,7 @@ state, so a killed run continues with the same batches and the same losses.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -26,7 +27,8 @@ import torch
 from torch import Tensor
 
 from asr import config as config_io
-from asr.lm.io import save_lm
+from asr.errors import AsrError
+from asr.lm.io import load_lm, save_lm
 from asr.lm.lstm import LSTMLM, sentence_batch
 from asr.lm.text_data import LMBatch, LMBatchStream, make_batches, read_valid_sentences
 from asr.tokenizer import Tokenizer, load_tokenizer
@@ -80,6 +82,8 @@ class LMTrainer:
         self.info = info or D.init_distributed(cfg.device)
         seed_everything(cfg.seed)
         model = LSTMLM(cfg.model, tokenizer.vocab)
+        if cfg.init_from:
+            init_lm_from(model, cfg.init_from)
         self.stream = LMBatchStream(
             text_files,
             tokenizer,
@@ -138,6 +142,26 @@ class LMTrainer:
             self.tokenizer.save(self.exp_dir / "tokenizer")
         self.export_dir = Path(export_dir) if export_dir is not None else None
         return self.engine.run(resume)
+
+
+def init_lm_from(model: LSTMLM, lm_dir: str | Path) -> None:
+    """Copy the weights of an exported LM folder into ``model`` (``init_from``).
+
+    Raises:
+        AsrError: the folder's vocabulary or model config differs from ``model``'s (the message
+            names the first differing field); LMError for an unreadable folder.
+    """
+    pretrained, _ = load_lm(lm_dir)
+    if pretrained.vocab != model.vocab:
+        raise AsrError(f"init_from {lm_dir}: its vocabulary differs from the tokenizer's")
+    if pretrained.cfg != model.cfg:
+        ours, theirs = dataclasses.asdict(model.cfg), dataclasses.asdict(pretrained.cfg)
+        field = next(k for k in ours if ours[k] != theirs[k])
+        raise AsrError(
+            f"init_from {lm_dir}: model.{field} is {theirs[field]!r} there, "
+            f"{ours[field]!r} in this config"
+        )
+    model.load_state_dict({k: v.float() for k, v in pretrained.state_dict().items()})
 
 
 def engine_config(cfg: LMTrainConfig) -> EngineConfig:
