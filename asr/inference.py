@@ -1,6 +1,6 @@
 """The one inference path: batches of audio items -> model forward -> per-utterance log-probs.
 
-Manifest decoding (:mod:`asr.decode_manifest`), file transcription (:mod:`asr.transcribe`) and
+Manifest decoding (:mod:`asr.decode_manifest`), file transcription (:mod:`asr.transcription`) and
 decoder tuning (:mod:`asr.tune`) all get their CTC log-probabilities here. The caller chooses
 the batches (:func:`duration_batches` for manifests; transcription batches chunks as it plans
 them) as lists of ``(key, AudioItem)``; each batch comes back as one :class:`EmissionBatch`

@@ -34,7 +34,7 @@ from typing import Any, TextIO
 
 from asr.atomic import atomic_write_text
 from asr.subtitles import Cue, format_srt, format_vtt, make_cues
-from asr.transcribe import TranscribeError, Transcript
+from asr.transcription import TranscribeError, Transcript
 
 # Output formats and the suffix of their files.
 FORMATS = {"txt": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt", "manifest": ".jsonl"}

@@ -27,7 +27,7 @@ from asr.data.inputs import AudioItem, collect_inputs
 from asr.decode.registry import make_decoder
 from asr.decode.spec import DecodeSpec
 from asr.tokenizer import CharTokenizer
-from asr.transcribe import TranscribeConfig, plan_chunks, transcribe_items
+from asr.transcription import TranscribeConfig, plan_chunks, transcribe_items
 from asr.vad import VadConfig
 from asr.word_timing import TokenSpan, token_spans, words_from_spans
 from tests.tone_corpus import RATE, TINY_MODEL, TONES_HZ, make_corpus

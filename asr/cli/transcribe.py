@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from asr.transcribe import TranscribeConfig, TranscribeError
+    from asr.transcription import TranscribeConfig, TranscribeError
     from asr.vad import VadConfig
 
     try:
@@ -83,7 +83,7 @@ def _config(args: argparse.Namespace):
 
 def _want_progress(args: argparse.Namespace, items) -> bool:
     from asr.errors import AsrError
-    from asr.transcribe import item_duration
+    from asr.transcription import item_duration
 
     if args.no_progress or not sys.stderr.isatty():
         return False
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.models.io import load_model
     from asr.outputs import check_output_file
     from asr.pretrained import bundled_decoding, resolve_model_dir
-    from asr.transcribe import transcribe_items
+    from asr.transcription import transcribe_items
     from asr.transcribe_output import OutputWriter
 
     bound_malloc_heap()
