@@ -72,48 +72,17 @@ def add_beam_arguments(p: argparse.ArgumentParser) -> None:
 def decode_spec(
     args: argparse.Namespace, bundled: tuple[Path | None, Path | None] = (None, None)
 ) -> DecodeSpec:
-    """The frozen decoding spec of the flags, built once.
+    """The frozen decoding spec of the flags of :func:`add_beam_arguments` and ``--decoder``
+    (:func:`asr.decode.spec.build_spec`; ``bundled``: a model folder's recommended decoding,
+    :func:`asr.pretrained.bundled_decoding`, used when no decoder option is given)."""
+    from asr.decode.spec import build_spec
 
-    Args:
-        args: parsed flags of :func:`add_beam_arguments` and ``--decoder`` (None: beam when
-            an LM or decode config is given, else greedy).
-        bundled: a model folder's (decode config, LSTM LM) used when no decoder option is given
-            (:func:`asr.pretrained.bundled_decoding`).
-    A KenLM file as ``--lm`` (or KenLM options without one) makes ``--decoder beam`` the
-    ``kenlm`` decoder.
-    """
-    from asr.decode.base import DecodeError
-    from asr.decode.kenlm_backend import is_kenlm_path
-    from asr.decode.spec import DecodeSpec, load_search_config
-
-    lm = None if args.lm == "none" else args.lm
-    config, decoder = args.decode_config, args.decoder
-    if decoder is None and lm is None and not config and bundled[0] is not None:
-        config, lm = str(bundled[0]), (str(bundled[1]) if bundled[1] is not None else None)
-    if decoder is None:
-        decoder = "beam" if lm is not None or config else "greedy"
-    kenlm_options = bool(args.unigrams or args.hotwords)
-    if decoder == "greedy":
-        if lm is not None or config or kenlm_options or args.lm_int8:
-            raise DecodeError(
-                "--lm, --decode-config, --lm-int8, --unigrams and --hotwords need --decoder beam"
-            )
-        return DecodeSpec("greedy")
-    if decoder == "beam" and (is_kenlm_path(lm) if lm is not None else kenlm_options):
-        decoder = "kenlm"
-    fields = {"beam_size": args.beam_size, "alpha": args.alpha, "beta": args.beta}
-    search, file_int8 = load_search_config(config, length_unit=args.length_unit, **fields)
-    lm_int8 = args.lm_int8 if args.lm_int8 is not None else bool(file_int8)
-    hotwords = tuple(w.strip() for w in (args.hotwords or "").split(",") if w.strip())
-    return DecodeSpec(
-        decoder,
-        search,
-        lm,
-        lm_int8 and decoder == "beam" and lm is not None,
-        args.unigrams,
-        hotwords,
-        args.hotword_weight,
-    )
+    hotwords = (args.hotwords or "").split(",")
+    return build_spec(
+        args.decoder, None if args.lm == "none" else args.lm, args.decode_config, bundled,
+        args.lm_int8, args.unigrams, hotwords, args.hotword_weight, beam_size=args.beam_size,
+        alpha=args.alpha, beta=args.beta, length_unit=args.length_unit,
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,11 +1,11 @@
-"""Downloads that survive bad networks: resume, md5 check, atomic completion, safe extraction.
+"""Downloads that survive bad networks: resume, md5/sha256 check, atomic completion, safe extraction.
 
 - :func:`download` fetches a URL into a file with a progress bar. Bytes arrive in ``<file>.part``;
   a dropped connection is resumed with an HTTP ``Range`` request (within the call, up to
   ``retries`` times, and on the next call if the process died). A server that ignores ``Range``
-  (answers 200 instead of 206) makes the download restart from byte 0. When complete, the md5 is
-  checked and the ``.part`` file is renamed onto the destination, so the destination only ever
-  holds a whole, verified file.
+  (answers 200 instead of 206) makes the download restart from byte 0. When complete, the md5
+  and/or sha256 is checked and the ``.part`` file is renamed onto the destination, so the
+  destination only ever holds a whole, verified file.
 - :func:`fetch` resolves where a :class:`Resource` comes from: a mirror base URL (default: the
   resource's own, e.g. openslr), a local folder holding the files, or a local file path.
 - :func:`extract_tar` unpacks a tarball safely (no absolute paths, no ``..``, no links out of
@@ -77,27 +77,45 @@ class _DroppedError(Exception):
     """The connection ended before the whole file arrived (resumable)."""
 
 
-def md5sum(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> str:
-    """Hex md5 of a file, read in chunks."""
-    digest = hashlib.md5()
+def file_digest(path: str | Path, algorithm: str, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex digest (``algorithm``: "md5" or "sha256") of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         while chunk := fh.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def verify_md5(path: str | Path, md5: str | None, what: str | None = None) -> None:
-    """Raise :class:`DownloadError` unless ``path``'s md5 is ``md5`` (None: warn, no check).
+def md5sum(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex md5 of a file, read in chunks."""
+    return file_digest(path, "md5", chunk_bytes)
+
+
+def sha256sum(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    return file_digest(path, "sha256", chunk_bytes)
+
+
+def verify_md5(
+    path: str | Path, md5: str | None, what: str | None = None, sha256: str | None = None
+) -> None:
+    """Raise :class:`DownloadError` unless ``path``'s md5 is ``md5`` and its sha256 is
+    ``sha256`` (each checked when given; neither given: warn, no check).
 
     ``what`` (default: the path) names the file in the messages, e.g. the URL it came from.
     """
     what = what or str(path)
-    if md5 is None:
-        print(f"warning: {what}: no published md5 checksum; not verified", file=sys.stderr)
+    if md5 is None and sha256 is None:
+        print(f"warning: {what}: no published md5 or sha256 checksum; not verified", file=sys.stderr)
         return
-    actual = md5sum(path)
-    if actual != md5.lower():
-        raise DownloadError(f"{what}: md5 mismatch: expected {md5.lower()}, got {actual}")
+    for algorithm, expected in (("md5", md5), ("sha256", sha256)):
+        if expected is None:
+            continue
+        actual = file_digest(path, algorithm)
+        if actual != expected.lower():
+            raise DownloadError(
+                f"{what}: {algorithm} mismatch: expected {expected.lower()}, got {actual}"
+            )
 
 
 def read_md5_file(path: str | Path) -> dict[str, str]:
@@ -188,21 +206,23 @@ def download(
     progress: bool = True,
     retries: int = RETRIES,
     timeout_s: float = TIMEOUT_S,
+    sha256: str | None = None,
 ) -> Path:
-    """Download ``url`` to ``dest``: resumable, md5-verified, atomic. Returns ``dest``.
+    """Download ``url`` to ``dest``: resumable, checksum-verified, atomic. Returns ``dest``.
 
     Args:
         url: http(s) URL of the file.
         dest: destination file; an existing one is verified against ``md5`` and kept.
-        md5: expected hex md5 (None: not checked, with a warning).
+        md5: expected hex md5 (None: not checked; neither md5 nor sha256: a warning).
         progress: show a tqdm progress bar on stderr.
         retries: how many times a dropped connection is resumed before giving up (the
             ``.part`` file is kept, so running again resumes too).
         timeout_s: socket timeout for connecting and for each read.
+        sha256: expected hex sha256 (None: not checked). A mismatching download is deleted.
     """
     dest = Path(dest)
     if dest.is_file():
-        verify_md5(dest, md5, f"{dest} (delete it to download {url} again)")
+        verify_md5(dest, md5, f"{dest} (delete it to download {url} again)", sha256)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -219,7 +239,7 @@ def download(
                 ) from None
             time.sleep(RETRY_PAUSE_S * attempt)
     try:
-        verify_md5(part, md5, url)
+        verify_md5(part, md5, url, sha256)
     except DownloadError:
         part.unlink()
         raise

@@ -1,21 +1,24 @@
 """The decoding spec: which decoder, its search options and its language model, frozen once.
 
-``asr decode`` and ``asr transcribe`` turn their flags into one :class:`DecodeSpec` (bad values
-are a one-line :class:`DecodeSpecError` naming the field); :func:`asr.decode.registry.make_decoder`
-then builds the decoder from it. A decode config YAML (``conf/decode/beam.yaml``, the
-``decode.yaml`` of ``asr tune-decoder`` and of a model folder) holds
-:class:`asr.decode.beam.BeamSearchConfig` fields plus ``lm_int8``, an option of loading the LM.
+``asr decode``, ``asr transcribe`` and ``asr.transcribe(**decoding)`` turn their options into one
+:class:`DecodeSpec` with :func:`build_spec` (bad values are a one-line :class:`DecodeSpecError`
+naming the field); :func:`asr.decode.registry.make_decoder` then builds the decoder from it.
+A decode config YAML (``conf/decode/beam.yaml``, the ``decode.yaml`` of ``asr tune-decoder`` and
+of a model folder) holds :class:`asr.decode.beam.BeamSearchConfig` fields plus ``lm_int8``, an
+option of loading the LM.
 
 Example::
 
     search, lm_int8 = load_search_config("conf/decode/beam.yaml", alpha=0.8)
     spec = DecodeSpec("beam", search, lm="exp/lm", lm_int8=bool(lm_int8))
+    spec = build_spec(lm="exp/lm", decode_config="conf/decode/beam.yaml", alpha=0.8)  # the same
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +105,81 @@ def load_search_config(
         raise config_io.ConfigError(f"{where} lm_int8: expected true or false, got {lm_int8!r}")
     data.update({k: v for k, v in fields.items() if v is not None})
     return config_io.from_dict(BeamSearchConfig, data, where=where), lm_int8
+
+
+# The options of build_spec besides the BeamSearchConfig fields.
+SPEC_OPTIONS = (
+    "decoder",
+    "lm",
+    "decode_config",
+    "lm_int8",
+    "unigrams",
+    "hotwords",
+    "hotword_weight",
+)
+
+
+def decoding_options() -> list[str]:
+    """Every option :func:`build_spec` takes (its own and the BeamSearchConfig fields)."""
+    return [*SPEC_OPTIONS, *(f.name for f in dataclasses.fields(BeamSearchConfig))]
+
+
+def build_spec(
+    decoder: str | None = None,
+    lm: str | None = None,
+    decode_config: str | Path | None = None,
+    bundled: tuple[Path | None, Path | None] = (None, None),
+    lm_int8: bool | None = None,
+    unigrams: str | None = None,
+    hotwords: Sequence[str] = (),
+    hotword_weight: float = 10.0,
+    **search: Any,
+) -> DecodeSpec:
+    """The decoding spec of a set of options (the CLI's flags, ``asr.transcribe``'s keywords).
+
+    Args:
+        decoder: greedy, beam or kenlm; None: beam when an LM, a decode config or a search
+            option is given, else greedy. ``beam`` with a KenLM file (or KenLM options) is kenlm.
+        lm: an LSTM LM folder or a KenLM file (None: no LM).
+        decode_config: a decode config YAML (:func:`load_search_config`).
+        bundled: a model folder's (decode config, LSTM LM), used when none of decoder, lm,
+            decode_config is given (:func:`asr.pretrained.bundled_decoding`).
+        lm_int8: LSTM LM in int8 (None: the decode config's value, else False).
+        unigrams, hotwords, hotword_weight: KenLM options (:class:`DecodeSpec`).
+        **search: :class:`BeamSearchConfig` fields overriding the decode config (None: unset).
+    Raises:
+        DecodeSpecError: an unknown option (the message lists the known ones), LM options with
+            the greedy decoder, or a bad value (naming the field).
+    """
+    unknown = sorted(set(search) - set(decoding_options()))
+    if unknown:
+        raise DecodeSpecError(
+            f"unknown decoding option {unknown[0]!r} (known: {', '.join(decoding_options())})"
+        )
+    search = {k: v for k, v in search.items() if v is not None}
+    config = decode_config
+    if decoder is None and lm is None and not config and bundled[0] is not None:
+        config, lm = str(bundled[0]), (str(bundled[1]) if bundled[1] is not None else None)
+    if decoder is None:
+        decoder = "beam" if lm is not None or config or search else "greedy"
+    words = tuple(w.strip() for w in hotwords if w.strip())
+    kenlm_options = bool(unigrams or words)
+    if decoder == "greedy":
+        flags = {"lm": lm is not None, "decode_config": config, "lm_int8": lm_int8}
+        flags.update(unigrams=unigrams, hotwords=words)
+        given = [name for name, on in flags.items() if on]
+        if given or search:
+            names = ", ".join(given + sorted(search))
+            raise DecodeSpecError(
+                f"{names}: beam search options; they need the beam decoder "
+                "(--decoder beam, or decoder='beam' in Python), not greedy"
+            )
+        return DecodeSpec("greedy")
+    if decoder == "beam" and (is_kenlm_path(lm) if lm is not None else kenlm_options):
+        decoder = "kenlm"
+    options, file_int8 = load_search_config(config, **search)
+    int8 = lm_int8 if lm_int8 is not None else bool(file_int8)
+    return DecodeSpec(
+        decoder, options, lm, int8 and decoder == "beam" and lm is not None, unigrams, words,
+        hotword_weight,
+    )  # fmt: skip
