@@ -8,10 +8,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """``asr.load_model(path, device="cpu") -> (model, tokenizer)``, imported on first use so that
-    ``import asr`` does not import torch."""
-    if name == "load_model":
-        from asr.models.io import load_model
+    """``asr.load_model(name_or_path) -> Model`` and ``asr.transcribe(audio, model="default",
+    **decoding)`` (:mod:`asr.api`), imported on first use so that ``import asr`` does not import
+    torch. (The low-level loader returning ``(network, tokenizer)`` is
+    :func:`asr.models.io.load_model`.)"""
+    if name in ("load_model", "transcribe", "Model"):
+        from asr import api
 
-        return load_model
+        return getattr(api, name)
     raise AttributeError(f"module 'asr' has no attribute {name!r}")

@@ -147,7 +147,7 @@ def test_fetch_resolves_mirror_folder_and_file(server: ServerState, tmp_path: Pa
 def test_missing_md5_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "f.txt").write_text("x")
     fetch(Resource("f.txt", "", None), tmp_path, source=tmp_path)
-    assert "no published md5 checksum" in capsys.readouterr().err
+    assert "no published md5 or sha256 checksum" in capsys.readouterr().err
 
 
 def _tarball(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:

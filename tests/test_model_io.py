@@ -56,7 +56,9 @@ def test_round_trip_equal_outputs(tmp_path):
         "model.safetensors",
         "tokenizer.yaml",
     ]
-    loaded, loaded_tok = asr.load_model(out)
+    api_model = asr.load_model(out, device="cpu")
+    loaded, loaded_tok = api_model.network, api_model.tokenizer
+    assert api_model.sample_rate == model.cfg.frontend.sample_rate_hz
     assert not loaded.training and loaded_tok.vocab == tok.vocab
     assert loaded.cfg == model.cfg
     waves, lengths = _audio()

@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n", 1)[1].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="exported model folder (exp/model)")
+    p.add_argument(
+        "--model", required=True, help="exported model folder, or a name from `asr models`"
+    )
     p.add_argument("--manifest", required=True, help="JSONL manifest to decode")
     p.add_argument("--out", required=True, help="prediction JSONL to write")
     p.add_argument("--decoder", default="greedy", help="greedy (default), beam or kenlm")
@@ -45,7 +47,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="audio reading processes (default 0)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_base_url_argument(p)
     p.set_defaults(func=run)
+
+
+def add_base_url_argument(p: argparse.ArgumentParser) -> None:
+    """``--base-url``: where models and LMs named from `asr models` are downloaded from."""
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="server holding the files of named models/LMs (a mirror, an air-gapped site), "
+        "instead of their publishers' URLs (default $ASR_BASE_URL); used once, then the cache",
+    )
+
+
+def resolve_names(args: argparse.Namespace, progress: bool) -> None:
+    """Replace a registry name in ``args.model`` / ``args.lm`` by its cached path (downloaded
+    and converted on first use; :func:`asr.pretrained.resolve_model_dir`)."""
+    from asr.pretrained import resolve_lm, resolve_model_dir
+
+    args.model = resolve_model_dir(args.model, args.base_url, progress)
+    args.lm = resolve_lm(args.lm, args.base_url, progress)
 
 
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,7 +76,8 @@ def add_beam_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--lm",
         default="none",
-        help="none (default), an LSTM LM folder, or a KenLM .arpa/.bin file (decoder kenlm)",
+        help="none (default), an LSTM LM folder, a KenLM .arpa/.bin file (decoder kenlm), or "
+        "a language model name from `asr models` (e.g. librispeech-3gram)",
     )
     g.add_argument("--decode-config", help="beam search YAML (e.g. conf/decode/beam.yaml)")
     g.add_argument("--beam-size", type=int, help="beams per utterance")
@@ -93,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.outputs import check_output_file
 
     check_output_file(args.out, overwrite=True, inputs=[args.manifest])  # before any work
+    resolve_names(args, progress=not args.no_progress)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     summary = decode_manifest(

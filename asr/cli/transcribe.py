@@ -32,7 +32,7 @@ _LONG_INPUT_S = 120.0
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``transcribe`` subcommand."""
-    from asr.cli.decode import add_beam_arguments
+    from asr.cli.decode import add_base_url_argument, add_beam_arguments
 
     p = subparsers.add_parser(
         "transcribe",
@@ -41,7 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio file, folder or manifest")
-    p.add_argument("--model", help="exported model folder (default: the bundled model)")
+    p.add_argument(
+        "--model",
+        help="exported model folder, or a name from `asr models` (e.g. quartznet15x5: "
+        "downloaded once); default: the bundled model",
+    )
     p.add_argument(
         "--decoder",
         choices=("greedy", "beam", "kenlm"),
@@ -68,6 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", help="output file, or folder (existing, or ending in /)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_base_url_argument(p)
     p.set_defaults(func=run)
 
 
@@ -99,27 +104,28 @@ def run(args: argparse.Namespace) -> int:
     """Transcribe; 0 when every input succeeded, 1 when some failed."""
     import torch
 
-    from asr.cli.decode import decode_spec
+    from asr.cli.decode import decode_spec, resolve_names
     from asr.data.inputs import collect_inputs
     from asr.decode.registry import make_decoder
     from asr.inference import resolve_device
     from asr.malloc import bound_malloc_heap
     from asr.models.io import load_model
     from asr.outputs import check_output_file
-    from asr.pretrained import bundled_decoding, resolve_model_dir
-    from asr.transcription import transcribe_items
+    from asr.pretrained import bundled_decoding
     from asr.transcribe_output import OutputWriter
+    from asr.transcription import transcribe_items
 
     bound_malloc_heap()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     cfg = _config(args)
-    model_dir = resolve_model_dir(args.model)
-    spec = decode_spec(args, bundled_decoding(model_dir))
     items, failures = collect_inputs(args.inputs)
     writer = OutputWriter(args.format, args.out, len(items))  # its checks come before the work
     if writer.file is not None:  # never an input, and in a folder we can write to
         check_output_file(writer.file, overwrite=True, inputs=[i.path for i in items] + args.inputs)
+    resolve_names(args, progress=not args.no_progress)  # a named model: downloaded once
+    model_dir = args.model
+    spec = decode_spec(args, bundled_decoding(model_dir))
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
     model, tokenizer = load_model(model_dir, device=resolve_device(args.device))

@@ -1,4 +1,4 @@
-"""Downloads that survive bad networks: resume, md5/sha256 check, atomic completion, safe extraction.
+"""Downloads that survive bad networks: resume, checksums, atomic completion, safe extraction.
 
 - :func:`download` fetches a URL into a file with a progress bar. Bytes arrive in ``<file>.part``;
   a dropped connection is resumed with an HTTP ``Range`` request (within the call, up to
@@ -106,7 +106,9 @@ def verify_md5(
     """
     what = what or str(path)
     if md5 is None and sha256 is None:
-        print(f"warning: {what}: no published md5 or sha256 checksum; not verified", file=sys.stderr)
+        print(
+            f"warning: {what}: no published md5 or sha256 checksum; not verified", file=sys.stderr
+        )
         return
     for algorithm, expected in (("md5", md5), ("sha256", sha256)):
         if expected is None:

@@ -8,7 +8,8 @@ Example::
     log_probs, out_lengths = model(waveforms, lengths)      # (batch, frames, vocab), (batch,)
     loss = ctc_loss(log_probs, out_lengths, targets, target_lengths)
     export_model(model, tokenizer, "exp/model")              # safetensors + config.yaml + tokenizer
-    model, tokenizer = asr.load_model("exp/model")           # eval mode, no unpickling
+    model, tokenizer = load_model("exp/model")               # eval mode, no unpickling
+    # (asr.load_model("exp/model") gives an asr.api.Model: .network, .tokenizer, .transcribe)
 
 The names below are imported on first use, so ``import asr.models.tcn`` stays independent of the
 front-end.

@@ -1,0 +1,259 @@
+"""The one-call Python API: ``asr.load_model(name_or_path)`` and ``asr.transcribe(audio, ...)``.
+
+A :class:`Model` holds an acoustic model (``.network``, an :class:`asr.models.ctc.CTCModel`), its
+``.tokenizer`` and ``.sample_rate``, and transcribes files, lists of files or arrays with
+:meth:`Model.transcribe`, through the same pipeline as ``asr transcribe`` (VAD chunking of long
+audio, batched decoding, word timings: :mod:`asr.transcription`). The results are
+:class:`asr.transcription.Transcript` s (``.text``, ``.words`` with ``start``/``end`` seconds and
+``confidence``, ``.duration_s``); :func:`asr.transcribe_output.transcript_json` gives the CLI's
+JSON object of one.
+
+Audio is always fed at the model's rate: files are resampled when read, and an array must come
+with its ``sample_rate`` (no default: a wrong guess gives garbage without a word) and is
+resampled with :func:`asr.audio.resample`.
+
+Decoding keywords are the options of :func:`asr.decode.spec.build_spec` (``decoder``, ``lm``,
+``beam_size``, ``alpha``, ...; an unknown one is a one-line error); without any, a model folder's
+recommended decoding is used (the bundled model's beam search + LSTM LM), as in the CLI.
+
+Example::
+
+    import asr
+    model = asr.load_model("default")                   # or a folder, or "quartznet15x5"
+    result = model.transcribe("talk.flac")               # Transcript
+    print(result.text, result.words[0].start)
+    results = asr.transcribe(["a.flac", "b.flac"], decoder="greedy")   # the model is reused
+    result = asr.transcribe(samples, sample_rate=8000)  # an array, resampled to the model's rate
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+import torch
+
+from asr.audio import resample, save_audio
+from asr.data.inputs import AudioItem
+from asr.decode.registry import make_decoder
+from asr.decode.spec import DecodeSpec, build_spec
+from asr.inference import resolve_device
+from asr.models.io import load_model as load_model_dir
+from asr.pretrained import bundled_decoding, resolve_lm, resolve_model_dir
+from asr.transcription import TranscribeConfig, TranscribeError, Transcript, transcribe_items
+
+if TYPE_CHECKING:
+    from asr.decode.base import Decoder
+    from asr.models.ctc import CTCModel
+    from asr.tokenizer import Tokenizer
+
+# What an array input is called in its result (``Transcript.item.path``).
+ARRAY_NAME = "<array>"
+Audio = Union[str, Path, Sequence[str | Path], np.ndarray, torch.Tensor]  # noqa: UP007
+
+
+class Model:
+    """A loaded acoustic model that transcribes (see the module docstring).
+
+    Args:
+        network: the acoustic model (eval mode).
+        tokenizer: its tokenizer.
+        path: the model folder it was loaded from (its decode.yaml and lm/ are the default
+            decoding).
+    """
+
+    def __init__(self, network: CTCModel, tokenizer: Tokenizer, path: Path) -> None:
+        self.network = network  # the CTCModel nn.Module: (batch, samples) -> log-probs
+        self.tokenizer = tokenizer
+        self.path = path
+        self._decoders: dict[DecodeSpec, Decoder] = {}
+
+    @property
+    def sample_rate(self) -> int:
+        """The sample rate the model's front-end expects, Hz."""
+        return int(self.network.cfg.frontend.sample_rate_hz)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model runs."""
+        return self.network.device
+
+    def __repr__(self) -> str:
+        params = self.network.num_parameters() / 1e6
+        return (
+            f"Model({str(self.path)!r}, {params:.2f} M parameters, {self.sample_rate} Hz, "
+            f"{self.tokenizer.vocab_size} symbols, {self.device})"
+        )
+
+    def decode_spec(self, **decoding: Any) -> DecodeSpec:
+        """The decoding spec of ``decoding`` (no keywords: the folder's recommended decoding);
+        ``lm`` may be a registry name (``librispeech-3gram``), fetched once."""
+        if "bundled" in decoding:
+            raise TranscribeError("unknown decoding option 'bundled'")
+        if decoding.get("lm") is not None:
+            decoding["lm"] = resolve_lm(str(decoding["lm"]))
+        return build_spec(bundled=bundled_decoding(self.path), **decoding)
+
+    def decoder(self, spec: DecodeSpec) -> Decoder:
+        """The decoder of ``spec``, built once per model (an LM is loaded once)."""
+        if spec not in self._decoders:
+            self._decoders[spec] = make_decoder(spec, self.tokenizer)
+        return self._decoders[spec]
+
+    def transcribe(
+        self,
+        audio: Audio,
+        sample_rate: int | None = None,
+        *,
+        config: TranscribeConfig | None = None,
+        on_error: str = "raise",
+        progress: bool = False,
+        **decoding: Any,
+    ) -> Transcript | list[Transcript]:
+        """Transcribe a file, a list of files, or an array.
+
+        Args:
+            audio: an audio file (any format and rate libsndfile reads), a list of them, or a
+                ``(samples,)`` numpy array / torch tensor of mono audio.
+            sample_rate: the rate of an array, Hz (required for arrays; files carry their own).
+            config: chunking and batching (default :class:`TranscribeConfig`).
+            on_error: ``"raise"`` (default) a failed input raises :class:`TranscribeError`;
+                ``"keep"`` returns it with ``error`` set and empty text (as the CLI's JSON).
+            progress: show a progress bar in audio seconds.
+            **decoding: decoding options (:func:`asr.decode.spec.build_spec`).
+        Returns:
+            one :class:`Transcript` for a file or an array, a list for a list of files.
+        """
+        if on_error not in ("raise", "keep"):
+            raise TranscribeError(f"on_error must be 'raise' or 'keep', got {on_error!r}")
+        decoder = self.decoder(self.decode_spec(**decoding))
+        if isinstance(audio, (np.ndarray, torch.Tensor)):
+            return self._transcribe_array(audio, sample_rate, decoder, config, on_error)
+        if sample_rate is not None:
+            raise TranscribeError(
+                "sample_rate applies to arrays only: files are read (and resampled) at their "
+                "own rate"
+            )
+        single = isinstance(audio, (str, Path))
+        paths = [audio] if single else list(audio)  # type: ignore[arg-type]
+        bad = [p for p in paths if not isinstance(p, (str, Path))]
+        if bad or not paths:
+            what = type(bad[0]).__name__ if bad else "an empty list"
+            raise TranscribeError(
+                f"audio must be a path, a list of paths or an array with sample_rate, got {what}"
+            )
+        items = [AudioItem(str(p)) for p in paths]
+        results = self._run(items, decoder, config, on_error, progress)
+        return results[0] if single else results
+
+    def _run(
+        self,
+        items: list[AudioItem],
+        decoder: Decoder,
+        config: TranscribeConfig | None,
+        on_error: str,
+        progress: bool = False,
+    ) -> list[Transcript]:
+        results = []
+        for t in transcribe_items(self.network, self.tokenizer, decoder, items, config, progress):
+            if t.error is not None and on_error == "raise":
+                raise TranscribeError(
+                    t.error if t.item.path in t.error else f"{t.item.path}: {t.error}"
+                )
+            results.append(t)
+        return results
+
+    def _transcribe_array(
+        self,
+        audio: np.ndarray | torch.Tensor,
+        sample_rate: int | None,
+        decoder: Decoder,
+        config: TranscribeConfig | None,
+        on_error: str,
+    ) -> Transcript:
+        """An array resampled to the model's rate, written losslessly (32-bit float WAV) to a
+        temporary folder and transcribed like a file (so long arrays are VAD-chunked too)."""
+        samples = check_array(audio, sample_rate, self.sample_rate)
+        with tempfile.TemporaryDirectory(prefix="asr-array-") as tmp:
+            wav = Path(tmp) / "audio.wav"
+            save_audio(
+                wav,
+                resample(samples, int(sample_rate), self.sample_rate),
+                self.sample_rate,
+                "FLOAT",
+            )  # type: ignore[arg-type]
+            (result,) = self._run([AudioItem(str(wav))], decoder, config, on_error)
+        error = result.error.replace(str(wav), ARRAY_NAME) if result.error else None
+        return dataclasses.replace(result, item=AudioItem(ARRAY_NAME), error=error)
+
+
+def check_array(
+    audio: np.ndarray | torch.Tensor, sample_rate: int | None, model_rate: int
+) -> np.ndarray:
+    """``audio`` as a finite float32 ``(samples,)`` array, or a one-line :class:`TranscribeError`
+    (no sample rate, not 1-D, empty, not finite)."""
+    if sample_rate is None:
+        raise TranscribeError(
+            f"an audio array needs its sample_rate (the model expects {model_rate} Hz; other "
+            "rates are resampled): transcribe(samples, sample_rate=...)"
+        )
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, np.integer))
+        or sample_rate <= 0
+    ):
+        raise TranscribeError(f"sample_rate must be a positive integer (Hz), got {sample_rate!r}")
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    samples = np.asarray(audio)
+    if samples.ndim != 1 or samples.size == 0 or not np.issubdtype(samples.dtype, np.number):
+        raise TranscribeError(
+            f"an audio array must be mono (samples,) numbers, got shape {samples.shape} "
+            f"{samples.dtype} (mix channels first, e.g. samples.mean(axis=1))"
+        )
+    samples = samples.astype(np.float32)
+    if not np.isfinite(samples).all():
+        raise TranscribeError(
+            f"the audio array holds {int((~np.isfinite(samples)).sum())} NaN or Inf values"
+        )
+    return samples
+
+
+def load_model(name_or_path: str | Path = "default", device: str = "auto") -> Model:
+    """Load a model by registry name (``asr models``; downloaded and imported once) or folder.
+
+    Args:
+        name_or_path: ``"default"`` (the bundled model), a registry name such as
+            ``"quartznet15x5"``, or an exported model folder.
+        device: ``"auto"`` (default: CUDA when available), ``"cpu"``, ``"cuda"``.
+    """
+    path = resolve_model_dir(name_or_path)
+    network, tokenizer = load_model_dir(path, device=resolve_device(device))
+    return Model(network, tokenizer, path)
+
+
+# Models loaded by transcribe(), by (folder, device): reused between calls.
+_LOADED: dict[tuple[str, str], Model] = {}
+
+
+def transcribe(
+    audio: Audio,
+    model: str | Path | Model = "default",
+    sample_rate: int | None = None,
+    *,
+    device: str = "auto",
+    **options: Any,
+) -> Transcript | list[Transcript]:
+    """Transcribe audio with a model given by name, folder or :class:`Model` (loaded once and
+    reused by later calls). ``options``: those of :meth:`Model.transcribe` and the decoding
+    options. See the module docstring."""
+    if not isinstance(model, Model):
+        key = (str(resolve_model_dir(model)), resolve_device(device))
+        if key not in _LOADED:
+            _LOADED[key] = load_model(key[0], device=key[1])
+        model = _LOADED[key]
+    return model.transcribe(audio, sample_rate, **options)
