@@ -65,15 +65,16 @@ def _cached(entry) -> str:
     return "bundled" if entry.kind == "bundled" else ("yes" if is_cached(entry) else "no")
 
 
+def _row(e) -> list[str]:
+    size, wer = _size(e.size_mb), e.wer or "-"
+    return [e.name, e.description, size, e.licence, wer, _short_checksum(e), _cached(e)]
+
+
 def table(registry) -> str:
     """The markdown table of ``registry`` (one row per entry)."""
     head = ["name", "what", "size", "licence", "WER published by its authors", "checksum"]
     head.append("cached")
-    rows = [
-        [e.name, e.description, _size(e.size_mb), e.licence, e.wer or "-", _short_checksum(e)]
-        + [_cached(e)]
-        for e in registry.entries.values()
-    ]
+    rows = [_row(e) for e in registry.entries.values()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
