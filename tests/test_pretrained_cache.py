@@ -224,3 +224,14 @@ def test_transcribe_with_a_named_model_and_lm(server, tmp_path: Path) -> None:
     args = ["transcribe", str(SAMPLE), "--model", "quartznet15x5", "--lm", "librispeech-3gram"]
     assert main([*args, "--base-url", server.base_url, "--out", str(out), "--no-progress"]) == 0
     assert out.is_file()
+
+
+def test_concurrent_fetches_download_once(server, _cache: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        paths = list(
+            pool.map(lambda _: fetch_entry(_entry(), base=server.base_url, progress=False), "ab")
+        )
+    assert paths[0] == paths[1] == entry_path(_entry())
+    assert server.ranges(NEMO_PATH) == [None]

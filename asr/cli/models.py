@@ -20,8 +20,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from asr.cli.decode import add_base_url_argument
+
+if TYPE_CHECKING:
+    from asr.pretrained.registry import Registry, RegistryEntry
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +47,7 @@ def _size(mb: float) -> str:
     return f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:g} MB"
 
 
-def _checksum(entry) -> str:
+def _checksum(entry: RegistryEntry) -> str:
     if entry.sha256:
         return f"sha256 {entry.sha256} (publisher's)"
     if entry.md5:
@@ -53,24 +57,24 @@ def _checksum(entry) -> str:
     return "none published: trust on first use (sha256 of the first download recorded)"
 
 
-def _short_checksum(entry) -> str:
+def _short_checksum(entry: RegistryEntry) -> str:
     if entry.kind == "bundled":
         return "-"
     return "publisher's" if entry.published_checksum else "trust on first use"
 
 
-def _cached(entry) -> str:
+def _cached(entry: RegistryEntry) -> str:
     from asr.pretrained.cache import is_cached
 
     return "bundled" if entry.kind == "bundled" else ("yes" if is_cached(entry) else "no")
 
 
-def _row(e) -> list[str]:
+def _row(e: RegistryEntry) -> list[str]:
     size, wer = _size(e.size_mb), e.wer or "-"
     return [e.name, e.description, size, e.licence, wer, _short_checksum(e), _cached(e)]
 
 
-def table(registry) -> str:
+def table(registry: Registry) -> str:
     """The markdown table of ``registry`` (one row per entry)."""
     head = ["name", "what", "size", "licence", "WER published by its authors", "checksum"]
     head.append("cached")
@@ -80,7 +84,7 @@ def table(registry) -> str:
     return "\n".join(lines)
 
 
-def details(entry) -> str:
+def details(entry: RegistryEntry) -> str:
     """Every field of ``entry``, one per line."""
     from asr.pretrained.cache import entry_path
 

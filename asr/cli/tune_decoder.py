@@ -13,6 +13,7 @@ OUT/decode.yaml (the beam search config with the best alpha and beta).
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _floats(text: str) -> list[float]:
@@ -26,14 +27,22 @@ def _floats(text: str) -> list[float]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tune-decoder`` subcommand."""
+    from asr.cli.decode import add_base_url_argument
+
     p = subparsers.add_parser(
         "tune-decoder",
         help="tune LM weight and length bonus on a dev set",
         description=__doc__.split("\n\n", 1)[1].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="exported model folder")
-    p.add_argument("--lm", required=True, help="LSTM LM folder or KenLM .arpa/.bin file")
+    p.add_argument(
+        "--model", required=True, help="exported model folder, or a name from `asr models`"
+    )
+    p.add_argument(
+        "--lm",
+        required=True,
+        help="LSTM LM folder, KenLM .arpa/.bin file, or a name from `asr models`",
+    )
     p.add_argument("--manifest", required=True, help="development manifest (JSONL)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--decode-config", help="base beam search YAML (default: built-in defaults)")
@@ -46,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="default cpu")
     p.add_argument("--batch-seconds", type=float, default=300.0, help="acoustic model batches")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    add_base_url_argument(p)
     p.set_defaults(func=run)
 
 
@@ -53,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     """Tune and write the results; prints the best weights."""
     import torch
 
+    from asr.cli.decode import resolve_names
     from asr.decode.kenlm_backend import is_kenlm_path
     from asr.decode.registry import make_decoder
     from asr.decode.spec import DecodeSpec, load_search_config
@@ -61,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    resolve_names(args, progress=sys.stderr.isatty())
+    args.model, args.lm = str(args.model), str(args.lm)
     search, lm_int8 = load_search_config(args.decode_config, beam_size=args.beam_size)
     kind = "kenlm" if is_kenlm_path(args.lm) else "beam"
     spec = DecodeSpec(kind, search, args.lm, bool(lm_int8) and kind == "beam")

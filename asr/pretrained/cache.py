@@ -9,7 +9,8 @@
    ``$ASR_BASE_URL``: mirrors, air-gapped sites, tests), else from the entry's URLs in turn;
 3. converted into the cache: a ``.nemo`` is imported with :func:`asr.models.nemo_import.import_nemo`
    (weights-only loading) into ``<cache>/models/<name>``; a gzipped ARPA is unpacked into
-   ``<cache>/lm/<name>/``; the download is then deleted.
+   ``<cache>/lm/<name>/``; the download is then deleted. One process fetches an entry at a
+   time (a lock in ``<cache>/locks``); the others wait and then find it cached.
 
 Checksums: the publisher's sha256 or md5 when the registry has one. Otherwise trust on first
 use: the sha256 of the first complete download is recorded in ``<cache>/downloads/<file>.sha256``
@@ -23,11 +24,14 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gzip
 import os
 import shutil
 import sys
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from asr.atomic import atomic_open, atomic_write_text
@@ -120,6 +124,18 @@ def _unpack_arpa(source: Path, target: Path) -> None:
         raise DownloadError(f"{source}: cannot unpack the ARPA file: {err}") from None
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created): one process fetches an entry at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def fetch_entry(
     entry: RegistryEntry,
     cache: str | Path | None = None,
@@ -143,13 +159,16 @@ def fetch_entry(
     target = entry_path(entry, cache)
     if is_cached(entry, cache):
         return target
-    dest = cache_dir(cache) / "downloads" / entry.file
-    _download(entry, dest, base_url(base), progress)
-    if entry.kind == NEMO:
-        from asr.models.nemo_import import import_nemo
+    with _locked(cache_dir(cache) / "locks" / f"{entry.name}.lock"):
+        if is_cached(entry, cache):  # another process fetched it while we waited
+            return target
+        dest = cache_dir(cache) / "downloads" / entry.file
+        _download(entry, dest, base_url(base), progress)
+        if entry.kind == NEMO:
+            from asr.models.nemo_import import import_nemo
 
-        import_nemo(dest, target, case=entry.case)
-    else:
-        _unpack_arpa(dest, target)
-    dest.unlink()
+            import_nemo(dest, target, case=entry.case)
+        else:
+            _unpack_arpa(dest, target)
+        dest.unlink()
     return target
