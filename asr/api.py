@@ -186,8 +186,10 @@ class Model:
                 self.sample_rate,
                 "FLOAT",
             )  # type: ignore[arg-type]
-            (result,) = self._run([AudioItem(str(wav))], decoder, config, on_error)
+            (result,) = self._run([AudioItem(str(wav))], decoder, config, "keep")
         error = result.error.replace(str(wav), ARRAY_NAME) if result.error else None
+        if error is not None and on_error == "raise":
+            raise TranscribeError(error if ARRAY_NAME in error else f"{ARRAY_NAME}: {error}")
         return dataclasses.replace(result, item=AudioItem(ARRAY_NAME), error=error)
 
 
