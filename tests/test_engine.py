@@ -98,3 +98,14 @@ def test_both_trainers_resume_bitwise_through_the_engine(tmp_path, monkeypatch, 
     got = load_file(str(cut_out / "model.safetensors"))
     assert want.keys() == got.keys()
     assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_logs_are_plain_lines_without_a_terminal(tmp_path, capsys):
+    """Not a terminal (a log file): no progress bar redraws, one line per logged step."""
+    trainer, _ = _lm(tmp_path, tmp_path / "exp")
+    trainer.run()
+    out, err = capsys.readouterr()
+    assert "\r" not in out + err and "it/s" not in out + err  # tqdm's redraws and rate
+    steps = [r["step"] for r in _log(tmp_path / "exp") if "train/loss" in r]
+    lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [int(line.split(" step ")[1].split(":")[0]) for line in lines] == steps

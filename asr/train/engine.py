@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Sized
 from pathlib import Path
@@ -351,8 +352,11 @@ class Engine:
             total, initial = len(self.data) // self.cfg.grad_accum, 0
         else:  # a stream of unknown length: steps of the run
             total, initial = self.cfg.max_steps or None, self.step
+        # a bar only on a terminal: in a log file every redraw is a line (131 in the yesno log);
+        # there _log_train prints one plain line per logged step instead
+        shown = self.info.is_main and sys.stderr.isatty()
         return tqdm(total=total, initial=initial, desc=f"epoch {self.epoch}",
-                    disable=not self.info.is_main, dynamic_ncols=True)  # fmt: skip
+                    disable=not shown, dynamic_ncols=True)  # fmt: skip
 
     def _train_epoch(self, logger: TrainLogger) -> bool:
         """Train until the epoch ends (True) or max_steps is reached (False)."""
@@ -401,9 +405,11 @@ class Engine:
         loss = loss_sum / weight if weight > 0 else math.nan  # no finite loss: NaN, not 0
         rate = work / self.cfg.rate_divisor / max(seconds, 1e-9)
         lr = self.optimizer.param_groups[0]["lr"]
-        bar.set_postfix(
-            {"loss": f"{loss:.3f}", "lr": f"{lr:.2e}", self.cfg.rate_name: f"{rate:.4g}"}
-        )
+        shown = {"loss": f"{loss:.3f}", "lr": f"{lr:.2e}", self.cfg.rate_name: f"{rate:.4g}"}
+        bar.set_postfix(shown)
+        if bar.disable and self.info.is_main:  # not a terminal: one line per logged step
+            line = ", ".join(f"{k} {v}" for k, v in shown.items())
+            print(f"epoch {self.epoch} step {self.step}: {line}", flush=True)
         scalars = {"train/loss": loss, "train/lr": lr, "train/grad_norm": norm}
         if window.skipped:
             scalars["train/skipped_steps"] = window.skipped
