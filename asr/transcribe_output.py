@@ -32,6 +32,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from tqdm import tqdm
+
 from asr.atomic import atomic_write_text
 from asr.subtitles import Cue, format_srt, format_vtt, make_cues
 from asr.transcription import TranscribeError, Transcript
@@ -166,8 +168,8 @@ class OutputWriter:
             text = _kaldi_line(t)
         else:
             text = render(t, self.fmt)
-        if self.file is None:
-            self.stdout.write(text)
+        if self.file is None:  # a progress bar on the terminal is cleared first, then redrawn
+            tqdm.write(text, file=self.stdout, end="")
             self.stdout.flush()
         else:
             self.parts.append(text)

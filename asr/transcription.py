@@ -241,6 +241,7 @@ def transcribe_items(
     _decode_jobs(batch, model, tokenizer, decoder)
     _advance(bar, batch)
     yield from finished()
+    bar.update(max(0.0, bar.total - bar.n))  # done: VAD and file-header lengths differ slightly
     bar.close()
 
 
@@ -262,4 +263,9 @@ def _progress_bar(items: Sequence[AudioItem], enabled: bool) -> tqdm:
             total += item_duration(item)
         except AsrError:
             continue
-    return tqdm(total=round(total, 2), unit="s", desc="transcribe", disable=not enabled)
+    return tqdm(
+        total=round(total, 2),
+        desc="transcribe",
+        disable=not enabled,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]",
+    )

@@ -389,3 +389,40 @@ def test_srt_and_vtt_files_from_the_cli(tmp_path, talk, oracle, monkeypatch):
     assert vtt.startswith("WEBVTT\n\n00:00:00.") and "," not in vtt.split("\n")[2]
     assert format_timestamp(3725.0456) == "01:02:05,046"
     assert format_timestamp(59.9996, ".") == "00:01:00.000"
+
+
+def test_progress_bar_ends_at_its_total_and_text_starts_a_line(tmp_path, talk, oracle, capsys):
+    """The bar counts audio seconds to exactly 100 % (no 310.65999999999997/310.66), and a
+    transcript printed on the bar's terminal starts its own line (the bar is cleared first)."""
+    import io
+
+    from tqdm import tqdm
+
+    from asr.transcribe_output import OutputWriter
+
+    path, words, _ = talk
+    model, tokenizer, decoder = oracle
+    items = [AudioItem(str(path)), AudioItem(str(path), offset_s=1.37, duration_s=11.11)]
+    cfg = TranscribeConfig(10.0, batch_size=3, vad=ENERGY)
+    capsys.readouterr()
+    [t, _] = transcribe_items(model, tokenizer, decoder, items, cfg, progress=True)
+    last = capsys.readouterr().err.replace("\n", "\r").split("\r")
+    last = [part for part in last if part.strip()][-1]
+    total = sf.info(path).duration + 11.11
+    assert last.startswith("transcribe: 100%") and f"{total:.1f}/{total:.1f} s" in last, last
+    screen = io.StringIO()  # stdout and the bar's stderr on one terminal
+    bar = tqdm(total=10, file=screen, desc="transcribe")
+    bar.update(3)
+    bar.refresh()
+    OutputWriter("txt", None, 1, stdout=screen).add(t)
+    before = screen.getvalue().split(t.text.split("\n")[0])[0]
+    assert before.endswith("\r") and "3/10" in before
+    bar.close()
+
+
+def test_summary_has_no_rate_when_every_input_fails(tmp_path, model_dir, capsys):
+    bad = tmp_path / "broken.flac"
+    bad.write_bytes(b"fLaC" + bytes(40))
+    assert main(["transcribe", str(bad), "--model", str(model_dir), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "transcribed 0/1 input(s), 0.0 min of audio" in err and "RTF" not in err

@@ -137,15 +137,16 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             message = t.error if t.item.path in t.error else f"{t.item.path}: {t.error}"
             print(f"error: {message}", file=sys.stderr)
-        seconds += t.duration_s
+        else:
+            seconds += t.duration_s  # audio transcribed (the RTF's denominator)
         writer.add(t)
     written = writer.close()
     wall = time.perf_counter() - start
     where = f" -> {written[0] if len(written) == 1 else f'{len(written)} files'}" if written else ""
+    rtf = f" (RTF {wall / seconds:.3f})" if seconds > 0 else ""  # nothing read: no rate
     print(
         f"transcribed {len(items) - failed}/{len(items)} input(s), "
-        f"{seconds / 60:.1f} min of audio in {wall:.1f} s (RTF {wall / max(seconds, 1e-9):.3f})"
-        f"{where}",
+        f"{seconds / 60:.1f} min of audio in {wall:.1f} s{rtf}{where}",
         file=sys.stderr,
     )
     failed += len(failures)
