@@ -400,7 +400,7 @@ def test_progress_bar_ends_at_its_total_and_text_starts_a_line(tmp_path, talk, o
 
     from asr.transcribe_output import OutputWriter
 
-    path, words, _ = talk
+    path = talk[0]
     model, tokenizer, decoder = oracle
     items = [AudioItem(str(path)), AudioItem(str(path), offset_s=1.37, duration_s=11.11)]
     cfg = TranscribeConfig(10.0, batch_size=3, vad=ENERGY)
