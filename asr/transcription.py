@@ -5,8 +5,9 @@ Pipeline for each input (a file, a folder searched recursively, or the lines of 
 1. plan: a recording longer than ``max_chunk_s`` is scanned by the streaming VAD
    (:mod:`asr.vad`) and cut at pauses into chunks of at most ``max_chunk_s`` seconds; chunks in
    which no frame rises above the noise floor are skipped.
-2. decode: chunks (of this and the following inputs) are batched ``batch_size`` at a time
-   through the model by :func:`asr.inference.infer_batch` and decoded by any decoder of
+2. decode: chunks (of this and the following inputs) are batched, at most ``batch_seconds``
+   padded seconds at a time (as ``asr decode`` batches), through the model by
+   :func:`asr.inference.infer_batch` and decoded by any decoder of
    :func:`asr.decode.registry.make_decoder` (greedy, beam, beam + LM, kenlm).
 3. join: each token's frames give its time (chunk start + frame x ``model.frame_shift_s``) and
    the tokens are grouped into words with confidences (:mod:`asr.word_timing`).
@@ -61,14 +62,14 @@ class TranscribeConfig:
     """How recordings are chunked and batched."""
 
     max_chunk_s: float = 30.0  # longest chunk given to the model, seconds
-    batch_size: int = 8  # chunks per forward pass
+    batch_seconds: float = 240.0  # padded audio seconds per forward pass (8 chunks of 30 s)
     vad: VadConfig = dataclasses.field(default_factory=VadConfig)  # pause detection
 
     def __post_init__(self) -> None:
         if not self.max_chunk_s >= MIN_CHUNK_S:
             raise ValueError(f"max_chunk_s must be >= {MIN_CHUNK_S} s, got {self.max_chunk_s}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.batch_seconds > 0:
+            raise ValueError(f"batch_seconds must be > 0, got {self.batch_seconds}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,19 +231,24 @@ def transcribe_items(
             yield pending.result()
 
     for job in _plan_all(items, cfg):
-        if not order or order[-1] is not job[0]:
-            order.append(job[0])
-        batch.append(job)
-        if len(batch) >= cfg.batch_size:
+        if batch and _padded_seconds([*batch, job]) > cfg.batch_seconds:
             _decode_jobs(batch, model, tokenizer, decoder)
             _advance(bar, batch)
             batch = []
             yield from finished()
+        if not order or order[-1] is not job[0]:
+            order.append(job[0])
+        batch.append(job)
     _decode_jobs(batch, model, tokenizer, decoder)
     _advance(bar, batch)
     yield from finished()
     bar.update(max(0.0, bar.total - bar.n))  # done: VAD and file-header lengths differ slightly
     bar.close()
+
+
+def _padded_seconds(jobs: Sequence[tuple[_Pending, int, Segment]]) -> float:
+    """Audio seconds of a batch of chunks padded to its longest (what the model is given)."""
+    return len(jobs) * max(chunk.end - chunk.start for _, _, chunk in jobs)
 
 
 def _advance(bar: tqdm, jobs: Sequence[tuple[_Pending, int, Segment]]) -> None:

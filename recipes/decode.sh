@@ -4,9 +4,9 @@
 
 decoder=greedy     # registered decoder name (asr decode --decoder)
 batch_seconds=300  # padded audio seconds per batch
-device=cpu         # cpu, cuda or auto
+device=auto        # auto (cuda when available), cpu or cuda
 decode_opts=""     # extra "asr decode" options, e.g. "--lm exp/lm --beam-size 32"
-help_message="Usage: $0 [--decoder greedy] [--batch-seconds S] [--device cpu] [--decode-opts '...'] <model-dir> <manifest> <out-dir>"
+help_message="Usage: $0 [--decoder greedy] [--batch-seconds S] [--device auto] [--decode-opts '...'] <model-dir> <manifest> <out-dir>"
 . "$RECIPES_DIR/parse_options.sh"
 
 if [ $# -ne 3 ]; then

@@ -9,9 +9,9 @@ alphas="0,0.25,0.5,0.75,1.0,1.5"  # LM weights tried
 betas="0,0.5,1,2"          # length bonuses tried
 method=grid                # grid or coordinate
 beam_size=0                # override the config's beam size (0: keep)
-device=cpu                 # cpu, cuda or auto
+device=auto                # auto (cuda when available), cpu or cuda
 batch_seconds=300          # padded audio seconds per acoustic model batch
-help_message="Usage: $0 [--decode-config Y] [--alphas A,B] [--betas A,B] [--method grid|coordinate] [--beam-size N] [--device cpu] <model-dir> <lm> <dev-manifest> <out-dir>"
+help_message="Usage: $0 [--decode-config Y] [--alphas A,B] [--betas A,B] [--method grid|coordinate] [--beam-size N] [--device auto] <model-dir> <lm> <dev-manifest> <out-dir>"
 . "$RECIPES_DIR/parse_options.sh"
 
 if [ $# -ne 4 ]; then

@@ -157,3 +157,19 @@ def test_errors_before_decoding(model_dir, tmp_path):
     with pytest.raises(DecodeError, match="no utterances"):
         decode_manifest(model_dir, empty, tmp_path / "h.jsonl")
     assert not (tmp_path / "h.jsonl").exists()
+
+
+def test_one_cli_convention_for_decoding_commands():
+    """decode, transcribe and tune-decoder share option names and defaults (issue 16, part 3)."""
+    from asr.cli import build_parser
+
+    parser = build_parser()
+    decode = parser.parse_args(["decode", "--manifest", "m.jsonl", "--out", "h.jsonl"])
+    transcribe = parser.parse_args(["transcribe", "a.flac"])
+    tune = parser.parse_args(["tune-decoder", "--model", "m", "--lm", "l", "--manifest", "d",
+                              "--out", "o"])  # fmt: skip
+    for args in (decode, transcribe, tune):
+        assert args.device == "auto" and args.batch_seconds > 0
+    assert decode.model is None and transcribe.model is None  # the bundled model
+    assert decode.decoder is None and transcribe.decoder is None  # the model folder's decoding
+    assert not hasattr(transcribe, "batch_size")

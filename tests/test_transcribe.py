@@ -145,7 +145,7 @@ def test_chunked_equals_whole_with_global_times(talk, oracle, monkeypatch):
     monkeypatch.setattr(
         inference_module, "load_audio", lambda *a, **k: reads.append(a[3]) or real(*a, **k)
     )
-    cfg = TranscribeConfig(10.0, batch_size=3, vad=ENERGY)
+    cfg = TranscribeConfig(10.0, batch_seconds=30.0, vad=ENERGY)
     [chunked] = transcribe_items(model, tokenizer, decoder, [item], cfg)
     assert len(chunked.chunks) >= 6 and max(reads) <= 10.0
     assert whole.text == chunked.text == " ".join(words)
@@ -156,7 +156,7 @@ def test_chunked_equals_whole_with_global_times(talk, oracle, monkeypatch):
         assert c.confidence == pytest.approx(0.97, abs=0.01)
 
 
-def test_batches_across_files_keep_order_and_errors(tmp_path, oracle):
+def test_batches_across_files_keep_order_and_errors(tmp_path, oracle, monkeypatch):
     model, tokenizer, decoder = oracle
     rng = np.random.default_rng(3)
     items, expected = [], []
@@ -169,8 +169,18 @@ def test_batches_across_files_keep_order_and_errors(tmp_path, oracle):
     (tmp_path / "bad.wav").write_bytes(b"RIFF....WAVEjunk")
     items.insert(2, AudioItem(str(tmp_path / "bad.wav")))
     items.insert(4, AudioItem(str(tmp_path / "missing.wav")))
-    out = list(transcribe_items(model, tokenizer, decoder, items, TranscribeConfig(batch_size=2)))
+    seen = []
+    real = inference_module.infer_batch
+    monkeypatch.setattr(
+        "asr.transcribe.infer_batch",
+        lambda m, keyed: seen.append([i.duration_s for _, i in keyed]) or real(m, keyed),
+    )
+    out = list(
+        transcribe_items(model, tokenizer, decoder, items, TranscribeConfig(batch_seconds=4.0))
+    )
     assert [t.item for t in out] == items
+    # batches of padded seconds, as asr decode's: several chunks, never over 4 s padded
+    assert max(map(len, seen)) >= 2 and all(len(b) * max(b) <= 4.0 for b in seen)
     assert [t.text for t in out if t.error is None] == expected
     assert "bad.wav" in out[2].error and "missing.wav" in out[4].error
 
@@ -297,7 +307,9 @@ def test_no_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     assert len(err.splitlines()) == 1
 
 
-def test_model_folder_decode_config_and_lm_are_used_by_default(tmp_path, model_dir, capsys):
+def test_model_folder_decode_config_and_lm_are_used_by_default(
+    tmp_path, model_dir, capsys, monkeypatch
+):
     """A model folder with decode.yaml + lm/ (the bundled default's layout) is decoded with
     them unless decoder options are given; the result equals asking for them explicitly."""
     import shutil
@@ -325,6 +337,13 @@ def test_model_folder_decode_config_and_lm_are_used_by_default(tmp_path, model_d
     assert default == explicit
     assert greedy == run("--model", str(model_dir))  # no decode.yaml: greedy
     assert default != greedy  # alpha 3 with a random LM changes the text
+    # asr decode follows the same convention, and without --model uses the bundled model
+    monkeypatch.setattr(pretrained, "DEFAULT_MODEL_DIR", bundle)
+    for model in ([], ["--model", str(bundle)]):
+        hyp = tmp_path / f"hyp{len(model)}.jsonl"
+        assert main(["decode", *model, "--manifest", str(corpus), "--out", str(hyp)]) == 0
+        texts = [json.loads(line)["pred_text"] for line in hyp.read_text().splitlines()]
+        assert [" ".join(t.split()) for t in texts] == [line.split(" ", 1)[1] for line in default]
 
 
 def _random_words(seed: int, count: int) -> list:
@@ -403,7 +422,7 @@ def test_progress_bar_ends_at_its_total_and_text_starts_a_line(tmp_path, talk, o
     path = talk[0]
     model, tokenizer, decoder = oracle
     items = [AudioItem(str(path)), AudioItem(str(path), offset_s=1.37, duration_s=11.11)]
-    cfg = TranscribeConfig(10.0, batch_size=3, vad=ENERGY)
+    cfg = TranscribeConfig(10.0, batch_seconds=30.0, vad=ENERGY)
     capsys.readouterr()
     [t, _] = transcribe_items(model, tokenizer, decoder, items, cfg, progress=True)
     last = capsys.readouterr().err.replace("\n", "\r").split("\r")

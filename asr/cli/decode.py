@@ -5,6 +5,10 @@ Examples::
     asr decode --model exp/model --manifest data/test.jsonl --out exp/decode/hyp.jsonl
     asr score data/test.jsonl exp/decode/hyp.jsonl
 
+Without --model the bundled default model is used. As in ``asr transcribe``, a model folder
+holding decode.yaml (and lm/) is decoded with those settings unless decoder options are given
+(--decoder greedy: no LM).
+
 The output has the manifest's ``audio_filepath``, ``duration``, ``text`` (the reference) and
 ``utt_id`` plus ``pred_text``, ``tokens`` and ``token_times_s``, in manifest order. An utterance
 whose audio cannot be read is reported and written with an empty ``pred_text`` and an ``error``
@@ -31,11 +35,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--model", required=True, help="exported model folder, or a name from `asr models`"
+        "--model",
+        help="exported model folder, or a name from `asr models` (default: the bundled model)",
     )
     p.add_argument("--manifest", required=True, help="JSONL manifest to decode")
     p.add_argument("--out", required=True, help="prediction JSONL to write")
-    p.add_argument("--decoder", default="greedy", help="greedy (default), beam or kenlm")
+    p.add_argument(
+        "--decoder",
+        help="greedy, beam, kenlm or another registered decoder (default: the model folder's "
+        "decode.yaml; else beam when --lm or --decode-config is given, else greedy)",
+    )
     add_beam_arguments(p)
     p.add_argument(
         "--batch-seconds",
@@ -43,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=300.0,
         help="padded audio seconds per batch (default 300)",
     )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="default cpu")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
     p.add_argument("--workers", type=int, default=0, help="audio reading processes (default 0)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -114,16 +123,17 @@ def run(args: argparse.Namespace) -> int:
 
     from asr.decode_manifest import decode_manifest
     from asr.outputs import check_output_file
+    from asr.pretrained import bundled_decoding
 
     check_output_file(args.out, overwrite=True, inputs=[args.manifest])  # before any work
-    resolve_names(args, progress=not args.no_progress)
+    resolve_names(args, progress=not args.no_progress)  # None: the bundled model
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     summary = decode_manifest(
         args.model,
         args.manifest,
         args.out,
-        decode_spec(args),
+        decode_spec(args, bundled_decoding(args.model)),
         batch_seconds=args.batch_seconds,
         device=args.device,
         num_workers=args.workers,

@@ -53,7 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_beam_arguments(p)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
-    p.add_argument("--batch-size", type=int, default=8, help="chunks per batch (default 8)")
+    p.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=240.0,
+        help="padded audio seconds per batch (default 240: 8 chunks of 30 s)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument(
         "--max-chunk-s", type=float, default=30.0, help="longest chunk, seconds (default 30)"
@@ -81,7 +86,7 @@ def _config(args: argparse.Namespace):
     from asr.vad import VadConfig
 
     try:
-        return TranscribeConfig(args.max_chunk_s, args.batch_size, VadConfig(backend=args.vad))
+        return TranscribeConfig(args.max_chunk_s, args.batch_seconds, VadConfig(backend=args.vad))
     except ValueError as err:
         raise TranscribeError(f"bad option: {err}") from None
 

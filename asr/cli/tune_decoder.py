@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--betas", type=_floats, default=_floats("0,0.5,1,2"), help="length bonuses")
     p.add_argument("--method", choices=("grid", "coordinate"), default="grid", help="default grid")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="default cpu")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
     p.add_argument("--batch-seconds", type=float, default=300.0, help="acoustic model batches")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     add_base_url_argument(p)
