@@ -135,8 +135,8 @@ def main() -> None:
     ]
     model_name = str(args.model) if args.model else "conf/model/small.yaml (random init)"
     body = (
-        f"`asr transcribe` (greedy, 1 thread, CPU, batches of 240 padded s, chunks <= 30 s, energy VAD) on "
-        f"LibriSpeech samples concatenated; model {model_name}.\n\n"
+        "`asr transcribe` (greedy, 1 thread, CPU, batches of 240 padded s, chunks <= 30 s, "
+        f"energy VAD) on LibriSpeech samples concatenated; model {model_name}.\n\n"
         + markdown_table(header, rows)
         + f"\n\nPeak RSS is the whole process (Python + torch + model): "
         f"{peaks[1] - peaks[0]:+.0f} MB from 6 to {args.minutes:g} minutes of audio with "
