@@ -1,4 +1,10 @@
-"""Writing transcripts: plain text, JSON with word timings, SRT/VTT subtitles, prediction manifest.
+"""Writing transcripts: plain text, TSV, JSON with word timings, SRT/VTT subtitles, prediction
+manifest, or all of them (``all``: txt, tsv, json, srt and vtt next to each other).
+
+Plain text and TSV hold one line per segment: a new line after a pause of at least
+:data:`TEXT_LINES` ``max_gap_s`` seconds (our models write no punctuation, so pauses stand for
+sentence ends), or before the line grows past ``max_line_chars`` characters. TSV is whisper's:
+a ``start<TAB>end<TAB>text`` header, then times in integer milliseconds.
 
 Where the output goes (``--out``):
 
@@ -8,9 +14,11 @@ Where the output goes (``--out``):
   written as soon as that input is done;
 * any other path: one file for all inputs, written atomically at the end.
 
-One stream holding several inputs is: ``txt`` Kaldi-style ``<name> <text>`` lines (``asr score``
-reads them), ``json`` a list of objects, ``manifest`` one JSON line each. Subtitles (``srt``,
-``vtt``) hold one input, so several inputs need a folder.
+One input in a stream (stdout or a file) is written as its own file would be (``txt``: the text,
+one segment a line). One stream holding several inputs is: ``txt`` Kaldi-style ``<name> <text>``
+lines, one per input (``asr score`` reads them), ``json`` a list of objects, ``manifest`` one
+JSON line each. Subtitles (``srt``, ``vtt``) and ``tsv`` hold one input, so several inputs need
+a folder; ``all`` always writes into a folder.
 
 JSON object per input::
 
@@ -35,11 +43,26 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from asr.atomic import atomic_write_text
-from asr.subtitles import Cue, format_srt, format_vtt, make_cues
+from asr.subtitles import Cue, SubtitleStyle, format_srt, format_vtt, make_cues, wrap_lines
 from asr.transcription import TranscribeError, Transcript
 
 # Output formats and the suffix of their files.
-FORMATS = {"txt": ".txt", "json": ".json", "srt": ".srt", "vtt": ".vtt", "manifest": ".jsonl"}
+FORMATS = {
+    "txt": ".txt",
+    "tsv": ".tsv",
+    "json": ".json",
+    "srt": ".srt",
+    "vtt": ".vtt",
+    "manifest": ".jsonl",
+}
+# What --format all writes for each input (a manifest describes a corpus, not one input).
+ALL_FORMATS = ("txt", "tsv", "json", "srt", "vtt")
+# Formats holding one input per file (several inputs need a folder).
+_ONE_INPUT = ("tsv", "srt", "vtt")
+# Lines of plain text and TSV: a new line after a pause or before it grows too long.
+TEXT_LINES = SubtitleStyle(
+    max_line_chars=100, max_lines=1, max_cue_s=float("inf"), max_gap_s=0.8, min_cue_s=0.0
+)
 
 
 def transcript_json(t: Transcript) -> dict[str, Any]:
@@ -73,17 +96,43 @@ def manifest_record(t: Transcript) -> dict[str, Any]:
     return record
 
 
-def subtitle_cues(t: Transcript) -> list[Cue]:
-    """Cues from the word timings, or from the chunks when the decoder gave no timings."""
+def subtitle_cues(t: Transcript, style: SubtitleStyle | None = None) -> list[Cue]:
+    """Cues from the word timings, or from the chunks when the decoder gave no timings.
+
+    Args:
+        t: the transcript.
+        style: how words are grouped (default: subtitles, :class:`SubtitleStyle`).
+    """
     if t.words:
-        return make_cues(t.words)
-    return make_cues(c for c in t.chunks if c.text)
+        return make_cues(t.words, style)
+    return make_cues((c for c in t.chunks if c.text), style)
+
+
+def text_lines(t: Transcript) -> list[Cue]:
+    """The segments of plain text and TSV (:data:`TEXT_LINES`), one line of text each."""
+    width = TEXT_LINES.max_line_chars
+    return [
+        Cue(cue.start, cue.end, (line,))
+        for cue in subtitle_cues(t, TEXT_LINES)
+        for line in wrap_lines(" ".join(cue.lines), width, 1)  # a long chunk without timings
+    ]
+
+
+def format_tsv(lines: list[Cue]) -> str:
+    """whisper's TSV: a ``start<TAB>end<TAB>text`` header, times in integer milliseconds."""
+    rows = ["start\tend\ttext"]
+    for line in lines:
+        text = " ".join(line.lines).replace("\t", " ")
+        rows.append(f"{round(1000 * line.start)}\t{round(1000 * line.end)}\t{text}")
+    return "\n".join(rows) + "\n"
 
 
 def render(t: Transcript, fmt: str) -> str:
-    """One transcript as a complete file's text in ``fmt`` (txt, json, srt, vtt, manifest)."""
+    """One transcript as a complete file's text in ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "txt":
-        return t.text + "\n"
+        return "".join(" ".join(line.lines) + "\n" for line in text_lines(t)) or "\n"
+    if fmt == "tsv":
+        return format_tsv(text_lines(t))
     if fmt == "json":
         return json.dumps(transcript_json(t), ensure_ascii=False, indent=1) + "\n"
     if fmt == "srt":
@@ -104,7 +153,7 @@ class OutputWriter:
     """Writes transcripts as they arrive to stdout, a folder or one file (module docstring).
 
     Args:
-        fmt: one of :data:`FORMATS`.
+        fmt: one of :data:`FORMATS`, or ``all`` (:data:`ALL_FORMATS`, into a folder).
         out: None (stdout), a folder, or a file.
         num_items: how many transcripts will come (one stream of subtitles holds one).
         stdout: the stream used when ``out`` is None.
@@ -113,8 +162,9 @@ class OutputWriter:
     def __init__(
         self, fmt: str, out: str | Path | None, num_items: int, stdout: TextIO | None = None
     ) -> None:
-        if fmt not in FORMATS:
-            raise TranscribeError(f"unknown output format {fmt!r} (known: {', '.join(FORMATS)})")
+        if fmt not in FORMATS and fmt != "all":
+            known = ", ".join([*FORMATS, "all"])
+            raise TranscribeError(f"unknown output format {fmt!r} (known: {known})")
         self.fmt, self.num_items = fmt, num_items
         self.stdout = stdout or sys.stdout
         self.folder: Path | None = None
@@ -126,7 +176,12 @@ class OutputWriter:
                 self.folder.mkdir(parents=True, exist_ok=True)
             else:
                 self.file = Path(out)
-        if self.folder is None and fmt in ("srt", "vtt") and num_items > 1:
+        if self.folder is None and fmt == "all":
+            raise TranscribeError(
+                f"--format all writes {', '.join(ALL_FORMATS)} files for each input: give --out "
+                "a folder (an existing one, or a path ending in /)"
+            )
+        if self.folder is None and fmt in _ONE_INPUT and num_items > 1:
             raise TranscribeError(
                 f"--format {fmt} writes one file per input: with {num_items} inputs give "
                 "--out a folder (an existing one, or a path ending in /)"
@@ -151,9 +206,11 @@ class OutputWriter:
         """Write (or queue) one transcript; failed ones appear only in manifests and JSON."""
         if self.folder is not None:
             if t.error is None:
-                path = self.folder / (self._unique_name(t.item.name) + FORMATS[self.fmt])
-                atomic_write_text(path, render(t, self.fmt))
-                self.written.append(path)
+                name = self._unique_name(t.item.name)
+                for fmt in ALL_FORMATS if self.fmt == "all" else (self.fmt,):
+                    path = self.folder / (name + FORMATS[fmt])
+                    atomic_write_text(path, render(t, fmt))
+                    self.written.append(path)
             return
         # one stream: ids stay unique too (two inputs x.flac in different folders: x, x-2)
         t = dataclasses.replace(

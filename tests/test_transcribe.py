@@ -434,7 +434,9 @@ def test_progress_bar_ends_at_its_total_and_text_starts_a_line(tmp_path, talk, o
     bar.update(3)
     bar.refresh()
     OutputWriter("txt", None, 1, stdout=screen).add(t)
-    before = screen.getvalue().split(t.text.split("\n")[0])[0]
+    from asr.transcribe_output import render
+
+    before = screen.getvalue().split(render(t, "txt").splitlines()[0])[0]
     assert before.endswith("\r") and "3/10" in before
     bar.close()
 
@@ -445,3 +447,53 @@ def test_summary_has_no_rate_when_every_input_fails(tmp_path, model_dir, capsys)
     assert main(["transcribe", str(bad), "--model", str(model_dir), "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert "transcribed 0/1 input(s), 0.0 min of audio" in err and "RTF" not in err
+
+
+def test_txt_and_tsv_lines_break_at_pauses_and_all_writes_every_format(tmp_path, oracle):
+    """txt: one line per pause-delimited segment, wrapped at 100 characters (a 5-minute file was
+    one 3,861-character line); tsv: whisper's header and integer milliseconds; all: every
+    per-input format next to each other."""
+    import csv
+    import textwrap
+
+    from asr.transcribe_output import ALL_FORMATS, OutputWriter, render
+
+    model, tokenizer, decoder = oracle
+    rng = np.random.default_rng(11)
+    words = ["".join(rng.choice(list("ABC"), 3)) for _ in range(90)]
+    words = [w[0] + "".join(b for a, b in itertools.pairwise(w) if b != a) for w in words]
+    pauses = [1.5 if i in (9, 14, 70) else 0.0 for i in range(len(words))]  # 55 words unbroken
+    samples, spans = render_talk(words, pauses, rng)
+    sf.write(tmp_path / "talk.wav", samples, RATE)
+    cfg = TranscribeConfig(120.0)  # one chunk: a long run without pauses is not cut
+    [t] = transcribe_items(model, tokenizer, decoder, [AudioItem(str(tmp_path / "talk.wav"))], cfg)
+    assert t.text == " ".join(words)
+    groups = [words[:10], words[10:15], words[15:71], words[71:]]
+    want = [line for g in groups for line in textwrap.wrap(" ".join(g), 100)]
+    assert render(t, "txt").splitlines() == want and len(want) > len(groups)
+    rows = list(csv.reader(render(t, "tsv").splitlines(), delimiter="\t"))
+    assert rows[0] == ["start", "end", "text"] and [r[2] for r in rows[1:]] == want
+    first = 0
+    for start_ms, end_ms, text in rows[1:]:
+        count = len(text.split())
+        span_start, span_end = spans[first][0], spans[first + count - 1][1]
+        assert abs(int(start_ms) / 1000 - span_start) <= 2 * FRAME_S
+        assert abs(int(end_ms) / 1000 - span_end) <= 2 * FRAME_S
+        first += count
+    writer = OutputWriter("all", f"{tmp_path}/out/", 1)
+    writer.add(t)
+    assert sorted(p.name for p in writer.close()) == sorted(f"talk.{f}" for f in ALL_FORMATS)
+    for fmt in ALL_FORMATS:
+        assert (tmp_path / "out" / f"talk.{fmt}").read_text() == render(t, fmt)
+
+
+def test_all_and_tsv_need_a_folder(tmp_path, model_dir, capsys):
+    corpus = make_corpus(tmp_path / "audio", 2, seed=5, name="x")
+    base = ["transcribe", str(corpus), "--model", str(model_dir), "--device", "cpu"]
+    for fmt, out in (("all", []), ("all", ["--out", str(tmp_path / "a.txt")]),
+                     ("tsv", ["--out", str(tmp_path / "a.tsv")])):  # fmt: skip
+        assert main([*base, "--format", fmt, *out]) == 2
+        err = capsys.readouterr().err
+        assert "folder" in err and len(err.splitlines()) == 1
+    assert main([*base, "--format", "all", "--out", f"{tmp_path}/o/"]) == 0
+    assert len(list((tmp_path / "o").iterdir())) == 10

@@ -12,6 +12,7 @@ Examples::
     asr transcribe talk.flac                                   # plain text on stdout
     asr transcribe talk.flac --format srt --out talk.srt       # subtitles
     asr transcribe recordings/ --format json --out out/        # one JSON per file, word timings
+    asr transcribe talk.flac --format all --out out/           # txt, tsv, json, srt and vtt
     asr transcribe data/test.jsonl --format manifest --out hyp.jsonl --model exp/model \\
         --decoder beam --lm exp/lm --decode-config conf/decode/beam.yaml
     asr score data/test.jsonl hyp.jsonl
@@ -26,6 +27,8 @@ import argparse
 import sys
 import time
 
+# asr.transcribe_output.FORMATS and "all" (spelled out: that module imports torch).
+FORMAT_CHOICES = ("txt", "tsv", "json", "srt", "vtt", "manifest", "all")
 # A single input longer than this gets a progress bar, seconds.
 _LONG_INPUT_S = 120.0
 
@@ -71,9 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--format",
-        choices=("txt", "json", "srt", "vtt", "manifest"),
+        choices=FORMAT_CHOICES,
         default="txt",
-        help="output format (default txt)",
+        help="output format (default txt). txt: one input gives its text, a line per segment "
+        "(cut at pauses); several inputs in one stream give one '<id> <text>' line each (Kaldi "
+        "style, what asr score reads; the id is the manifest's utt_id or the file name). tsv: "
+        "start<TAB>end<TAB>text in milliseconds. srt, vtt, tsv: one input per file (several "
+        "need a folder). all: txt, tsv, json, srt and vtt for each input, into the --out folder",
     )
     p.add_argument("--out", help="output file, or folder (existing, or ending in /)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
