@@ -6,6 +6,12 @@ by ``utt_id`` when both files have one on every line, else by ``audio_filepath``
 by line number). The format is picked by suffix and content; ``--format`` (both files) or
 ``--ref-format``/``--hyp-format`` override it.
 
+Text conventions: when REF and HYP differ in case, punctuation or digits (raw LJSpeech text
+against our upper-case output), both are normalised to the LibriSpeech convention
+(asr.text.normalize_text: upper case, numbers spelt out, no punctuation) and a note on stderr
+says so; --exact scores them as given (with a warning), --normalize always normalises. Text
+that is not Latin script is never normalised by default.
+
 Examples::
 
     asr score data/test.jsonl exp/hyp.jsonl
@@ -52,10 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="JSONL key that pairs utterances; auto: utt_id when every line of both JSONL files "
         "has one, else audio_filepath",
     )
-    parser.add_argument(
+    norm = parser.add_mutually_exclusive_group()
+    norm.add_argument(
         "--normalize",
         action="store_true",
-        help="apply asr.text.normalize_text (LibriSpeech convention) to both sides first",
+        help="always apply asr.text.normalize_text (LibriSpeech convention) to both sides "
+        "(default: only when their case, punctuation or digits differ)",
+    )
+    norm.add_argument(
+        "--exact",
+        action="store_true",
+        help="score the text as given, even when the conventions differ",
     )
     parser.add_argument(
         "--alignments",
@@ -90,6 +103,34 @@ def _id_key(args: argparse.Namespace, ref_fmt: str, hyp_fmt: str) -> str | None:
     return None
 
 
+def _texts(transcripts: dict[str, str] | list[str]) -> list[str]:
+    return list(transcripts.values()) if isinstance(transcripts, dict) else transcripts
+
+
+def _normalize_by_default(
+    args: argparse.Namespace, refs: dict[str, str] | list[str], hyps: dict[str, str] | list[str]
+) -> bool:
+    """Whether to normalise without --normalize: the conventions differ (said on stderr)."""
+    import sys
+
+    from asr.text_convention import convention_mismatch
+
+    mismatch, latin = convention_mismatch(_texts(refs), _texts(hyps))
+    if mismatch is None:
+        return False
+    if args.exact:
+        print(f"warning: {mismatch}: scored as given (--exact), so case, punctuation and "
+              "digit differences count as errors", file=sys.stderr)  # fmt: skip
+        return False
+    if not latin:
+        print(f"warning: {mismatch}, but the text is not Latin script: scored as given "
+              "(asr.text.normalize_text is English-only)", file=sys.stderr)  # fmt: skip
+        return False
+    print(f"note: {mismatch}: both normalised to the LibriSpeech convention "
+          "(asr.text.normalize_text); --exact scores them as given", file=sys.stderr)  # fmt: skip
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     """Read both files, score them and print the report; returns 0."""
     import json
@@ -104,13 +145,16 @@ def run(args: argparse.Namespace) -> int:
     hyps = read_transcripts(args.hyp, hyp_fmt, text_key=args.hyp_key, id_key=id_key)
     if len(refs) == 0:
         raise ScoreError(f"{args.ref}: no utterances")
-    if args.normalize:
+    normalize = args.normalize or _normalize_by_default(args, refs, hyps)
+    if normalize:
         refs, hyps = _normalized(refs), _normalized(hyps)
     report = score(
         refs, hyps, unit="char" if args.cer else "word", ref_name=args.ref, hyp_name=args.hyp
     )
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+        data = {"normalized": normalize, **report.to_dict()}
+        print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
-        print(format_report(report, title=args.hyp, alignments=args.alignments, top=args.top))
+        title = f"{args.hyp} (normalised)" if normalize else args.hyp
+        print(format_report(report, title=title, alignments=args.alignments, top=args.top))
     return 0
