@@ -48,6 +48,11 @@ def test_curves_png(tmp_path):
     assert width > 500 and height > 200 and out.stat().st_size > 10_000
     assert main(["plot", "curves", str(exp), "--out", str(tmp_path / "d.png")]) == 0
     assert (tmp_path / "d.png").stat().st_size > 10_000
+    # a run without a validation set (the yesno recipe): one loss panel, no empty second one
+    train_only = [r for r in records if "train/loss" in r]
+    (exp / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train_only))
+    alone = _png_size(plot_curves(exp, tmp_path / "e.png"))
+    assert alone[1] == height and alone[0] < 0.6 * width
 
 
 def test_curves_without_log_is_a_one_line_error(tmp_path, capsys):

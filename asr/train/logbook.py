@@ -76,7 +76,8 @@ class TrainLogger:
 
 
 def plot_training_curves(records: list[dict[str, Any]], out: str | Path) -> Path | None:
-    """Plot train/valid loss and valid WER/CER against the step into a PNG file."""
+    """Plot train/valid loss and valid WER/CER against the step into a PNG file (the error-rate
+    panel only when the run was validated)."""
     try:
         import matplotlib
 
@@ -91,7 +92,11 @@ def plot_training_curves(records: list[dict[str, Any]], out: str | Path) -> Path
 
     if not records:
         return None
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4))
+    errors = [key for key in ("valid/wer", "valid/cer") if series(key)[0]]
+    if errors:
+        fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4))
+    else:  # a run without a validation set: no empty error-rate panel
+        fig, ax_loss = plt.subplots(1, 1, figsize=(5.5, 4))
     for key, label in (("train/loss", "train"), ("valid/loss", "valid")):
         xs, ys = series(key)
         if xs:
@@ -99,12 +104,11 @@ def plot_training_curves(records: list[dict[str, Any]], out: str | Path) -> Path
     ax_loss.set(xlabel="step", ylabel="CTC loss / token", title="Loss")
     if ax_loss.get_legend_handles_labels()[0]:
         ax_loss.legend()
-    for key in ("valid/wer", "valid/cer"):
+    for key in errors:
         xs, ys = series(key)
-        if xs:
-            ax_err.plot(xs, [100 * y for y in ys], marker="o", label=key.split("/")[1].upper())
-    ax_err.set(xlabel="step", ylabel="%", title="Validation error rate")
-    if ax_err.get_legend_handles_labels()[0]:
+        ax_err.plot(xs, [100 * y for y in ys], marker="o", label=key.split("/")[1].upper())
+    if errors:
+        ax_err.set(xlabel="step", ylabel="%", title="Validation error rate")
         ax_err.legend()
     fig.tight_layout()
     with atomic_path(out) as tmp:
