@@ -3,7 +3,9 @@
 ``plot_utterance`` draws three rows sharing the time axis: the model's input features (the
 front-end's filterbank/MFCC frames, after its normalisation), the CTC posteriors as an image
 (one row per symbol that ever gets probability >= ``min_posterior``; the blank on top), and the
-greedy tokens written under the frames where they are emitted.
+recognised tokens written under the frames where they are emitted. The tokens and the title's
+text come from the decoder ``asr transcribe`` would use (a model folder's decode.yaml and LM, or
+the options given); the title names it.
 
 matplotlib is in the ``train`` extra (``pip install 'asr[train]'``).
 
@@ -25,6 +27,8 @@ from asr.atomic import atomic_path
 from asr.errors import AsrError
 
 if TYPE_CHECKING:
+    from asr.decode.base import Decoder
+    from asr.decode.spec import DecodeSpec
     from asr.models.ctc import CTCModel
     from asr.tokenizer import Tokenizer
 
@@ -71,15 +75,16 @@ def plot_curves(exp_dir: str | Path, out: str | Path) -> Path:
 
 @torch.inference_mode()
 def utterance_outputs(
-    model: CTCModel, samples: np.ndarray
+    model: CTCModel, samples: np.ndarray, decoder: Decoder | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """Features, posteriors and greedy tokens of one utterance.
+    """Features, posteriors and recognised tokens of one utterance.
 
     Args:
         samples: (samples,) float32 audio at the model's rate.
+        decoder: what turns the posteriors into tokens (default None: the greedy path).
     Returns:
         features (frames, features), posteriors (out_frames, vocab) and the emitted
-        ``(frame, token_id)`` pairs of the greedy path.
+        ``(frame, token_id)`` pairs of the decoder's best hypothesis.
     """
     from asr.decode.greedy import greedy_decode
 
@@ -88,10 +93,23 @@ def utterance_outputs(
     lengths = torch.tensor([wave.shape[1]], device=model.device)
     features, feature_lengths = model.frontend(wave, lengths)
     log_probs, out_lengths = model.forward_features(features, feature_lengths)
-    hyp = greedy_decode(log_probs, out_lengths)[0]
+    if decoder is None:
+        hyp = greedy_decode(log_probs, out_lengths)[0]
+    else:
+        hyp = decoder.decode(log_probs.float(), out_lengths)[0]
+    if hyp.frames is None:
+        raise PlotError("the decoder gives no token frames to draw: use --decoder greedy or beam")
     feats = features[0, : int(feature_lengths[0])].float().cpu().numpy()
     posteriors = log_probs[0, : int(out_lengths[0])].exp().float().cpu().numpy()
     return feats, posteriors, list(zip(hyp.frames, hyp.token_ids))
+
+
+def decoding_label(spec: DecodeSpec) -> str:
+    """A few words naming a decoding: ``"greedy"``, ``"beam 16 + LM"``, ``"kenlm beam 32"``."""
+    if spec.decoder == "greedy":
+        return "greedy"
+    name = "beam" if spec.decoder == "beam" else f"{spec.decoder} beam"
+    return f"{name} {spec.search.beam_size}{' + LM' if spec.lm else ''}"
 
 
 def _label(piece: str) -> str:
@@ -168,6 +186,7 @@ def plot_utterance(
     offset_s: float = 0.0,
     duration_s: float | None = None,
     device: str = "cpu",
+    spec: DecodeSpec | None = None,
 ) -> Path:
     """Spectrogram-like features, CTC posteriors and recognised tokens of one utterance.
 
@@ -177,8 +196,11 @@ def plot_utterance(
         out: PNG to write.
         offset_s, duration_s: draw only this segment (at most ``MAX_UTTERANCE_S`` seconds).
         device: where the model runs.
+        spec: how to decode (default None: greedy); the title names it.
     """
     from asr.audio import audio_info, load_audio
+    from asr.decode.registry import make_decoder
+    from asr.decode.spec import DecodeSpec
     from asr.models.io import load_model
 
     pyplot()
@@ -191,9 +213,11 @@ def plot_utterance(
     model, tokenizer = load_model(model_dir, device=device)
     rate = model.cfg.frontend.sample_rate_hz
     samples, _ = load_audio(audio, rate, offset_s, duration_s)
-    features, posteriors, tokens = utterance_outputs(model, samples)
-    text = tokenizer.decode([t for _, t in tokens])
-    title = f"{Path(audio).name}: {text}" if text else f"{Path(audio).name}: (nothing recognised)"
+    spec = spec or DecodeSpec()
+    decoder = make_decoder(spec, tokenizer)
+    features, posteriors, tokens = utterance_outputs(model, samples, decoder)
+    text = tokenizer.decode([t for _, t in tokens]) or "(nothing recognised)"
+    title = f"{Path(audio).name}, {decoding_label(spec)}: {text}"
     return draw_utterance(
         features,
         posteriors,

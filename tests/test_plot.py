@@ -100,3 +100,41 @@ def test_utterance_too_long_and_missing_matplotlib(tmp_path, model_dir, monkeypa
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(PlotError, match="matplotlib is not installed"):
         plot_utterance(model_dir, long, tmp_path / "x.png")
+
+
+def test_utterance_title_is_what_transcribe_prints_and_names_the_decoding(
+    tmp_path, model_dir, monkeypatch, capsys
+):
+    """A model folder with decode.yaml + lm/ (the bundled model's layout): the title shows the
+    beam + LM text that asr transcribe prints, not the greedy path, and says which it is."""
+    import shutil
+
+    import asr.plot as plot_module
+    from asr.lm.io import save_lm
+    from asr.lm.lstm import LSTMLM, LSTMLMConfig
+    from asr.tokenizer import CharTokenizer
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(model_dir, bundle)
+    torch.manual_seed(3)
+    save_lm(LSTMLM(LSTMLMConfig(16, 16, 1), CharTokenizer().vocab).eval(), CharTokenizer(),
+            bundle / "lm")  # fmt: skip
+    (bundle / "decode.yaml").write_text("beam_size: 4\nalpha: 3.0\nbeta: 1.0\n")
+    audio = tmp_path / "utt.wav"
+    sf.write(audio, render("AB CA BC", np.random.default_rng(2)), RATE)
+    titles = []
+    monkeypatch.setattr(
+        plot_module, "draw_utterance", lambda *a, title="", **k: titles.append(title) or a[-1]
+    )
+
+    def printed(*extra: str) -> str:
+        assert main(["transcribe", str(audio), "--model", str(bundle), *extra]) == 0
+        return capsys.readouterr().out.strip()
+
+    base = ["plot", "utterance", "--model", str(bundle), str(audio), "--out"]
+    assert main([*base, str(tmp_path / "a.png")]) == 0
+    assert main([*base, str(tmp_path / "b.png"), "--decoder", "greedy"]) == 0
+    capsys.readouterr()
+    beam, greedy = printed(), printed("--decoder", "greedy")
+    assert beam != greedy
+    assert titles == [f"utt.wav, beam 4 + LM: {beam}", f"utt.wav, greedy: {greedy}"]

@@ -6,6 +6,10 @@ Examples::
     asr plot utterance --model exp/model utt.flac --out utt.png
         # features, CTC posteriors and the recognised tokens under their frames
 
+The utterance's tokens and title text come from the decoding ``asr transcribe`` uses with the
+same options (without decoder options: the model folder's decode.yaml and LM, else greedy); the
+title names it (``greedy``, ``beam 16 + LM``).
+
 An existing ``--out`` is replaced only with ``--overwrite``, and an input never.
 matplotlib is needed (``pip install 'asr[train]'``).
 """
@@ -18,6 +22,8 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``plot`` subcommand with its ``curves`` and ``utterance`` pictures."""
+    from asr.cli.decode import add_beam_arguments
+
     p = subparsers.add_parser(
         "plot",
         help="draw training curves or one utterance's posteriors as PNG",
@@ -37,7 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     utt.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     utt.add_argument("--offset", type=float, default=0.0, help="start, seconds (default 0)")
     utt.add_argument("--duration", type=float, help="length, seconds (default: to the end)")
-    utt.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    utt.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto"
+    )
+    utt.add_argument(
+        "--decoder",
+        choices=("greedy", "beam"),
+        help="default: the model folder's decode.yaml (as asr transcribe), else greedy",
+    )
+    add_beam_arguments(utt)
     utt.set_defaults(func=run_utterance)
 
 
@@ -53,11 +67,15 @@ def run_curves(args: argparse.Namespace) -> int:
 
 def run_utterance(args: argparse.Namespace) -> int:
     """Draw one utterance."""
+    from asr.cli.decode import decode_spec
+    from asr.inference import resolve_device
     from asr.outputs import check_output_file
     from asr.plot import plot_utterance
-    from asr.pretrained import resolve_model_dir
+    from asr.pretrained import bundled_decoding, resolve_model_dir
 
     check_output_file(args.out, args.overwrite, inputs=[args.audio])
     model = resolve_model_dir(args.model)
-    print(plot_utterance(model, args.audio, args.out, args.offset, args.duration, args.device))
+    spec = decode_spec(args, bundled_decoding(model))
+    device = resolve_device(args.device)
+    print(plot_utterance(model, args.audio, args.out, args.offset, args.duration, device, spec))
     return 0
