@@ -228,10 +228,13 @@ def extract_features(
     from asr import config as config_io
 
     out_dir = check_features_out(out_dir, overwrite)
+    jobs, failures = collect_jobs(inputs)
+    if not jobs:  # nothing to compute: an error, and no empty index written
+        reasons = "; ".join(f.message for f in failures) or "no inputs"
+        raise FeatureError(f"no audio to compute features of: {reasons}")
     out_dir.mkdir(parents=True, exist_ok=True)
     frontend = frontend.eval()
     config_io.save(frontend.cfg, out_dir / CONFIG_NAME)
-    jobs, failures = collect_jobs(inputs)
     seen: dict[str, str] = {}
     entries = []
     for job in tqdm(jobs, desc="features", unit="utt", disable=not progress, dynamic_ncols=True):

@@ -125,13 +125,14 @@ def test_bad_inputs_and_config(tmp_path, capsys):
     code, err = _run(
         [str(tmp_path / "empty"), str(tmp_path / "nope.wav"), "--out", str(tmp_path / "o")], capsys
     )
-    assert code == 1
+    assert code == 2 and len(err.strip().splitlines()) == 1  # nothing to do: one line
     assert "empty: no audio files" in err and "nope.wav: no such file or folder" in err
+    assert not (tmp_path / "o").exists()  # no empty index.jsonl (README's audio.flac did that)
     (tmp_path / "bad.jsonl").write_text('{"audio_filepath": "x.wav"}\n')
     code, err = _run(
         [str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "o"), "--overwrite"], capsys
     )
-    assert code == 1 and "bad.jsonl:1" in err
+    assert code == 2 and "bad.jsonl:1" in err
     assert (
         main(
             [

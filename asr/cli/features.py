@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     out = check_features_out(args.out, args.overwrite)
     frontend = Frontend.from_yaml(args.config, args.overrides)
     result = extract_features(
-        frontend, args.inputs, out, progress=not args.quiet, overwrite=args.overwrite
+        frontend,
+        args.inputs,
+        out,
+        progress=not args.quiet and sys.stderr.isatty(),  # no bar redraws in a log file
+        overwrite=args.overwrite,
     )
     print(f"wrote {result.written} feature files and {result.index_path}", file=sys.stderr)
     if not result.failures:
