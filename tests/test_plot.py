@@ -13,7 +13,7 @@ import torch
 
 from asr.cli import main
 from asr.plot import PlotError, plot_curves, utterance_outputs
-from tests.tone_corpus import RATE, TINY_MODEL, render
+from tests.tone_corpus import RATE, TINY_MODEL, bundle_with_lm, render
 
 pytest.importorskip("matplotlib")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -107,19 +107,9 @@ def test_utterance_title_is_what_transcribe_prints_and_names_the_decoding(
 ):
     """A model folder with decode.yaml + lm/ (the bundled model's layout): the title shows the
     beam + LM text that asr transcribe prints, not the greedy path, and says which it is."""
-    import shutil
-
     import asr.plot as plot_module
-    from asr.lm.io import save_lm
-    from asr.lm.lstm import LSTMLM, LSTMLMConfig
-    from asr.tokenizer import CharTokenizer
 
-    bundle = tmp_path / "bundle"
-    shutil.copytree(model_dir, bundle)
-    torch.manual_seed(3)
-    save_lm(LSTMLM(LSTMLMConfig(16, 16, 1), CharTokenizer().vocab).eval(), CharTokenizer(),
-            bundle / "lm")  # fmt: skip
-    (bundle / "decode.yaml").write_text("beam_size: 4\nalpha: 3.0\nbeta: 1.0\n")
+    bundle = bundle_with_lm(model_dir, tmp_path / "bundle")
     audio = tmp_path / "utt.wav"
     sf.write(audio, render("AB CA BC", np.random.default_rng(2)), RATE)
     titles = []

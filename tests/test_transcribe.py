@@ -30,7 +30,7 @@ from asr.tokenizer import CharTokenizer
 from asr.transcription import TranscribeConfig, plan_chunks, transcribe_items
 from asr.vad import VadConfig
 from asr.word_timing import TokenSpan, token_spans, words_from_spans
-from tests.tone_corpus import RATE, TINY_MODEL, TONES_HZ, make_corpus
+from tests.tone_corpus import RATE, TINY_MODEL, TONES_HZ, bundle_with_lm, make_corpus
 
 ENERGY = VadConfig(backend="energy")
 FRAME_S = 0.02
@@ -312,17 +312,7 @@ def test_model_folder_decode_config_and_lm_are_used_by_default(
 ):
     """A model folder with decode.yaml + lm/ (the bundled default's layout) is decoded with
     them unless decoder options are given; the result equals asking for them explicitly."""
-    import shutil
-
-    from asr.lm.io import save_lm
-    from asr.lm.lstm import LSTMLM, LSTMLMConfig
-
-    bundle = tmp_path / "bundle"
-    shutil.copytree(model_dir, bundle)
-    torch.manual_seed(3)
-    save_lm(LSTMLM(LSTMLMConfig(16, 16, 1), CharTokenizer().vocab).eval(), CharTokenizer(),
-            bundle / "lm")  # fmt: skip
-    (bundle / "decode.yaml").write_text("beam_size: 4\nalpha: 3.0\nbeta: 1.0\n")
+    bundle = bundle_with_lm(model_dir, tmp_path / "bundle")
     corpus = make_corpus(tmp_path / "audio", 3, seed=6, name="b")
     base = ["transcribe", str(corpus), "--device", "cpu", "--format", "txt"]
 

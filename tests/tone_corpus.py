@@ -71,3 +71,22 @@ TINY_MODEL = {
         ]
     },
 }
+
+
+def bundle_with_lm(model_dir: Path, dest: Path) -> Path:
+    """A copy of ``model_dir`` with decode.yaml and a random LSTM LM in lm/ (the bundled default
+    model's layout); alpha 3 makes the LM change the text, so beam and greedy outputs differ."""
+    import shutil
+
+    import torch
+
+    from asr.lm.io import save_lm
+    from asr.lm.lstm import LSTMLM, LSTMLMConfig
+    from asr.tokenizer import CharTokenizer
+
+    shutil.copytree(model_dir, dest)
+    torch.manual_seed(3)
+    tokenizer = CharTokenizer()
+    save_lm(LSTMLM(LSTMLMConfig(16, 16, 1), tokenizer.vocab).eval(), tokenizer, dest / "lm")
+    (dest / "decode.yaml").write_text("beam_size: 4\nalpha: 3.0\nbeta: 1.0\n")
+    return dest
