@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +218,7 @@ def plot_utterance(
     decoder = make_decoder(spec, tokenizer)
     features, posteriors, tokens = utterance_outputs(model, samples, decoder)
     text = tokenizer.decode([t for _, t in tokens]) or "(nothing recognised)"
-    title = f"{Path(audio).name}, {decoding_label(spec)}: {text}"
+    title = textwrap.fill(f"{Path(audio).name}, {decoding_label(spec)}: {text}", 120)
     return draw_utterance(
         features,
         posteriors,
