@@ -172,7 +172,7 @@ def test_batches_across_files_keep_order_and_errors(tmp_path, oracle, monkeypatc
     seen = []
     real = inference_module.infer_batch
     monkeypatch.setattr(
-        "asr.transcribe.infer_batch",
+        "asr.transcription.infer_batch",
         lambda m, keyed: seen.append([i.duration_s for _, i in keyed]) or real(m, keyed),
     )
     out = list(
