@@ -69,7 +69,7 @@ for row in $rows; do
         [[ -f $exp/$name.score ]] && continue
         rm -f "$exp/$name.jsonl"  # a decode killed before its score (this script wrote it)
         $asr decode --model "$exp/model" --manifest "$manifest" --out "$exp/$name.jsonl" \
-            --threads 1 --no-progress
+            --threads 1 --no-progress --decoder greedy --device cpu
         $asr score --normalize --alignments none "$manifest" "$exp/$name.jsonl" \
             | grep '^%[WC]ER' > "$exp/$name.score.tmp"
         mv "$exp/$name.score.tmp" "$exp/$name.score"
