@@ -1,9 +1,16 @@
-"""``asr export``: rewrite an exported acoustic model or LSTM LM folder, e.g. in float16.
+"""``asr export``: rewrite an exported acoustic model or LSTM LM folder, e.g. in float16, or
+export it to ONNX.
 
 Examples::
 
     asr export exp/synth/am/model small_model --dtype float16   # acoustic model, half the size
     asr export exp/synth/lm/lm small_lm --dtype float16         # LSTM LM
+    asr export exp/model exp/model_onnx --format onnx           # model.onnx + config.json
+    asr export exp/lm exp/lm_onnx --format onnx --quantize int8 # one LM step, int8 weights
+
+--format onnx writes model.onnx (front-end inside the graph; the LM as one decoding step),
+config.json describing its inputs and outputs, and the tokenizer (needs the onnx extra:
+pip install 'asr[onnx]'). `asr transcribe --backend onnxruntime --model OUT` runs it.
 
 The kind of folder is found from its files (``config.yaml``: acoustic model, ``lm.yaml``: LSTM
 LM). Weights are loaded without unpickling and written atomically; the loaders compute in
@@ -32,7 +39,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("src", help="exported acoustic model or LSTM LM folder")
     p.add_argument("out", help="folder to write (new or empty; see --overwrite)")
-    p.add_argument("--dtype", choices=DTYPES, default="float16", help="default float16")
+    p.add_argument(
+        "--format",
+        choices=("safetensors", "onnx"),
+        default="safetensors",
+        help="safetensors (default: a model folder with --dtype weights) or onnx",
+    )
+    p.add_argument(
+        "--dtype", choices=DTYPES, help="safetensors weight dtype (default float16)"
+    )
+    p.add_argument(
+        "--quantize",
+        choices=("none", "int8"),
+        help="onnx: dynamic int8 quantisation of the weights (default none)",
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
@@ -48,6 +68,7 @@ def export_folder(src: str | Path, out: str | Path, dtype: str, overwrite: bool 
     of the same kind."""
     from asr.lm.io import load_lm, save_lm
     from asr.models.io import (
+        ACOUSTIC_MODEL,
         LSTM_LM,
         ModelFileError,
         check_model_out,
@@ -58,7 +79,7 @@ def export_folder(src: str | Path, out: str | Path, dtype: str, overwrite: bool 
 
     src = Path(src)
     kind = model_dir_kind(src)
-    if kind is None:
+    if kind not in (ACOUSTIC_MODEL, LSTM_LM):
         raise ModelFileError(
             f"{src}: not an exported model or LM folder (no model.safetensors "
             "with config.yaml or lm.yaml)"
@@ -77,7 +98,20 @@ def export_folder(src: str | Path, out: str | Path, dtype: str, overwrite: bool 
 
 def run(args: argparse.Namespace) -> int:
     """Export; errors are AsrError subclasses reported by the top-level CLI in one line."""
-    kind = export_folder(args.src, args.out, args.dtype, overwrite=args.overwrite)
+    from asr.onnx import OnnxError
+
+    if args.format == "onnx":
+        if args.dtype is not None:
+            raise OnnxError("--dtype applies to --format safetensors (onnx: see --quantize)")
+        from asr.onnx.export import export_onnx
+
+        kind = export_onnx(args.src, args.out, args.quantize or "none", args.overwrite)
+        what = "int8" if args.quantize == "int8" else "float32"
+    else:
+        if args.quantize is not None:
+            raise OnnxError("--quantize applies to --format onnx")
+        what = args.dtype or "float16"
+        kind = export_folder(args.src, args.out, what, overwrite=args.overwrite)
     size_mb = sum(p.stat().st_size for p in Path(args.out).iterdir() if p.is_file()) / 1e6
-    print(f"wrote {kind} {args.out} ({args.dtype}, {size_mb:.1f} MB)")
+    print(f"wrote {kind} {args.out} ({what}, {size_mb:.1f} MB)")
     return 0

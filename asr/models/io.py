@@ -39,10 +39,21 @@ CONFIG_FILE = "config.yaml"
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # The config file of an exported LSTM LM folder (asr.lm.io.CONFIG_FILE, which imports this).
 LM_CONFIG_FILE = "lm.yaml"
+# An ONNX export folder (asr.onnx.export): the graph and the JSON that describes it.
+ONNX_FILE = "model.onnx"
+ONNX_CONFIG_FILE = "config.json"
 # Every name an exported model or LM folder holds: a folder holding anything else (a checkpoint
 # folder, a log, a user's file) is not ours to replace, whatever flag is given.
 MODEL_DIR_NAMES = frozenset(
-    {WEIGHTS_FILE, CONFIG_FILE, LM_CONFIG_FILE, TOKENIZER_FILE, SENTENCEPIECE_FILE}
+    {
+        WEIGHTS_FILE,
+        CONFIG_FILE,
+        LM_CONFIG_FILE,
+        TOKENIZER_FILE,
+        SENTENCEPIECE_FILE,
+        ONNX_FILE,
+        ONNX_CONFIG_FILE,
+    }
 )
 ACOUSTIC_MODEL = "acoustic model"
 LSTM_LM = "LSTM LM"
@@ -124,9 +135,12 @@ def export_model(
 
 
 def model_dir_kind(path: str | Path) -> str | None:
-    """``"acoustic model"``, ``"LSTM LM"`` or None: what kind of exported folder ``path`` is,
-    judged by its files (``model.safetensors`` with ``config.yaml`` or ``lm.yaml``)."""
+    """``"acoustic model"``, ``"LSTM LM"``, an ONNX kind or None: what kind of exported folder
+    ``path`` is, judged by its files (``model.safetensors`` with ``config.yaml`` or ``lm.yaml``;
+    ``model.onnx`` with a ``config.json`` naming its kind)."""
     path = Path(path)
+    if (path / ONNX_FILE).is_file() and (path / ONNX_CONFIG_FILE).is_file():
+        return _onnx_kind(path / ONNX_CONFIG_FILE)
     if not (path / WEIGHTS_FILE).is_file():
         return None
     if (path / CONFIG_FILE).is_file():
@@ -134,6 +148,18 @@ def model_dir_kind(path: str | Path) -> str | None:
     if (path / LM_CONFIG_FILE).is_file():
         return LSTM_LM
     return None
+
+
+def _onnx_kind(config: Path) -> str | None:
+    """The ``kind`` an ONNX folder's ``config.json`` states, or None when it is not ours."""
+    import json
+
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = data.get("kind") if isinstance(data, dict) and data.get("format") == "asr-onnx" else None
+    return kind if isinstance(kind, str) else None
 
 
 def check_replaceable(path: Path, shown: Path | None = None) -> None:
@@ -217,7 +243,7 @@ def _replace_dir(src: Path, dst: Path) -> None:
         os.replace(src, dst)
         return
     if dst.is_dir() and not any(dst.iterdir()):
-        configs = (CONFIG_FILE, LM_CONFIG_FILE)
+        configs = (CONFIG_FILE, LM_CONFIG_FILE, ONNX_CONFIG_FILE)
         for path in sorted(src.iterdir(), key=lambda p: p.name in configs):
             os.replace(path, dst / path.name)
         src.rmdir()

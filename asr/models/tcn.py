@@ -188,13 +188,38 @@ class MaskedConv1d(nn.Module):
         """x: (batch, channels, time), lengths: (batch,) -> (batch, out, time'), lengths'."""
         x = x * sequence_mask(lengths, x.shape[-1]).unsqueeze(1).to(x.dtype)
         conv = self.conv
-        if use_fft_depthwise(x, conv):
+        if torch.onnx.is_in_onnx_export():
+            y = conv1d_as_2d(x, conv)
+        elif use_fft_depthwise(x, conv):
             y = fft_depthwise_conv1d(
                 x, conv.weight, conv.stride[0], conv.dilation[0], conv.padding[0]
             )
         else:
             y = conv(x)
         return y, self.output_lengths(lengths)
+
+
+def conv1d_as_2d(x: Tensor, conv: nn.Conv1d) -> Tensor:
+    """``conv(x)`` computed as a 2-D convolution over ``(batch, channels, 1, time)``: the form
+    ONNX export uses, since onnxruntime runs 2-D convolutions (depthwise ones included) in its
+    blocked NCHWc kernels, 2-3x faster than its 1-D ones. Same result as ``conv(x)``.
+
+    Args:
+        x: ``(batch, in_channels, time)``.
+        conv: a ``nn.Conv1d`` with integer padding and zero padding mode.
+    Returns:
+        ``(batch, out_channels, time')``.
+    """
+    y = nn.functional.conv2d(
+        x.unsqueeze(2),
+        conv.weight.unsqueeze(2),
+        conv.bias,
+        stride=(1, conv.stride[0]),
+        padding=(0, conv.padding[0]),  # type: ignore[index]
+        dilation=(1, conv.dilation[0]),
+        groups=conv.groups,
+    )
+    return y.squeeze(2)
 
 
 class SqueezeExcite(nn.Module):

@@ -1,0 +1,253 @@
+"""Export acoustic models and LSTM LMs to self-describing ONNX folders.
+
+Layout of an exported folder::
+
+    model.onnx      the graph (float32, or dynamic int8 with ``quantize="int8"``)
+    config.json     what the graph is: kind, inputs/outputs with shapes, sample rate, frame
+                    shift, vocabulary, the model config, exporter, opset
+    <tokenizer>     ``tokenizer.yaml`` (and ``tokenizer.model`` for sentencepiece)
+
+Acoustic model graph: ``waveforms (batch, samples) float32``, ``lengths (batch,) int64`` ->
+``log_probs (batch, frames, vocab) float32`` (natural log, blank = 0, padded frames hold
+garbage), ``out_lengths (batch,) int64``. The front-end is inside the graph
+(:mod:`asr.onnx.frontend`); batch and samples are dynamic axes.
+
+LSTM LM graph, one decoding step for B prefixes: ``tokens (B,) int64``, ``h (B, layers, out)``,
+``c (B, layers, hidden)`` float32 -> ``log_probs (B, vocab)`` (column 0 is ``</s>``), ``h_out``,
+``c_out``. The initial state of an empty prefix is zeros followed by one step on token 0
+(``<s>``); see ``config.json``.
+
+Exporter: torch's TorchScript-based ``torch.onnx.export(..., dynamo=False)``, opset 17, with
+``dynamic_axes`` (it handles our length arithmetic and needs no extra packages).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from asr import config as config_io
+from asr.onnx import OnnxError, require
+from asr.onnx.frontend import GraphFrontend
+
+FORMAT = "asr-onnx"
+VERSION = 1
+OPSET = 17
+EXPORTER = "torch.onnx.export (TorchScript-based, dynamo=False)"
+ONNX_ACOUSTIC = "ONNX acoustic model"
+ONNX_LM = "ONNX LSTM LM"
+Quantize = Literal["none", "int8"]
+
+
+class AcousticGraph(nn.Module):
+    """What is exported for an acoustic model: graph front-end then the encoder and head.
+
+    Args:
+        model: a :class:`asr.models.ctc.CTCModel` (put in eval mode, float32).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model.float().eval()
+        self.frontend = GraphFrontend(model.frontend)
+
+    def forward(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """waveforms ``(batch, samples)``, lengths ``(batch,)`` -> log_probs ``(batch, frames,
+        vocab)``, out_lengths ``(batch,)``."""
+        features, frames = self.frontend(waveforms, lengths)
+        return self.model.forward_features(features, frames)
+
+
+class LMStepGraph(nn.Module):
+    """What is exported for an LSTM LM: one step, ``(tokens, h, c) -> (log_probs, h, c)``.
+
+    Args:
+        lm: a :class:`asr.lm.lstm.LSTMLM` (float32 steps are exported, whatever ``lm.int8``).
+    """
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm.float().eval()
+        self.lm.int8 = False
+
+    def forward(self, tokens: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """tokens ``(B,)``, h ``(B, layers, out)``, c ``(B, layers, hidden)`` ->
+        log_probs ``(B, vocab)``, h', c'."""
+        log_probs, state = self.lm._step_hx(tokens, (h, c))
+        return log_probs, state.tensors[0], state.tensors[1]
+
+
+def _export(module: nn.Module, args: tuple, path: Path, names: dict[str, dict[int, str]]) -> None:
+    """``torch.onnx.export`` with the inputs then outputs of ``names`` (name -> dynamic axes)."""
+    inputs = list(names)[: len(args)]
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=list(names)[len(args) :],
+            dynamic_axes=names,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _acoustic(src: Path, tmp: Path) -> dict:
+    """Export the acoustic model folder ``src`` into ``tmp``; returns its config.json fields."""
+    from asr.models.io import load_model
+
+    model, tokenizer = load_model(src)
+    graph = AcousticGraph(model)
+    rate = model.cfg.frontend.sample_rate_hz
+    example = (torch.randn(2, rate) * 0.1, torch.tensor([rate, rate * 3 // 4]))
+    names = {
+        "waveforms": {0: "batch", 1: "samples"},
+        "lengths": {0: "batch"},
+        "log_probs": {0: "batch", 1: "frames"},
+        "out_lengths": {0: "batch"},
+    }
+    _export(graph, example, tmp / "model.onnx", names)
+    tokenizer.save(tmp)
+    return {
+        "kind": ONNX_ACOUSTIC,
+        "inputs": {
+            "waveforms": ["batch", "samples", "float32 mono at sample_rate_hz, zero-padded"],
+            "lengths": ["batch", "int64 valid samples per row"],
+        },
+        "outputs": {
+            "log_probs": ["batch", "frames", "vocab", "float32 natural-log CTC posteriors"],
+            "out_lengths": ["batch", "int64 valid frames per row"],
+        },
+        "frontend_in_graph": True,
+        "sample_rate_hz": rate,
+        "frame_shift_s": model.frame_shift_s,
+        "blank_id": 0,
+        "vocab": list(tokenizer.vocab),
+        "model": config_io.to_dict(model.cfg),
+    }
+
+
+def _lm(src: Path, tmp: Path) -> dict:
+    """Export the LSTM LM folder ``src`` into ``tmp``; returns its config.json fields."""
+    from asr.lm.io import load_lm
+
+    lm, tokenizer = load_lm(src)
+    cfg = lm.cfg
+    example = (
+        torch.tensor([0, 1]),
+        torch.zeros(2, cfg.num_layers, cfg.output_size),
+        torch.zeros(2, cfg.num_layers, cfg.hidden_size),
+    )
+    names = {
+        "tokens": {0: "batch"},
+        "h": {0: "batch"},
+        "c": {0: "batch"},
+        "log_probs": {0: "batch"},
+        "h_out": {0: "batch"},
+        "c_out": {0: "batch"},
+    }
+    _export(LMStepGraph(lm), example, tmp / "model.onnx", names)
+    tokenizer.save(tmp)
+    return {
+        "kind": ONNX_LM,
+        "inputs": {
+            "tokens": ["batch", "int64 token appended to each prefix"],
+            "h": ["batch", cfg.num_layers, cfg.output_size, "float32"],
+            "c": ["batch", cfg.num_layers, cfg.hidden_size, "float32"],
+        },
+        "outputs": {
+            "log_probs": ["batch", "vocab", "float32 log P(next token | prefix); 0 is </s>"],
+            "h_out": ["batch", cfg.num_layers, cfg.output_size, "float32"],
+            "c_out": ["batch", cfg.num_layers, cfg.hidden_size, "float32"],
+        },
+        "initial_state": "h = c = zeros, then one step with token 0 (<s>)",
+        "bos_id": 0,
+        "eos_id": 0,
+        "vocab": list(tokenizer.vocab),
+        "lm": config_io.to_dict(cfg),
+    }
+
+
+def quantize_int8(path: Path) -> None:
+    """Replace the ONNX file ``path`` by its dynamic int8 quantisation (onnxruntime's
+    ``quantize_dynamic``: int8 weights per output channel, activations quantised per call)."""
+    quantization = require("onnxruntime.quantization")
+    require("onnx")
+    out = path.with_name(path.stem + ".int8.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantization.quantize_dynamic(
+            str(path), str(out), weight_type=quantization.QuantType.QInt8, per_channel=True
+        )
+    out.replace(path)
+
+
+def export_onnx(
+    src: str | Path, out: str | Path, quantize: Quantize = "none", overwrite: bool = False
+) -> str:
+    """Export the acoustic model or LSTM LM folder ``src`` as an ONNX folder ``out``.
+
+    Args:
+        src: an exported model folder (``config.yaml``) or LSTM LM folder (``lm.yaml``).
+        out: the folder to write (new or empty; ``overwrite`` replaces an ONNX folder of the
+            same kind, nothing else: :func:`asr.models.io.check_model_out`).
+        quantize: "none" (float32) or "int8" (dynamic quantisation of the weights).
+        overwrite: the user passed ``--overwrite``.
+    Returns:
+        the kind written (``ONNX acoustic model`` or ``ONNX LSTM LM``).
+    Raises:
+        ModelFileError / OnnxError: bad source or output folder, missing extra, an option the
+            graph cannot express.
+    """
+    from asr.models.io import (
+        ACOUSTIC_MODEL,
+        LSTM_LM,
+        ModelFileError,
+        _replace_dir,
+        check_model_out,
+        model_dir_kind,
+    )
+
+    src = Path(src)
+    source_kind = model_dir_kind(src)
+    if source_kind not in (LSTM_LM, ACOUSTIC_MODEL):
+        raise ModelFileError(
+            f"{src}: not an exported model or LM folder (no model.safetensors "
+            "with config.yaml or lm.yaml)"
+        )
+    kind = ONNX_LM if source_kind == LSTM_LM else ONNX_ACOUSTIC
+    if quantize not in ("none", "int8"):
+        raise OnnxError(f"--quantize must be none or int8, got {quantize!r}")
+    dest = check_model_out(out, kind, overwrite=overwrite, sources=(src,))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        fields = _lm(src, tmp) if kind == ONNX_LM else _acoustic(src, tmp)
+        if quantize == "int8":
+            quantize_int8(tmp / "model.onnx")
+        config = {
+            "format": FORMAT,
+            "version": VERSION,
+            **fields,
+            "weights": "int8 (dynamic quantisation)" if quantize == "int8" else "float32",
+            "quantize": quantize,
+            "source": str(src),
+            "exporter": EXPORTER,
+            "opset": OPSET,
+            "torch": torch.__version__,
+        }
+        (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+        _replace_dir(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return kind
