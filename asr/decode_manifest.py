@@ -29,7 +29,7 @@ from tqdm import tqdm
 from asr.atomic import atomic_open
 from asr.decode.base import DecodeError, Decoder, Hypothesis
 from asr.decode.spec import DecodeSpec
-from asr.inference import duration_batches, iter_emissions, resolve_device
+from asr.inference import duration_batches, iter_emissions, load_inference_model
 
 if TYPE_CHECKING:
     from asr.data.inputs import AudioItem
@@ -123,6 +123,8 @@ def decode_manifest(
     device: str = "cpu",
     num_workers: int = 0,
     progress: bool = False,
+    backend: str = "torch",
+    threads: int = 0,
 ) -> DecodeSummary:
     """Decode every utterance of ``manifest`` with the model in ``model_path`` into ``out``.
 
@@ -135,13 +137,13 @@ def decode_manifest(
         device: "cpu", "cuda" or "auto" (cuda when available).
         num_workers: processes reading audio.
         progress: show a progress bar.
+        backend: "torch" or "onnxruntime" (:func:`asr.inference.load_inference_model`).
+        threads: onnxruntime intra-op threads (0: its default).
     Per-file audio errors are reported in the summary (and on stderr), not raised.
     """
     from asr.data.inputs import manifest_items
     from asr.decode.registry import make_decoder
-    from asr.models.io import load_model
 
-    device = resolve_device(device)
     items = manifest_items(manifest)
     if not items:
         raise DecodeError(f"{manifest}: no utterances to decode")
@@ -153,7 +155,7 @@ def decode_manifest(
                 f"of utterance {seen[item.name]}"
             )
         seen[item.name] = line
-    model, tokenizer = load_model(model_path, device=device)
+    model, tokenizer = load_inference_model(model_path, backend, device, threads)
     decoder = make_decoder(spec or DecodeSpec(), tokenizer)
     start = time.perf_counter()
     results: list[Decoded | None] = [None] * len(items)

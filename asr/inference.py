@@ -32,8 +32,11 @@ from asr.audio import load_audio
 from asr.errors import AsrError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from asr.data.inputs import AudioItem
     from asr.models.ctc import CTCModel
+    from asr.tokenizer import Tokenizer
 
 Keyed = tuple[int, "AudioItem"]  # the caller's key and what to read
 
@@ -53,6 +56,37 @@ def resolve_device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InferenceError("--device cuda: no CUDA device available (use --device cpu)")
     return name
+
+
+BACKENDS = ("torch", "onnxruntime")  # what runs the acoustic model's forward
+
+
+def load_inference_model(
+    path: str | Path, backend: str = "torch", device: str = "cpu", threads: int = 0
+) -> tuple[CTCModel, Tokenizer]:
+    """(model, tokenizer) for :func:`iter_emissions` / :func:`infer_batch`.
+
+    Args:
+        path: a model folder; for ``onnxruntime`` also an ONNX export folder
+            (``asr export --format onnx``; a model folder is exported on the fly).
+        backend: ``torch`` (default) or ``onnxruntime`` (CPU; needs the ``onnx`` extra).
+        device: ``cpu``, ``cuda`` or ``auto`` (torch backend).
+        threads: onnxruntime intra-op threads (0: its default); torch's are set by the caller.
+    Raises:
+        InferenceError / AsrError: unknown backend, onnxruntime asked to run on CUDA, a bad
+            folder or a missing extra (one line).
+    """
+    if backend == "torch":
+        from asr.models.io import load_model
+
+        return load_model(path, device=resolve_device(device))
+    if backend != "onnxruntime":
+        raise InferenceError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if device.startswith("cuda"):
+        raise InferenceError("--backend onnxruntime runs on the CPU (use --device cpu)")
+    from asr.onnx.runtime import load_onnx_model
+
+    return load_onnx_model(path, threads)  # type: ignore[return-value]
 
 
 def duration_batches(

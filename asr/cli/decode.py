@@ -53,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="padded audio seconds per batch (default 300)",
     )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
+    add_backend_argument(p)
     p.add_argument("--workers", type=int, default=0, help="audio reading processes (default 0)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,6 +78,18 @@ def resolve_names(args: argparse.Namespace, progress: bool) -> None:
 
     args.model = resolve_model_dir(args.model, args.base_url, progress)
     args.lm = resolve_lm(args.lm, args.base_url, progress)
+
+
+def add_backend_argument(p: argparse.ArgumentParser) -> None:
+    """``--backend``: what runs the acoustic model's forward (decoders are the same)."""
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="torch (default) or onnxruntime: --model is then an ONNX export folder "
+        "(asr export --format onnx; a model folder is exported on the fly); CPU only, "
+        "needs pip install 'asr[onnx]'",
+    )
 
 
 def add_beam_arguments(p: argparse.ArgumentParser) -> None:
@@ -137,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         batch_seconds=args.batch_seconds,
         device=args.device,
         num_workers=args.workers,
+        backend=args.backend,
+        threads=args.threads,
         progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(

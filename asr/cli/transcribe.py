@@ -35,7 +35,7 @@ _LONG_INPUT_S = 120.0
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``transcribe`` subcommand."""
-    from asr.cli.decode import add_base_url_argument, add_beam_arguments
+    from asr.cli.decode import add_backend_argument, add_base_url_argument, add_beam_arguments
 
     p = subparsers.add_parser(
         "transcribe",
@@ -56,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_beam_arguments(p)
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
+    add_backend_argument(p)
     p.add_argument(
         "--batch-seconds",
         type=float,
@@ -119,9 +120,8 @@ def run(args: argparse.Namespace) -> int:
     from asr.cli.decode import decode_spec, resolve_names
     from asr.data.inputs import collect_inputs
     from asr.decode.registry import make_decoder
-    from asr.inference import resolve_device
+    from asr.inference import load_inference_model
     from asr.malloc import bound_malloc_heap
-    from asr.models.io import load_model
     from asr.outputs import check_output_file
     from asr.pretrained import bundled_decoding
     from asr.transcribe_output import OutputWriter
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     spec = decode_spec(args, bundled_decoding(model_dir))
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
-    model, tokenizer = load_model(model_dir, device=resolve_device(args.device))
+    model, tokenizer = load_inference_model(model_dir, args.backend, args.device, args.threads)
     decoder = make_decoder(spec, tokenizer)
     start, seconds, failed = time.perf_counter(), 0.0, 0
     progress = _want_progress(args, items)

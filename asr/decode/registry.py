@@ -41,8 +41,15 @@ def _beam(spec: DecodeSpec, tokenizer: Tokenizer) -> Decoder:
                 f"{spec.lm}: not an LSTM LM folder nor a KenLM file (.arpa, .bin)"
             )
         from asr.lm.io import load_lm
+        from asr.models.io import model_dir_kind
+        from asr.onnx.export import ONNX_LM
 
-        lm, _ = load_lm(spec.lm, int8=spec.lm_int8)
+        if model_dir_kind(spec.lm) == ONNX_LM:  # asr export --format onnx of an LSTM LM
+            from asr.onnx.runtime import OnnxLSTMLM
+
+            lm = OnnxLSTMLM(spec.lm)
+        else:
+            lm, _ = load_lm(spec.lm, int8=spec.lm_int8)
     return BeamDecoder(tokenizer, spec.search, lm)
 
 
