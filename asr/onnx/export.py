@@ -24,6 +24,7 @@ Exporter: torch's TorchScript-based ``torch.onnx.export(..., dynamo=False)``, op
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import warnings
@@ -179,15 +180,36 @@ def _lm(src: Path, tmp: Path) -> dict:
 
 def quantize_int8(path: Path) -> None:
     """Replace the ONNX file ``path`` by its dynamic int8 quantisation (onnxruntime's
-    ``quantize_dynamic``: int8 weights per output channel, activations quantised per call)."""
+    ``quantize_dynamic``: int8 weights per output channel, activations quantised per call).
+
+    Quantised: matrix products and dense convolutions (pointwise ones above all). Kept in
+    float32: the front-end (its DFT and mel products feed a logarithm, where int8 rounding of
+    quiet bins would be amplified) and depthwise convolutions (onnxruntime's int8 grouped
+    convolution is several times slower than its float32 one, and they hold few weights).
+    """
     quantization = require("onnxruntime.quantization")
-    require("onnx")
+    onnx = require("onnx")
+    graph = onnx.load(str(path)).graph
+    keep_float = [
+        node.name
+        for node in graph.node
+        if node.name.startswith("/frontend/")
+        or any(a.name == "group" and a.i > 1 for a in node.attribute)
+    ]
     out = path.with_name(path.stem + ".int8.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    logger = logging.getLogger()  # the quantiser logs advice at WARNING on the root logger
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
         quantization.quantize_dynamic(
-            str(path), str(out), weight_type=quantization.QuantType.QInt8, per_channel=True
+            str(path),
+            str(out),
+            weight_type=quantization.QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=keep_float,
         )
+    finally:
+        logger.setLevel(level)
     out.replace(path)
 
 

@@ -11,7 +11,7 @@ How each stage is expressed:
   samples: they are composed (in float64) into one ``(2 * bins, frame_length)`` matrix applied
   as a strided ``conv1d``, the FFT-free path (ONNX ``Conv``) with rfft's output;
 - mel filterbank and DCT are matrix products; log, normalisation and deltas reuse
-  :mod:`asr.frontend.functional` unchanged.
+  :mod:`asr.frontend.functional` unchanged (the normalisation and the DCT run in float64).
 
 Not exportable (a one-line :class:`asr.onnx.OnnxError` naming the field): spectral denoising
 (``frontend.denoise``).
@@ -168,7 +168,10 @@ class GraphFrontend(nn.Module):
                 feats = torch.cat([energy[:, :, None], feats[:, :, 1:]], dim=-1)
         elif energy is not None:
             feats = torch.cat([energy[:, :, None], feats], dim=-1)
-        feats = self.frontend._normalize(feats, frames)
+        if cfg.normalize != "none":  # float64: a feature that is constant over an utterance
+            # (a mel band below the floor) must normalise to ~0, whatever the runtime's
+            # summation order (in float32, mean - x ~ 1e-6 is then divided by std + eps ~ 1e-5)
+            feats = self.frontend._normalize(feats.double(), frames).float()
         if cfg.deltas:
             feats = F.add_deltas(feats, frames, cfg.deltas, cfg.delta_window)
         return F.mask_frames(feats, frames), frames
