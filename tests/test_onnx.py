@@ -269,3 +269,60 @@ def test_int8_within_stated_tolerance(tmp_path, speech, default_onnx, lm_pair) -
     ours_lp, _ = OnnxLSTMLM(lm8).step(tokens, state)
     ref_lp, _ = lm.step(tokens, ref_state)
     assert (ours_lp - ref_lp).abs().max() < 0.15
+
+
+def test_cli_export_refusals(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    args = ["export", str(DEFAULT_MODEL_DIR), str(out), "--format", "onnx"]
+    assert main(args) == 2 and "not empty" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 2  # a folder holding a user's file: never
+    assert "not a model folder written by asr" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"
+    fresh = tmp_path / "fresh"
+    assert main(["export", str(DEFAULT_MODEL_DIR), str(fresh), "--format", "onnx"]) == 0
+    assert main(["export", str(DEFAULT_MODEL_DIR), str(fresh), "--format", "onnx"]) == 2
+    before = (fresh / "model.onnx").stat().st_mtime_ns
+    assert main(["export", str(DEFAULT_MODEL_DIR), str(fresh), "--format", "onnx", "--overwrite"]) == 0
+    assert (fresh / "model.onnx").stat().st_mtime_ns != before
+    lm_args = ["export", str(DEFAULT_MODEL_DIR / "lm"), str(fresh), "--format", "onnx"]
+    assert main([*lm_args, "--overwrite"]) == 2  # an ONNX acoustic model is not an ONNX LM
+    assert "not an ONNX LSTM LM" in capsys.readouterr().err
+    safetensors = tmp_path / "f16"
+    assert main(["export", str(DEFAULT_MODEL_DIR), str(safetensors)]) == 0
+    assert main(["export", str(DEFAULT_MODEL_DIR), str(safetensors), "--format", "onnx",
+                 "--overwrite"]) == 2  # fmt: skip
+    assert main(["export", str(fresh), str(tmp_path / "x")]) == 2  # ONNX is no source
+    assert main(["export", str(DEFAULT_MODEL_DIR), str(tmp_path / "y"), "--format", "onnx",
+                 "--dtype", "float16"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--dtype applies to --format safetensors" in err and "Traceback" not in err
+
+
+def test_missing_onnxruntime_is_a_one_line_error(monkeypatch, capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    sample = str(SAMPLES / "synth-test.flac")
+    assert main(["transcribe", sample, "--backend", "onnxruntime", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: onnxruntime is not installed: pip install 'asr[onnx]'"]
+
+
+def test_cli_transcribe_and_decode_with_onnxruntime(tmp_path, default_onnx) -> None:
+    sample = SAMPLES / "synth-test.flac"
+    greedy = ["--decoder", "greedy", "--no-progress"]
+    assert main(["transcribe", str(sample), *greedy, "--out", str(tmp_path / "t.txt")]) == 0
+    onnx = ["--backend", "onnxruntime", "--model", str(default_onnx), "--threads", "1"]
+    assert main(["transcribe", str(sample), *greedy, *onnx, "--out", str(tmp_path / "o.txt")]) == 0
+    assert (tmp_path / "o.txt").read_text() == (tmp_path / "t.txt").read_text()
+    manifest = tmp_path / "m.jsonl"
+    record = {"audio_filepath": str(sample), "duration": 4.0, "text": "x"}
+    manifest.write_text(json.dumps(record) + "\n")
+    decode = ["decode", "--manifest", str(manifest), "--no-progress"]
+    assert main([*decode, "--model", str(DEFAULT_MODEL_DIR), "--out", str(tmp_path / "a.jsonl")]) == 0
+    assert main([*decode, *onnx, "--out", str(tmp_path / "b.jsonl")]) == 0
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.jsonl", "b.jsonl"))
+    assert a["pred_text"] == b["pred_text"] and a["token_times_s"] == b["token_times_s"]
+    assert main([*decode, *onnx, "--device", "cuda", "--out", str(tmp_path / "c.jsonl")]) == 2

@@ -18,7 +18,8 @@ LSTM LM graph, one decoding step for B prefixes: ``tokens (B,) int64``, ``h (B, 
 (``<s>``); see ``config.json``.
 
 Exporter: torch's TorchScript-based ``torch.onnx.export(..., dynamo=False)``, opset 17, with
-``dynamic_axes`` (it handles our length arithmetic and needs no extra packages).
+``dynamic_axes`` (it traces our length arithmetic into dynamic shapes; it needs the ``onnx`` package). The
+dynamo exporter is not used: it needs ``onnxscript`` too and gains nothing for these graphs.
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ def export_onnx(
             "with config.yaml or lm.yaml)"
         )
     kind = ONNX_LM if source_kind == LSTM_LM else ONNX_ACOUSTIC
+    require("onnx")  # torch's exporter writes the graph with it
     if quantize not in ("none", "int8"):
         raise OnnxError(f"--quantize must be none or int8, got {quantize!r}")
     dest = check_model_out(out, kind, overwrite=overwrite, sources=(src,))
