@@ -45,9 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="safetensors",
         help="safetensors (default: a model folder with --dtype weights) or onnx",
     )
-    p.add_argument(
-        "--dtype", choices=DTYPES, help="safetensors weight dtype (default float16)"
-    )
+    p.add_argument("--dtype", choices=DTYPES, help="safetensors weight dtype (default float16)")
     p.add_argument(
         "--quantize",
         choices=("none", "int8"),

@@ -18,8 +18,8 @@ LSTM LM graph, one decoding step for B prefixes: ``tokens (B,) int64``, ``h (B, 
 (``<s>``); see ``config.json``.
 
 Exporter: torch's TorchScript-based ``torch.onnx.export(..., dynamo=False)``, opset 17, with
-``dynamic_axes`` (it traces our length arithmetic into dynamic shapes; it needs the ``onnx`` package). The
-dynamo exporter is not used: it needs ``onnxscript`` too and gains nothing for these graphs.
+``dynamic_axes``: it traces our length arithmetic into dynamic shapes (it needs the ``onnx``
+package). The dynamo exporter is not used: it also needs ``onnxscript`` and gains nothing here.
 """
 
 from __future__ import annotations

@@ -129,9 +129,8 @@ class OnnxLSTMLM(LanguageModel):
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> LMState:
         """``batch_size`` empty prefixes: zeros, then one step on ``<s>`` (id 0)."""
         layers, out, hidden = self._shapes
-        log_probs, h, c = self.run(
-            torch.zeros(1, dtype=torch.long), torch.zeros(1, layers, out), torch.zeros(1, layers, hidden)
-        )
+        zeros = torch.zeros(1, layers, out), torch.zeros(1, layers, hidden)
+        log_probs, h, c = self.run(torch.zeros(1, dtype=torch.long), *zeros)
         one = LMState((h, c), log_probs)
         return self.select_state(one, torch.zeros(batch_size, dtype=torch.long))
 
@@ -165,7 +164,6 @@ def load_onnx_model(path: str | Path, threads: int = 0) -> tuple[OnnxCTCModel, A
     tokenizer = load_tokenizer(path)
     if tokenizer.vocab_size != model.vocab_size:
         raise OnnxError(
-            f"{path}: tokenizer has {tokenizer.vocab_size} symbols, config.json "
-            f"{model.vocab_size}"
+            f"{path}: tokenizer has {tokenizer.vocab_size} symbols, config.json {model.vocab_size}"
         )
     return model, tokenizer
