@@ -66,22 +66,16 @@ def export_folder(src: str | Path, out: str | Path, dtype: str, overwrite: bool 
     of the same kind."""
     from asr.lm.io import load_lm, save_lm
     from asr.models.io import (
-        ACOUSTIC_MODEL,
         LSTM_LM,
         ModelFileError,
         check_model_out,
         export_model,
         load_model,
-        model_dir_kind,
+        source_kind,
     )
 
     src = Path(src)
-    kind = model_dir_kind(src)
-    if kind not in (ACOUSTIC_MODEL, LSTM_LM):
-        raise ModelFileError(
-            f"{src}: not an exported model or LM folder (no model.safetensors "
-            "with config.yaml or lm.yaml)"
-        )
+    kind = source_kind(src)
     if Path(out).resolve() == src.resolve():
         raise ModelFileError(f"{out}: the output folder must differ from the source")
     check_model_out(out, kind, overwrite=overwrite, sources=(src,))

@@ -150,6 +150,18 @@ def model_dir_kind(path: str | Path) -> str | None:
     return None
 
 
+def source_kind(src: str | Path) -> str:
+    """``"acoustic model"`` or ``"LSTM LM"``: the kind of the exported (safetensors) folder
+    ``src`` that a command reads; ModelFileError naming it when it is neither."""
+    kind = model_dir_kind(src)
+    if kind not in (ACOUSTIC_MODEL, LSTM_LM):
+        raise ModelFileError(
+            f"{src}: not an exported model or LM folder (no model.safetensors "
+            "with config.yaml or lm.yaml)"
+        )
+    return kind  # type: ignore[return-value]
+
+
 def _onnx_kind(config: Path) -> str | None:
     """The ``kind`` an ONNX folder's ``config.json`` states, or None when it is not ours."""
     import json

@@ -231,23 +231,10 @@ def export_onnx(
         ModelFileError / OnnxError: bad source or output folder, missing extra, an option the
             graph cannot express.
     """
-    from asr.models.io import (
-        ACOUSTIC_MODEL,
-        LSTM_LM,
-        ModelFileError,
-        _replace_dir,
-        check_model_out,
-        model_dir_kind,
-    )
+    from asr.models.io import LSTM_LM, _replace_dir, check_model_out, source_kind
 
     src = Path(src)
-    source_kind = model_dir_kind(src)
-    if source_kind not in (LSTM_LM, ACOUSTIC_MODEL):
-        raise ModelFileError(
-            f"{src}: not an exported model or LM folder (no model.safetensors "
-            "with config.yaml or lm.yaml)"
-        )
-    kind = ONNX_LM if source_kind == LSTM_LM else ONNX_ACOUSTIC
+    kind = ONNX_LM if source_kind(src) == LSTM_LM else ONNX_ACOUSTIC
     require("onnx")  # torch's exporter writes the graph with it
     if quantize not in ("none", "int8"):
         raise OnnxError(f"--quantize must be none or int8, got {quantize!r}")
