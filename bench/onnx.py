@@ -47,18 +47,21 @@ def samples_set() -> tuple[list[np.ndarray], list[str]]:
     return waves, [refs[n].strip() for n in names]
 
 
-def timed(forward: Forward, waves: list[np.ndarray], repeats: int) -> tuple[float, list]:
-    """(best wall seconds over ``repeats`` passes, per-utterance (log_probs, length))."""
-    best, outputs = float("inf"), []
+def run_all(forward: Forward, waves: list[np.ndarray]) -> list:
+    """Per-utterance (log_probs, length), one utterance per forward."""
+    return [forward(*pad_waves([wave])) for wave in waves]
+
+
+def best_times(forwards: dict[str, Forward], waves: list[np.ndarray], repeats: int) -> dict:
+    """Best wall seconds of a pass over ``waves`` per backend; the backends take turns in
+    every repeat, so that the load of this shared machine falls on all of them alike."""
+    best = dict.fromkeys(forwards, float("inf"))
     for _ in range(repeats):
-        outputs = []
-        start = time.perf_counter()
-        for wave in waves:
-            batch, lengths = pad_waves([wave])
-            log_probs, out_lengths = forward(batch, lengths)
-            outputs.append((log_probs, out_lengths))
-        best = min(best, time.perf_counter() - start)
-    return best, outputs
+        for name, forward in forwards.items():
+            start = time.perf_counter()
+            run_all(forward, waves)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def wers(outputs: list, refs: list[str], decoders: dict) -> dict[str, float]:
@@ -102,7 +105,7 @@ def main() -> None:
     parser.add_argument("--manifest", help="test manifest for WER and speed (default: samples)")
     parser.add_argument("--limit", type=int, default=0, help="first N utterances (0: all)")
     parser.add_argument("--speed-utts", type=int, default=40, help="utterances timed (default 40)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes, best kept")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes, best kept")
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -129,12 +132,13 @@ def main() -> None:
             sub = tmp / label.split()[0]
             sub.mkdir()
             model_dir = model_dir or quartznet5x5(sub)
-            for name, forward in backends(model_dir, sub).items():
-                seconds, _ = timed(forward, speed_waves, args.repeats)
-                row = [label, name, audio_s / seconds]
+            forwards = backends(model_dir, sub)
+            seconds = best_times(forwards, speed_waves, args.repeats)
+            for name, forward in forwards.items():
+                row = [label, name, audio_s / seconds[name]]
                 if model_dir == DEFAULT_MODEL_DIR:
-                    sample_wer = wers(timed(forward, sample_waves, 1)[1], sample_refs, decoders)
-                    test_wer = wers(timed(forward, waves, 1)[1], refs, decoders)
+                    sample_wer = wers(run_all(forward, sample_waves), sample_refs, decoders)
+                    test_wer = wers(run_all(forward, waves), refs, decoders)
                     row += [sample_wer[k] for k in decoders] + [test_wer[k] for k in decoders]
                 else:
                     row += ["-"] * 4
@@ -149,7 +153,8 @@ def main() -> None:
     body = (
         f"One thread, one utterance per forward, the first {len(speed_waves)} utterances of "
         f"{what if args.manifest else 'the samples'} ({audio_s:.0f} s of audio), best of "
-        f"{args.repeats} passes. WER: the shipped samples (2 utterances) and {what} "
+        f"{args.repeats} passes (the backends take turns). WER: the shipped samples "
+        f"(2 utterances) and {what} "
         f"({len(waves)} utterances); beam+LSTM = the bundled `decode.yaml` with its LSTM LM. "
         "Command: `.venv/bin/python -m bench.onnx"
         + (f" --manifest {args.manifest}" if args.manifest else "")
