@@ -133,6 +133,7 @@ def _acoustic(src: Path, tmp: Path) -> dict:
         "sample_rate_hz": rate,
         "frame_shift_s": model.frame_shift_s,
         "blank_id": 0,
+        "num_parameters": model.num_parameters(),
         "vocab": list(tokenizer.vocab),
         "model": config_io.to_dict(model.cfg),
     }

@@ -84,6 +84,10 @@ class OnnxCTCModel:
         self.device = torch.device("cpu")
         self.session = make_session(self.folder / "model.onnx", threads)
 
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        """Parameters of the exported model (from ``config.json``)."""
+        return int(self.config.get("num_parameters", 0))
+
     def eval(self) -> OnnxCTCModel:
         """No-op (the graph is an eval-mode model); returns ``self``."""
         return self
