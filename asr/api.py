@@ -41,8 +41,7 @@ from asr.audio import resample, save_audio
 from asr.data.inputs import AudioItem
 from asr.decode.registry import make_decoder
 from asr.decode.spec import DecodeSpec, build_spec
-from asr.inference import resolve_device
-from asr.models.io import load_model as load_model_dir
+from asr.inference import load_inference_model, resolve_device
 from asr.pretrained import bundled_decoding, resolve_lm, resolve_model_dir
 from asr.transcription import TranscribeConfig, TranscribeError, Transcript, transcribe_items
 
@@ -225,16 +224,21 @@ def check_array(
     return samples
 
 
-def load_model(name_or_path: str | Path = "default", device: str = "auto") -> Model:
+def load_model(
+    name_or_path: str | Path = "default", device: str = "auto", backend: str = "torch"
+) -> Model:
     """Load a model by registry name (``asr models``; downloaded and imported once) or folder.
 
     Args:
         name_or_path: ``"default"`` (the bundled model), a registry name such as
             ``"quartznet15x5"``, or an exported model folder.
         device: ``"auto"`` (default: CUDA when available), ``"cpu"``, ``"cuda"``.
+        backend: ``"torch"`` (default) or ``"onnxruntime"``: the network forward runs in
+            onnxruntime on the CPU (an ONNX export folder, or a model exported on the fly;
+            :func:`asr.inference.load_inference_model`), decoding is unchanged.
     """
     path = resolve_model_dir(name_or_path)
-    network, tokenizer = load_model_dir(path, device=resolve_device(device))
+    network, tokenizer = load_inference_model(path, backend, device)
     return Model(network, tokenizer, path)
 
 

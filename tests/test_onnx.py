@@ -321,10 +321,24 @@ def test_cli_transcribe_and_decode_with_onnxruntime(tmp_path, default_onnx) -> N
     manifest = tmp_path / "m.jsonl"
     record = {"audio_filepath": str(sample), "duration": 4.0, "text": "x"}
     manifest.write_text(json.dumps(record) + "\n")
-    decode = ["decode", "--manifest", str(manifest), "--no-progress"]
+    decode = ["decode", "--manifest", str(manifest), "--decoder", "greedy", "--no-progress"]
     default = ["--model", str(DEFAULT_MODEL_DIR)]
     assert main([*decode, *default, "--out", str(tmp_path / "a.jsonl")]) == 0
     assert main([*decode, *onnx, "--out", str(tmp_path / "b.jsonl")]) == 0
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.jsonl", "b.jsonl"))
     assert a["pred_text"] == b["pred_text"] and a["token_times_s"] == b["token_times_s"]
     assert main([*decode, *onnx, "--device", "cuda", "--out", str(tmp_path / "c.jsonl")]) == 2
+
+
+def test_python_api_with_onnxruntime(default_onnx) -> None:
+    import asr
+
+    sample = str(SAMPLES / "synth-test.flac")
+    onnx_model = asr.load_model(default_onnx, backend="onnxruntime")
+    assert onnx_model.network.device == torch.device("cpu") and "0.81 M" in repr(onnx_model)
+    torch_model = asr.load_model("default", device="cpu")
+    ours = onnx_model.transcribe(sample, decoder="greedy")
+    assert ours.text == torch_model.transcribe(sample, decoder="greedy").text
+    assert [w.start for w in ours.words] == [
+        w.start for w in torch_model.transcribe(sample, decoder="greedy").words
+    ]

@@ -1,6 +1,6 @@
 """onnxruntime backends: an exported acoustic model and an exported LSTM LM step.
 
-:class:`OnnxCTCModel` offers what :mod:`asr.inference` and :mod:`asr.transcribe` use of a
+:class:`OnnxCTCModel` offers what :mod:`asr.inference` and :mod:`asr.transcription` use of a
 :class:`asr.models.ctc.CTCModel` (``cfg``, ``vocab_size``, ``frame_shift_s``, ``device``,
 ``eval()``, ``model(waveforms, lengths)``), so every decoder runs unchanged on its log-probs.
 :class:`OnnxLSTMLM` is an :class:`asr.lm.base.LanguageModel` whose steps run in onnxruntime.
