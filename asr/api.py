@@ -42,6 +42,7 @@ from asr.data.inputs import AudioItem
 from asr.decode.registry import make_decoder
 from asr.decode.spec import DecodeSpec, build_spec
 from asr.inference import load_inference_model, resolve_device
+from asr.models.io import load_model as load_model_dir
 from asr.pretrained import bundled_decoding, resolve_lm, resolve_model_dir
 from asr.transcription import TranscribeConfig, TranscribeError, Transcript, transcribe_items
 
@@ -238,7 +239,10 @@ def load_model(
             :func:`asr.inference.load_inference_model`), decoding is unchanged.
     """
     path = resolve_model_dir(name_or_path)
-    network, tokenizer = load_inference_model(path, backend, device)
+    if backend == "torch":
+        network, tokenizer = load_model_dir(path, device=resolve_device(device))
+    else:  # onnxruntime, or an unknown backend: a one-line error
+        network, tokenizer = load_inference_model(path, backend, device)
     return Model(network, tokenizer, path)
 
 
