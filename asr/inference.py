@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,8 +33,6 @@ from asr.audio import load_audio
 from asr.errors import AsrError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from asr.data.inputs import AudioItem
     from asr.models.ctc import CTCModel
     from asr.tokenizer import Tokenizer
@@ -77,8 +76,10 @@ def load_inference_model(
             folder or a missing extra (one line).
     """
     if backend == "torch":
-        from asr.models.io import load_model
+        from asr.models.io import ONNX_FILE, load_model
 
+        if (Path(path) / ONNX_FILE).is_file():
+            raise InferenceError(f"{path}: an ONNX export folder, run with --backend onnxruntime")
         return load_model(path, device=resolve_device(device))
     if backend != "onnxruntime":
         raise InferenceError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

@@ -183,10 +183,10 @@ def test_nemo_import_exports_with_parity(nemo_pair) -> None:
     clips = load_file(str(NEMO / "clips.safetensors"))
     waves, lens = clips["waveforms"], clips["lengths"]
     with torch.inference_mode():
-        ref, ref_lengths = model(waves, lens)
+        ref, ref_lengths = model.double()(waves.double(), lens)
     ours, out_lengths = onnx_model(waves, lens)
     assert out_lengths.tolist() == ref_lengths.tolist()
-    _assert_valid_close(ours, ref, out_lengths, **TOL)
+    _assert_valid_close(ours, ref.float(), out_lengths, **TOL)
     assert [h.text for h in greedy_decode(ours, out_lengths)] == [
         h.text for h in greedy_decode(ref, ref_lengths)
     ]
@@ -318,6 +318,7 @@ def test_cli_transcribe_and_decode_with_onnxruntime(tmp_path, default_onnx) -> N
     onnx = ["--backend", "onnxruntime", "--model", str(default_onnx), "--threads", "1"]
     assert main(["transcribe", str(sample), *greedy, *onnx, "--out", str(tmp_path / "o.txt")]) == 0
     assert (tmp_path / "o.txt").read_text() == (tmp_path / "t.txt").read_text()
+    assert main(["transcribe", str(sample), "--model", str(default_onnx)]) == 2  # no --backend
     manifest = tmp_path / "m.jsonl"
     record = {"audio_filepath": str(sample), "duration": 4.0, "text": "x"}
     manifest.write_text(json.dumps(record) + "\n")
@@ -342,3 +343,38 @@ def test_python_api_with_onnxruntime(default_onnx) -> None:
     assert [w.start for w in ours.words] == [
         w.start for w in torch_model.transcribe(sample, decoder="greedy").words
     ]
+
+
+EXPORT_FRONTENDS = [
+    *FRONTEND_CASES,
+    ("kaldi_fbank80.yaml", {"normalize": "global", "cmvn_stats": "stats.json"}),
+]
+
+
+@pytest.mark.parametrize(("preset", "changes"), EXPORT_FRONTENDS)
+def test_every_frontend_option_exports(preset, changes, speech, tmp_path) -> None:
+    """A small random model over each front-end variant: onnxruntime equals torch (in float64:
+    for Kaldi MFCCs torch's own float32 front-end is ~1e-3 off, the graph's DFT ~1e-4)."""
+    from asr.models.ctc import CTCModel, ModelConfig
+    from asr.models.io import export_model
+    from asr.models.tcn import BlockConfig, EncoderConfig
+    from asr.tokenizer import CharTokenizer
+
+    frontend = replace(load_config(ROOT / "conf" / "frontend" / preset), **changes)
+    blocks = (BlockConfig(32, kernel=11, stride=2), BlockConfig(32, repeat=2, residual=True))
+    cfg = ModelConfig(EncoderConfig(blocks), frontend)
+    tokenizer = CharTokenizer()
+    torch.manual_seed(0)
+    model = CTCModel(cfg, tokenizer.vocab_size, load_stats=False).eval()
+    if frontend.normalize == "global":
+        model.frontend.cmvn_mean.uniform_(-20.0, 0.0)
+        model.frontend.cmvn_std.uniform_(1.0, 4.0)
+    export_model(model, tokenizer, tmp_path / "model")
+    assert export_onnx(tmp_path / "model", tmp_path / "onnx") == "ONNX acoustic model"
+    onnx_model, _ = load_onnx_model(tmp_path / "onnx", threads=1)
+    waves, lens = _batch(speech, [40000, 31234, 4000], extra=321)
+    with torch.inference_mode():
+        ref, ref_lengths = model.double()(waves.double(), lens)
+    ours, out_lengths = onnx_model(waves, lens)
+    assert out_lengths.tolist() == ref_lengths.tolist()
+    _assert_valid_close(ours, ref.float(), out_lengths, **TOL)
