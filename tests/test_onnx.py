@@ -378,3 +378,40 @@ def test_every_frontend_option_exports(preset, changes, speech, tmp_path) -> Non
     ours, out_lengths = onnx_model(waves, lens)
     assert out_lengths.tolist() == ref_lengths.tolist()
     _assert_valid_close(ours, ref.float(), out_lengths, **TOL)
+
+
+def test_denoising_model_gets_the_split_export(speech, tmp_path) -> None:
+    """Spectral denoising has no graph form: the graph takes features, which the runtime
+    computes with asr.frontend from config.json (global CMVN statistics included)."""
+    from asr.frontend.denoise import DenoiseConfig
+    from asr.models.ctc import CTCModel, ModelConfig
+    from asr.models.io import export_model
+    from asr.models.tcn import BlockConfig, EncoderConfig
+    from asr.tokenizer import CharTokenizer
+
+    frontend = replace(
+        load_config(ROOT / "conf/frontend/kaldi_fbank80.yaml"),
+        denoise=DenoiseConfig(method="spectral_subtraction"),
+        normalize="global",
+        cmvn_stats="stats.json",
+    )
+    cfg = ModelConfig(EncoderConfig((BlockConfig(32, kernel=11, stride=2),)), frontend)
+    tokenizer = CharTokenizer()
+    torch.manual_seed(0)
+    model = CTCModel(cfg, tokenizer.vocab_size, load_stats=False).eval()
+    model.frontend.cmvn_mean.uniform_(-20.0, 0.0)
+    model.frontend.cmvn_std.uniform_(1.0, 4.0)
+    export_model(model, tokenizer, tmp_path / "model")
+    assert export_onnx(tmp_path / "model", tmp_path / "onnx") == "ONNX acoustic model"
+    config = json.loads((tmp_path / "onnx" / "config.json").read_text())
+    assert not config["frontend_in_graph"] and list(config["inputs"]) == [
+        "features",
+        "feature_lengths",
+    ]
+    onnx_model, _ = load_onnx_model(tmp_path / "onnx", threads=1)
+    waves, lens = _batch(speech, [40000, 31234], extra=100)
+    with torch.inference_mode():
+        ref, ref_lengths = model(waves, lens)
+    ours, out_lengths = onnx_model(waves, lens)
+    assert out_lengths.tolist() == ref_lengths.tolist()
+    _assert_valid_close(ours, ref, out_lengths, **TOL)

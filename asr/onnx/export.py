@@ -10,7 +10,11 @@ Layout of an exported folder::
 Acoustic model graph: ``waveforms (batch, samples) float32``, ``lengths (batch,) int64`` ->
 ``log_probs (batch, frames, vocab) float32`` (natural log, blank = 0, padded frames hold
 garbage), ``out_lengths (batch,) int64``. The front-end is inside the graph
-(:mod:`asr.onnx.frontend`); batch and samples are dynamic axes.
+(:mod:`asr.onnx.frontend`); batch and samples are dynamic axes. The one front-end option with
+no graph form, spectral denoising, gives the split export: the graph takes ``features (batch,
+frames, features)`` and ``feature_lengths``, ``config.json`` says ``frontend_in_graph: false``
+and holds what rebuilds the front-end (the model config, global CMVN statistics), and
+:class:`asr.onnx.runtime.OnnxCTCModel` computes the features with :mod:`asr.frontend`.
 
 LSTM LM graph, one decoding step for B prefixes: ``tokens (B,) int64``, ``h (B, layers, out)``,
 ``c (B, layers, hidden)`` float32 -> ``log_probs (B, vocab)`` (column 0 is ``</s>``), ``h_out``,
@@ -49,22 +53,26 @@ Quantize = Literal["none", "int8"]
 
 
 class AcousticGraph(nn.Module):
-    """What is exported for an acoustic model: graph front-end then the encoder and head.
+    """What is exported for an acoustic model: the graph front-end (when ``with_frontend``)
+    then the encoder and head.
 
     Args:
         model: a :class:`asr.models.ctc.CTCModel` (put in eval mode, float32).
+        with_frontend: waveforms in (default); False: features in (the split export).
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, with_frontend: bool = True) -> None:
         super().__init__()
         self.model = model.float().eval()
-        self.frontend = GraphFrontend(model.frontend)
+        self.frontend = GraphFrontend(model.frontend) if with_frontend else None
 
-    def forward(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """waveforms ``(batch, samples)``, lengths ``(batch,)`` -> log_probs ``(batch, frames,
-        vocab)``, out_lengths ``(batch,)``."""
-        features, frames = self.frontend(waveforms, lengths)
-        return self.model.forward_features(features, frames)
+    def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """waveforms ``(batch, samples)`` (or features ``(batch, frames, feats)`` without the
+        front-end), lengths ``(batch,)`` -> log_probs ``(batch, frames', vocab)``,
+        out_lengths ``(batch,)``."""
+        if self.frontend is not None:
+            inputs, lengths = self.frontend(inputs, lengths)
+        return self.model.forward_features(inputs, lengths)
 
 
 class LMStepGraph(nn.Module):
@@ -108,12 +116,25 @@ def _acoustic(src: Path, tmp: Path) -> dict:
     from asr.models.io import load_model
 
     model, tokenizer = load_model(src)
-    graph = AcousticGraph(model)
+    split = model.cfg.frontend.denoise.method != "none"  # no graph form: features in
+    graph = AcousticGraph(model, with_frontend=not split)
     rate = model.cfg.frontend.sample_rate_hz
-    example = (torch.randn(2, rate) * 0.1, torch.tensor([rate, rate * 3 // 4]))
+    if split:
+        example = (torch.randn(2, 100, model.frontend.num_features), torch.tensor([100, 75]))
+        inputs = {
+            "features": ["batch", "feature_frames", "features", "float32, asr.frontend's"],
+            "feature_lengths": ["batch", "int64 valid frames per row"],
+        }
+    else:
+        example = (torch.randn(2, rate) * 0.1, torch.tensor([rate, rate * 3 // 4]))
+        inputs = {
+            "waveforms": ["batch", "samples", "float32 mono at sample_rate_hz, zero-padded"],
+            "lengths": ["batch", "int64 valid samples per row"],
+        }
+    signal, lengths = inputs  # names of the two inputs
     names = {
-        "waveforms": {0: "batch", 1: "samples"},
-        "lengths": {0: "batch"},
+        signal: {0: "batch", 1: inputs[signal][1]},
+        lengths: {0: "batch"},
         "log_probs": {0: "batch", 1: "frames"},
         "out_lengths": {0: "batch"},
     }
@@ -121,15 +142,13 @@ def _acoustic(src: Path, tmp: Path) -> dict:
     tokenizer.save(tmp)
     return {
         "kind": ONNX_ACOUSTIC,
-        "inputs": {
-            "waveforms": ["batch", "samples", "float32 mono at sample_rate_hz, zero-padded"],
-            "lengths": ["batch", "int64 valid samples per row"],
-        },
+        "inputs": inputs,
         "outputs": {
             "log_probs": ["batch", "frames", "vocab", "float32 natural-log CTC posteriors"],
             "out_lengths": ["batch", "int64 valid frames per row"],
         },
-        "frontend_in_graph": True,
+        "frontend_in_graph": not split,
+        **(_frontend_stats(model.frontend) if split else {}),
         "sample_rate_hz": rate,
         "frame_shift_s": model.frame_shift_s,
         "blank_id": 0,
@@ -137,6 +156,14 @@ def _acoustic(src: Path, tmp: Path) -> dict:
         "vocab": list(tokenizer.vocab),
         "model": config_io.to_dict(model.cfg),
     }
+
+
+def _frontend_stats(frontend: nn.Module) -> dict:
+    """config.json fields a split export needs to rebuild the front-end: its global CMVN
+    statistics (the rest follows from the model config)."""
+    if frontend.cfg.normalize != "global":
+        return {}
+    return {name: frontend.get_buffer(name).tolist() for name in ("cmvn_mean", "cmvn_std")}
 
 
 def _lm(src: Path, tmp: Path) -> dict:

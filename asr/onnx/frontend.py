@@ -13,8 +13,8 @@ How each stage is expressed:
 - mel filterbank and DCT are matrix products; log, normalisation and deltas reuse
   :mod:`asr.frontend.functional` unchanged (the normalisation and the DCT run in float64).
 
-Not exportable (a one-line :class:`asr.onnx.OnnxError` naming the field): spectral denoising
-(``frontend.denoise``).
+Not expressible (a one-line :class:`asr.onnx.OnnxError` naming the field): spectral denoising
+(``frontend.denoise``); :mod:`asr.onnx.export` then exports the split form (features in).
 """
 
 from __future__ import annotations

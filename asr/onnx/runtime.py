@@ -83,6 +83,17 @@ class OnnxCTCModel:
         self.frame_shift_s = float(self.config["frame_shift_s"])
         self.device = torch.device("cpu")
         self.session = make_session(self.folder / "model.onnx", threads)
+        self.frontend = None if self.config["frontend_in_graph"] else self._frontend()
+
+    def _frontend(self) -> Any:
+        """The front-end of a split export (:mod:`asr.onnx.export`), in eval mode."""
+        from asr.frontend import Frontend
+
+        frontend = Frontend(self.cfg.frontend, load_stats=False).eval()
+        for name in ("cmvn_mean", "cmvn_std"):
+            if name in self.config:
+                frontend.get_buffer(name).copy_(torch.tensor(self.config[name]))
+        return frontend
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         """Parameters of the exported model (from ``config.json``)."""
@@ -95,10 +106,12 @@ class OnnxCTCModel:
     def __call__(self, waveforms: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """waveforms ``(batch, samples)``, lengths ``(batch,)`` -> log_probs ``(batch, frames,
         vocab)`` float32, out_lengths ``(batch,)`` int64 (CPU torch tensors)."""
-        feed = {
-            "waveforms": waveforms.detach().float().cpu().numpy(),
-            "lengths": lengths.detach().long().cpu().numpy(),
-        }
+        waveforms, lengths = waveforms.detach().float().cpu(), lengths.detach().long().cpu()
+        if self.frontend is not None:  # split export: features in
+            with torch.inference_mode():
+                waveforms, lengths = self.frontend(waveforms, lengths)
+        names = list(self.config["inputs"])
+        feed = {names[0]: waveforms.numpy(), names[1]: lengths.numpy()}
         log_probs, out_lengths = self.session.run(None, feed)
         return torch.from_numpy(log_probs), torch.from_numpy(out_lengths)
 
