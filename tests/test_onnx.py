@@ -168,6 +168,24 @@ def test_export_folder_is_self_describing(default_onnx, torch_default) -> None:
     assert session.get_inputs()[0].shape == ["batch", "samples"]
 
 
+@pytest.mark.parametrize("matmul", [False, True])
+def test_export_forms_of_convolutions_equal_conv1d(matmul) -> None:
+    from asr.models.tcn import conv1d_for_export
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 50)
+    convs = [
+        torch.nn.Conv1d(16, 24, 1),
+        torch.nn.Conv1d(16, 24, 1, stride=2, bias=False),
+        torch.nn.Conv1d(16, 16, 11, padding=5, groups=16, bias=False),
+        torch.nn.Conv1d(16, 8, 9, padding=8, dilation=2),
+        torch.nn.Conv1d(16, 8, 5, stride=2, padding=2),
+    ]
+    for conv in convs:
+        with torch.no_grad():
+            torch.testing.assert_close(conv1d_for_export(x, conv, matmul), conv(x))
+
+
 @pytest.fixture(scope="module", params=["quartznet", "jasper"])
 def nemo_pair(request, tmp_path_factory):
     """A NeMo fixture imported with ``asr import-nemo`` and exported to ONNX."""
@@ -237,8 +255,8 @@ def test_beam_search_with_onnx_lm_gives_the_torch_lm_transcript(lm_pair, tmp_pat
 @pytest.mark.slow
 def test_int8_within_stated_tolerance(tmp_path, speech, default_onnx, lm_pair) -> None:
     """int8 (dynamic) acoustic model: on frames the float model is confident about (best
-    log-prob > -1), that symbol's log-prob moves by < 0.5 nat (observed 0.21); posteriors move
-    by < 0.25 (observed 0.10); >= 95 % of the frames keep their best symbol (observed 97.8 %).
+    log-prob > -1), that symbol's log-prob moves by < 0.5 nat (observed 0.13); posteriors move
+    by < 0.25 (observed 0.06); >= 95 % of the frames keep their best symbol (observed 98 %).
     int8 LM step: log-probs within 0.15 of torch's."""
     pytest.importorskip("onnx")
     from asr.onnx.export import quantize_int8

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from asr import config as config_io
+from asr.models.tcn import MaskedConv1d
 from asr.onnx import OnnxError, require
 from asr.onnx.frontend import GraphFrontend
 
@@ -59,12 +60,19 @@ class AcousticGraph(nn.Module):
     Args:
         model: a :class:`asr.models.ctc.CTCModel` (put in eval mode, float32).
         with_frontend: waveforms in (default); False: features in (the split export).
+        pointwise_matmul: pointwise convolutions as matrix products (for int8 quantisation:
+            :func:`asr.models.tcn.conv1d_for_export`).
     """
 
-    def __init__(self, model: nn.Module, with_frontend: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, with_frontend: bool = True, pointwise_matmul: bool = False
+    ) -> None:
         super().__init__()
         self.model = model.float().eval()
         self.frontend = GraphFrontend(model.frontend) if with_frontend else None
+        for module in model.modules():
+            if isinstance(module, MaskedConv1d):
+                module.export_as_matmul = pointwise_matmul
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """waveforms ``(batch, samples)`` (or features ``(batch, frames, feats)`` without the
@@ -111,13 +119,14 @@ def _export(module: nn.Module, args: tuple, path: Path, names: dict[str, dict[in
         )
 
 
-def _acoustic(src: Path, tmp: Path) -> dict:
-    """Export the acoustic model folder ``src`` into ``tmp``; returns its config.json fields."""
+def _acoustic(src: Path, tmp: Path, int8: bool = False) -> dict:
+    """Export the acoustic model folder ``src`` into ``tmp`` (``int8``: in the form int8
+    quantisation runs fast); returns its config.json fields."""
     from asr.models.io import load_model
 
     model, tokenizer = load_model(src)
     split = model.cfg.frontend.denoise.method != "none"  # no graph form: features in
-    graph = AcousticGraph(model, with_frontend=not split)
+    graph = AcousticGraph(model, with_frontend=not split, pointwise_matmul=int8)
     rate = model.cfg.frontend.sample_rate_hz
     if split:
         example = (torch.randn(2, 100, model.frontend.num_features), torch.tensor([100, 75]))
@@ -211,20 +220,16 @@ def quantize_int8(path: Path) -> None:
     """Replace the ONNX file ``path`` by its dynamic int8 quantisation (onnxruntime's
     ``quantize_dynamic``: int8 weights per output channel, activations quantised per call).
 
-    Quantised: matrix products and dense convolutions (pointwise ones above all). Kept in
-    float32: the front-end (its DFT and mel products feed a logarithm, where int8 rounding of
-    quiet bins would be amplified) and depthwise convolutions (onnxruntime's int8 grouped
-    convolution is several times slower than its float32 one, and they hold few weights).
+    Quantised: matrix products (the acoustic model's pointwise convolutions are exported as
+    such for it: :func:`asr.models.tcn.conv1d_for_export`; the LM's gate products). Kept in
+    float32: convolutions (onnxruntime's int8 convolutions are several times slower than its
+    float32 ones) and the front-end (its mel product feeds a logarithm, where int8 rounding of
+    quiet bands would be amplified).
     """
     quantization = require("onnxruntime.quantization")
     onnx = require("onnx")
     graph = onnx.load(str(path)).graph
-    keep_float = [
-        node.name
-        for node in graph.node
-        if node.name.startswith("/frontend/")
-        or any(a.name == "group" and a.i > 1 for a in node.attribute)
-    ]
+    keep_float = [node.name for node in graph.node if node.name.startswith("/frontend/")]
     out = path.with_name(path.stem + ".int8.onnx")
     logger = logging.getLogger()  # the quantiser logs advice at WARNING on the root logger
     level = logger.level
@@ -236,6 +241,7 @@ def quantize_int8(path: Path) -> None:
             weight_type=quantization.QuantType.QInt8,
             per_channel=True,
             nodes_to_exclude=keep_float,
+            op_types_to_quantize=["MatMul"],
         )
     finally:
         logger.setLevel(level)
@@ -270,7 +276,8 @@ def export_onnx(
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     try:
-        fields = _lm(src, tmp) if kind == ONNX_LM else _acoustic(src, tmp)
+        int8 = quantize == "int8"
+        fields = _lm(src, tmp) if kind == ONNX_LM else _acoustic(src, tmp, int8)
         if quantize == "int8":
             quantize_int8(tmp / "model.onnx")
         config = {
