@@ -252,6 +252,23 @@ def test_beam_search_with_onnx_lm_gives_the_torch_lm_transcript(lm_pair, tmp_pat
     assert text == (tmp_path / "lm.txt").read_text() and len(text.split()) > 10
 
 
+def test_lm_int8_with_an_onnx_lm_is_a_one_line_error(lm_pair, tmp_path, capsys) -> None:
+    _, folder = lm_pair
+    sample = str(SAMPLES / "synth-test.flac")
+    args = [
+        "--lm",
+        str(folder),
+        "--lm-int8",
+        "--decode-config",
+        str(DEFAULT_MODEL_DIR / "decode.yaml"),
+    ]
+    capsys.readouterr()
+    assert main(["transcribe", sample, *args, "--out", str(tmp_path / "x.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lm_int8" in err[0] and "--quantize int8" in err[0]
+    assert not (tmp_path / "x.txt").exists()
+
+
 @pytest.mark.slow
 def test_int8_within_stated_tolerance(tmp_path, speech, default_onnx, lm_pair) -> None:
     """int8 (dynamic) acoustic model: on frames the float model is confident about (best

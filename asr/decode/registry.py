@@ -47,6 +47,12 @@ def _beam(spec: DecodeSpec, tokenizer: Tokenizer) -> Decoder:
         if model_dir_kind(spec.lm) == ONNX_LM:  # asr export --format onnx of an LSTM LM
             from asr.onnx.runtime import OnnxLSTMLM
 
+            if spec.lm_int8:
+                raise BeamSearchError(
+                    f"{spec.lm}: lm_int8 applies to an LSTM LM folder, not an ONNX export "
+                    "(quantise it with asr export --format onnx --quantize int8)"
+                )
+
             lm = OnnxLSTMLM(spec.lm)
         else:
             lm, _ = load_lm(spec.lm, int8=spec.lm_int8)
