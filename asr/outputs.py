@@ -77,13 +77,43 @@ def check_output_file(
         OutputError: ``path`` is a folder, one of ``inputs``, exists without ``overwrite``, or
             its folder cannot be written.
     """
-    path = Path(path)
-    for source in inputs:
-        if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+    return check_output_files([path], overwrite, inputs)[0]
+
+
+def check_output_files(
+    paths: Iterable[str | Path], overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> list[Path]:
+    """Check that every file of ``paths`` (all that one run may write) may be written.
+
+    Args:
+        paths: the files a command will write, e.g. ``<name>.txt`` per input in a folder.
+        overwrite: allow replacing existing files (the user passed ``--overwrite``).
+        inputs: files the command reads: no output may be one of them, even with ``overwrite``.
+    Returns:
+        ``paths`` as :class:`Path` objects.
+    Raises:
+        OutputError: naming the first path that is a folder or an input; else, without
+            ``overwrite``, the first that exists (and how many do); else a folder that cannot
+            be written.
+    """
+    paths = [Path(p) for p in paths]
+    sources = {Path(s).resolve() for s in inputs if Path(s).exists()}
+    existing = []
+    for path in paths:
+        if not path.exists():
+            continue
+        if path.resolve() in sources:
             raise OutputError(f"{path}: the output is also an input; write it somewhere else")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; the output must be a file")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: exists; pass {OVERWRITE_FLAG} to replace it")
-    check_writable(path)
-    return path
+        if path.is_dir():
+            raise OutputError(f"{path}: is a folder; the output must be a file")
+        existing.append(path)
+    if existing and not overwrite:
+        count = f" ({len(existing)} of the {len(paths)} files this run writes)"
+        them = "it" if len(existing) == 1 else "them"
+        raise OutputError(
+            f"{existing[0]}: exists{count if len(paths) > 1 else ''}; "
+            f"pass {OVERWRITE_FLAG} to replace {them}"
+        )
+    for path in {p.parent: p for p in paths}.values():  # one probe per folder
+        check_writable(path)
+    return paths

@@ -10,9 +10,13 @@ Where the output goes (``--out``):
 
 * nothing: standard output;
 * an existing folder, or a path ending in ``/``: one file per input, ``<name>.<ext>`` (the
-  manifest's ``utt_id`` or the file name without suffix; ``-2``, ``-3`` ... on a clash),
-  written as soon as that input is done;
+  manifest's ``utt_id`` or the file name without suffix; ``-2``, ``-3`` ... on a clash, counted
+  over all inputs in order, failed ones included: :func:`unique_names`), written as soon as
+  that input is done;
 * any other path: one file for all inputs, written atomically at the end.
+
+Every file a run may write is known before it starts (:meth:`OutputWriter.files`), so the
+caller checks them all up front (``asr transcribe``: none may exist without ``--overwrite``).
 
 One input in a stream (stdout or a file) is written as its own file would be (``txt``: the text,
 one segment a line). One stream holding several inputs is: ``txt`` Kaldi-style ``<name> <text>``
@@ -37,6 +41,7 @@ import dataclasses
 import json
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -144,6 +149,28 @@ def render(t: Transcript, fmt: str) -> str:
     raise TranscribeError(f"unknown output format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
+def unique_names(names: Iterable[str]) -> list[str]:
+    """``names`` made distinct, in order: a repeated ``x`` becomes ``x-2``, then ``x-3`` ...
+
+    A candidate already taken (an input really named ``x-2``) gets the next free number.
+    """
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        taken.add(candidate)
+        unique.append(candidate)
+    return unique
+
+
+def _file_stem(name: str) -> str:
+    """An utterance id as a file name in the output folder (no path separators, not empty)."""
+    return re.sub(r"[\\/]", "_", name) or "audio"
+
+
 def _kaldi_line(t: Transcript) -> str:
     name = re.sub(r"\s+", "_", t.item.name)
     return f"{name} {t.text}\n"
@@ -154,18 +181,23 @@ class OutputWriter:
 
     Args:
         fmt: one of :data:`FORMATS`, or ``all`` (:data:`ALL_FORMATS`, into a folder).
-        out: None (stdout), a folder, or a file.
-        num_items: how many transcripts will come (one stream of subtitles holds one).
+        out: None (stdout), a folder, or a file. A folder is created with its first file.
+        names: the names (:attr:`asr.data.inputs.AudioItem.name`) of the transcripts that will
+            come, in the order :meth:`add` receives them (one stream of subtitles holds one).
         stdout: the stream used when ``out`` is None.
     """
 
     def __init__(
-        self, fmt: str, out: str | Path | None, num_items: int, stdout: TextIO | None = None
+        self,
+        fmt: str,
+        out: str | Path | None,
+        names: Sequence[str],
+        stdout: TextIO | None = None,
     ) -> None:
         if fmt not in FORMATS and fmt != "all":
             known = ", ".join([*FORMATS, "all"])
             raise TranscribeError(f"unknown output format {fmt!r} (known: {known})")
-        self.fmt, self.num_items = fmt, num_items
+        self.fmt, self.num_items = fmt, len(names)
         self.stdout = stdout or sys.stdout
         self.folder: Path | None = None
         self.file: Path | None = None
@@ -173,7 +205,6 @@ class OutputWriter:
             text = str(out)
             if Path(out).is_dir() or text.endswith(("/", "\\")):
                 self.folder = Path(out)
-                self.folder.mkdir(parents=True, exist_ok=True)
             else:
                 self.file = Path(out)
         if self.folder is None and fmt == "all":
@@ -181,41 +212,43 @@ class OutputWriter:
                 f"--format all writes {', '.join(ALL_FORMATS)} files for each input: give --out "
                 "a folder (an existing one, or a path ending in /)"
             )
-        if self.folder is None and fmt in _ONE_INPUT and num_items > 1:
+        if self.folder is None and fmt in _ONE_INPUT and self.num_items > 1:
             raise TranscribeError(
-                f"--format {fmt} writes one file per input: with {num_items} inputs give "
+                f"--format {fmt} writes one file per input: with {self.num_items} inputs give "
                 "--out a folder (an existing one, or a path ending in /)"
             )
-        self.names: set[str] = set()
+        # folder: file names; one stream: ids (two inputs x.flac in different folders: x, x-2)
+        self.ids = unique_names(map(_file_stem, names) if self.folder is not None else names)
         self.parts: list[str] = []
         self.records: list[dict[str, Any]] = []
         self.written: list[Path] = []
+        self.count = 0  # transcripts added
 
-    def _unique_name(self, name: str) -> str:
-        return self._unique(re.sub(r"[\\/]", "_", name) or "audio")
+    def _folder_files(self, name: str) -> dict[str, Path]:
+        """Format -> file of the input ``name`` in the output folder."""
+        assert self.folder is not None
+        formats = ALL_FORMATS if self.fmt == "all" else (self.fmt,)
+        return {fmt: self.folder / (name + FORMATS[fmt]) for fmt in formats}
 
-    def _unique(self, name: str) -> str:
-        candidate, n = name, 1
-        while candidate in self.names:
-            n += 1
-            candidate = f"{name}-{n}"
-        self.names.add(candidate)
-        return candidate
+    def files(self) -> list[Path]:
+        """Every file this writer may write, known before the first transcript comes (for
+        :func:`asr.outputs.check_output_files`); none for standard output."""
+        if self.folder is not None:
+            return [path for name in self.ids for path in self._folder_files(name).values()]
+        return [] if self.file is None else [self.file]
 
     def add(self, t: Transcript) -> None:
-        """Write (or queue) one transcript; failed ones appear only in manifests and JSON."""
+        """Write (or queue) the next transcript; failed ones appear only in manifests and JSON."""
+        name = self.ids[self.count]
+        self.count += 1
         if self.folder is not None:
             if t.error is None:
-                name = self._unique_name(t.item.name)
-                for fmt in ALL_FORMATS if self.fmt == "all" else (self.fmt,):
-                    path = self.folder / (name + FORMATS[fmt])
+                self.folder.mkdir(parents=True, exist_ok=True)
+                for fmt, path in self._folder_files(name).items():
                     atomic_write_text(path, render(t, fmt))
                     self.written.append(path)
             return
-        # one stream: ids stay unique too (two inputs x.flac in different folders: x, x-2)
-        t = dataclasses.replace(
-            t, item=dataclasses.replace(t.item, utt_id=self._unique(t.item.name))
-        )
+        t = dataclasses.replace(t, item=dataclasses.replace(t.item, utt_id=name))
         if self.fmt == "json":
             self.records.append(transcript_json(t))
             return

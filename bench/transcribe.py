@@ -76,7 +76,8 @@ def random_small_model(out: Path) -> Path:
 def run_transcribe(model: Path, audio: Path, out: Path, extra: list[str]) -> dict:
     """One ``asr transcribe`` child process: peak RSS (MB), wall seconds, chunk count."""
     cmd = [sys.executable, "-m", "asr", "transcribe", str(audio), "--model", str(model)]
-    cmd += ["--format", "json", "--out", str(out), "--threads", "1", "--device", "cpu"]
+    cmd += ["--format", "json", "--out", str(out), "--overwrite"]  # the previous row's
+    cmd += ["--threads", "1", "--device", "cpu"]
     cmd += ["--vad", "energy", "--no-progress", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()

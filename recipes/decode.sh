@@ -19,6 +19,7 @@ if up_to_date "$out/hyp.jsonl" "$model/model.safetensors" "$manifest"; then
   exit 0
 fi
 mkdir -p "$out"
+# an older hyp.jsonl (this recipe's, from an older model or manifest) is replaced
 # shellcheck disable=SC2086
-asr decode --model "$model" --manifest "$manifest" --out "$out/hyp.jsonl" --decoder "$decoder" \
-  --batch-seconds "$batch_seconds" --device "$device" $decode_opts
+asr decode --model "$model" --manifest "$manifest" --out "$out/hyp.jsonl" --overwrite \
+  --decoder "$decoder" --batch-seconds "$batch_seconds" --device "$device" $decode_opts

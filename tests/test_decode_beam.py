@@ -149,7 +149,7 @@ def test_decode_with_kenlm_and_errors(setup, capsys):
     pytest.importorskip("pyctcdecode")
     pytest.importorskip("kenlm")
     args = ["decode", "--model", str(setup / "model"), "--manifest", str(setup / "dev.jsonl"),
-            "--out", str(out), "--decoder", "beam"]  # fmt: skip
+            "--out", str(out), "--decoder", "beam", "--overwrite"]  # fmt: skip
     assert main([*args, "--lm", str(setup / "words.arpa"), "--hotwords", "AB"]) == 0
     assert len(_records(out)) == 3
     capsys.readouterr()
@@ -161,7 +161,7 @@ def test_decode_with_kenlm_and_errors(setup, capsys):
     assert main([*args, "--lm", str(setup / "nothing")]) == 2
     assert "not an LSTM LM folder" in capsys.readouterr().err
     greedy = ["decode", "--model", str(setup / "model"), "--manifest", str(setup / "dev.jsonl"),
-              "--out", str(out), "--lm", str(setup / "lm")]  # fmt: skip
+              "--out", str(out), "--lm", str(setup / "lm"), "--overwrite"]  # fmt: skip
     assert main(greedy) == 0  # as in asr transcribe, --lm alone means beam search
     assert main([*greedy, "--decoder", "greedy"]) == 2
     assert "--decoder beam" in capsys.readouterr().err

@@ -249,7 +249,7 @@ def test_cli_matches_asr_decode_and_scores(tmp_path, model_dir, capsys):
     capsys.readouterr()
     assert main(["score", str(corpus), str(hyp), "--json"]) == 0
     assert "wer" in json.loads(capsys.readouterr().out)
-    beam = ["--decoder", "beam", "--beam-size", "4"]
+    beam = ["--decoder", "beam", "--beam-size", "4", "--overwrite"]  # over the greedy files
     assert main(["decode", "--model", str(model_dir), "--manifest", str(corpus),
                  "--out", str(ref), *beam]) == 0  # fmt: skip
     assert main([*args, "--format", "manifest", "--out", str(hyp), *beam]) == 0
@@ -388,7 +388,7 @@ def test_srt_and_vtt_files_from_the_cli(tmp_path, talk, oracle, monkeypatch):
     model, tokenizer, decoder = oracle
     [t] = transcribe_items(model, tokenizer, decoder, [AudioItem(str(path))])
     for fmt in ("srt", "vtt"):
-        writer = OutputWriter(fmt, tmp_path / f"talk.{fmt}", 1)
+        writer = OutputWriter(fmt, tmp_path / f"talk.{fmt}", [t.item.name])
         writer.add(t)
         assert writer.close() == [tmp_path / f"talk.{fmt}"]
     text = (tmp_path / "talk.srt").read_text()
@@ -423,7 +423,7 @@ def test_progress_bar_ends_at_its_total_and_text_starts_a_line(tmp_path, talk, o
     bar = tqdm(total=10, file=screen, desc="transcribe")
     bar.update(3)
     bar.refresh()
-    OutputWriter("txt", None, 1, stdout=screen).add(t)
+    OutputWriter("txt", None, [t.item.name], stdout=screen).add(t)
     from asr.transcribe_output import render
 
     before = screen.getvalue().split(render(t, "txt").splitlines()[0])[0]
@@ -470,7 +470,7 @@ def test_txt_and_tsv_lines_break_at_pauses_and_all_writes_every_format(tmp_path,
         assert abs(int(start_ms) / 1000 - span_start) <= 2 * FRAME_S
         assert abs(int(end_ms) / 1000 - span_end) <= 2 * FRAME_S
         first += count
-    writer = OutputWriter("all", f"{tmp_path}/out/", 1)
+    writer = OutputWriter("all", f"{tmp_path}/out/", [t.item.name])
     writer.add(t)
     assert sorted(p.name for p in writer.close()) == sorted(f"talk.{f}" for f in ALL_FORMATS)
     for fmt in ALL_FORMATS:
@@ -487,3 +487,96 @@ def test_all_and_tsv_need_a_folder(tmp_path, model_dir, capsys):
         assert "folder" in err and len(err.splitlines()) == 1
     assert main([*base, "--format", "all", "--out", f"{tmp_path}/o/"]) == 0
     assert len(list((tmp_path / "o").iterdir())) == 10
+
+
+def test_unique_names_and_the_files_a_folder_run_writes(tmp_path):
+    """The names are computed up front, in input order, failed inputs included."""
+    from asr.transcribe_output import OutputWriter, unique_names
+
+    assert unique_names(["x", "x", "x-2", "y", "x"]) == ["x", "x-2", "x-2-2", "y", "x-3"]
+    names = ["x", "x", "a/b", "", "x-2"]
+    writer = OutputWriter("all", f"{tmp_path}/o/", names)
+    stems = ["x", "x-2", "a_b", "audio", "x-2-2"]
+    want = [
+        tmp_path / "o" / f"{s}.{e}" for s in stems for e in ("txt", "tsv", "json", "srt", "vtt")
+    ]
+    assert writer.files() == want
+    assert not (tmp_path / "o").exists()  # created with its first file, not before
+    assert OutputWriter("json", tmp_path / "o" / "x.json", names).files() == [
+        tmp_path / "o" / "x.json"
+    ]
+    assert OutputWriter("txt", None, names).files() == []
+    # a failed input keeps its name: what is written is always among the files checked
+    from asr.transcription import Transcript
+
+    writer = OutputWriter("json", f"{tmp_path}/p/", ["x", "x"])
+    writer.add(Transcript(AudioItem("a/x.wav"), 0.0, "", error="unreadable"))
+    writer.add(Transcript(AudioItem("b/x.wav"), 1.0, "HELLO"))
+    assert writer.close() == [tmp_path / "p" / "x-2.json"] == writer.files()[1:]
+    assert json.loads((tmp_path / "p" / "x-2.json").read_text())["text"] == "HELLO"
+
+
+def _never_loaded(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the outputs were checked")
+
+    monkeypatch.setattr(inference_module, "load_inference_model", refuse)
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_existing_outputs_need_overwrite(tmp_path, model_dir, capsys, monkeypatch):
+    """An existing --out file, or any file a folder run would write, is refused before the model
+    loads and left as it was; --overwrite replaces exactly those files."""
+    corpus = make_corpus(tmp_path / "audio", 2, seed=5, name="x")
+    twin = tmp_path / "twin" / "x-001.wav"  # the same stem as the second: its files are x-001-2.*
+    twin.parent.mkdir()
+    twin.write_bytes((tmp_path / "audio" / "x-001.wav").read_bytes())
+    out, hyp = tmp_path / "out", tmp_path / "hyp.txt"
+    out.mkdir()
+    mine = {"x-001-2.json": "my notes\n", "notes.txt": "not ours\n"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    hyp.write_text("my only copy\n")
+    base = ["transcribe", str(corpus), str(twin), "--model", str(model_dir), "--device", "cpu"]
+    runs = {  # argv, the culprit, how many of how many
+        "json": (
+            [*base, "--format", "json", "--out", str(out)],
+            out / "x-001-2.json",
+            "1 of the 3",
+        ),
+        "all": (
+            [*base, "--format", "all", "--out", f"{out}/"],
+            out / "x-001-2.json",
+            "1 of the 15",
+        ),
+        "file": ([*base, "--out", str(hyp)], hyp, None),
+    }
+    _never_loaded(monkeypatch)
+    capsys.readouterr()
+    for argv, culprit, count in runs.values():
+        assert main(argv) == 2
+        err = _one_error_line(capsys)
+        assert err.startswith(f"error: {culprit}: exists") and "pass --overwrite" in err, err
+        assert count is None or f"({count} files this run writes)" in err, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(mine)
+    assert all((out / name).read_text() == text for name, text in mine.items())
+    assert hyp.read_text() == "my only copy\n"
+    monkeypatch.undo()
+    assert main([*runs["json"][0], "--overwrite"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["notes.txt", "x-000.json", "x-001-2.json", "x-001.json"]
+    assert (out / "notes.txt").read_text() == "not ours\n"
+    replaced = json.loads((out / "x-001-2.json").read_text())
+    assert replaced["audio_filepath"] == str(twin) and "words" in replaced
+    assert json.loads((out / "x-001.json").read_text())["text"] == replaced["text"]
+    assert main([*runs["file"][0], "--overwrite"]) == 0
+    lines = hyp.read_text().splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["x-000", "x-001", "x-001-2"]
+    fresh = tmp_path / "new" / "deeper"
+    assert main([*base, "--format", "all", "--out", f"{fresh}/"]) == 0  # a new folder
+    assert len(list(fresh.iterdir())) == 15

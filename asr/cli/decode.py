@@ -12,7 +12,8 @@ holding decode.yaml (and lm/) is decoded with those settings unless decoder opti
 The output has the manifest's ``audio_filepath``, ``duration``, ``text`` (the reference) and
 ``utt_id`` plus ``pred_text``, ``tokens`` and ``token_times_s``, in manifest order. An utterance
 whose audio cannot be read is reported and written with an empty ``pred_text`` and an ``error``
-field; the others are still decoded and the exit status is 1.
+field; the others are still decoded and the exit status is 1. An existing --out file is
+replaced only with --overwrite (checked before the model loads), and the manifest never.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exported model folder, or a name from `asr models` (default: the bundled model)",
     )
     p.add_argument("--manifest", required=True, help="JSONL manifest to decode")
-    p.add_argument("--out", required=True, help="prediction JSONL to write")
+    p.add_argument("--out", required=True, help="prediction JSONL to write (new; see --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument(
         "--decoder",
         help="greedy, beam, kenlm or another registered decoder (default: the model folder's "
@@ -138,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.outputs import check_output_file
     from asr.pretrained import bundled_decoding
 
-    check_output_file(args.out, overwrite=True, inputs=[args.manifest])  # before any work
+    check_output_file(args.out, args.overwrite, inputs=[args.manifest])  # before any work
     resolve_names(args, progress=not args.no_progress)  # None: the bundled model
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -18,7 +18,8 @@ Examples::
     asr score data/test.jsonl hyp.jsonl
 
 A file that cannot be read is reported (with its path) and the others go on; the exit status
-is 1 when any input failed.
+is 1 when any input failed. Existing output files (in a folder: any file this run would write)
+are replaced only with --overwrite, checked before the model loads; an input never.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "need a folder). all: txt, tsv, json, srt and vtt for each input, into the --out folder",
     )
     p.add_argument("--out", help="output file, or folder (existing, or ending in /)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing output file(s) (a folder's other files are never touched)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_base_url_argument(p)
     p.set_defaults(func=run)
@@ -122,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from asr.decode.registry import make_decoder
     from asr.inference import load_inference_model
     from asr.malloc import bound_malloc_heap
-    from asr.outputs import check_output_file
+    from asr.outputs import check_output_files
     from asr.pretrained import bundled_decoding
     from asr.transcribe_output import OutputWriter
     from asr.transcription import transcribe_items
@@ -132,9 +138,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = _config(args)
     items, failures = collect_inputs(args.inputs)
-    writer = OutputWriter(args.format, args.out, len(items))  # its checks come before the work
-    if writer.file is not None:  # never an input, and in a folder we can write to
-        check_output_file(writer.file, overwrite=True, inputs=[i.path for i in items] + args.inputs)
+    writer = OutputWriter(args.format, args.out, [i.name for i in items])  # checks: before work
+    sources = [i.path for i in items] + args.inputs  # never an output, even with --overwrite
+    check_output_files(writer.files(), args.overwrite, inputs=sources)
     resolve_names(args, progress=not args.no_progress)  # a named model: downloaded once
     model_dir = args.model
     spec = decode_spec(args, bundled_decoding(model_dir))
