@@ -173,3 +173,31 @@ def test_one_cli_convention_for_decoding_commands():
     assert decode.model is None and transcribe.model is None  # the bundled model
     assert decode.decoder is None and transcribe.decoder is None  # the model folder's decoding
     assert not hasattr(transcribe, "batch_size")
+
+
+def test_existing_output_needs_overwrite(model_dir, corpus, tmp_path, capsys, monkeypatch):
+    """An existing --out (maybe the only copy of a long decode) is a one-line error before the
+    model loads, and stays as it was; --overwrite replaces it; the manifest never."""
+    import asr.decode_manifest as decode_module
+    from asr.cli import main
+
+    out = tmp_path / "hyp.jsonl"
+    out.write_text("my only copy\n")
+    args = ["decode", "--model", str(model_dir), "--manifest", str(corpus), "--out", str(out)]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(decode_module, "load_inference_model", refuse)
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {out}: exists; pass --overwrite to replace it"
+    assert out.read_text() == "my only copy\n"
+    manifest = corpus.read_bytes()
+    assert main([*args[:-1], str(corpus), "--overwrite"]) == 2
+    assert "the output is also an input" in capsys.readouterr().err
+    assert corpus.read_bytes() == manifest
+    monkeypatch.undo()
+    assert main([*args, "--overwrite", "--no-progress"]) == 0
+    assert [r["pred_text"] for r in _read(out)] == [t for t, _ in _reference(model_dir, corpus)]

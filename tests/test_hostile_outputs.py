@@ -267,6 +267,36 @@ INFER = [  # issue 17 item 2: the output of transcribe/decode was written over i
 REFUSED += [(name, _audio_and_model, argv, argv[-1]) for name, argv in INFER]
 
 
+def _earlier_outputs(root: Path) -> None:
+    """:func:`_audio_and_model`, a user's ``hyp.jsonl``, ``out/a.json`` (where transcribing
+    ``a.wav`` into ``out/`` writes) and ``d/a.jsonl``, a manifest of the utterance ``a``."""
+    _audio_and_model(root)
+    (root / "hyp.jsonl").write_text("the only copy of a week's decode\n")
+    (root / "out").mkdir()
+    (root / "out" / "a.json").write_text("my notes\n")
+    (root / "d").mkdir()
+    line = {"audio_filepath": str(root / "a.wav"), "duration": 1.0, "text": "A", "utt_id": "a"}
+    (root / "d" / "a.jsonl").write_text(json.dumps(line) + "\n")
+
+
+TRANSCRIBE = ["transcribe", "a.wav", "--model", "m"]
+REFUSED += [  # decode and transcribe replaced existing outputs without --overwrite
+    ("decode-over-a-file",
+     _earlier_outputs, ["decode", "--model", "m", "--manifest", "a.jsonl", "--out", "hyp.jsonl"],
+     "hyp.jsonl"),
+    ("transcribe-over-a-file", _earlier_outputs, [*TRANSCRIBE, "--out", "hyp.jsonl"], "hyp.jsonl"),
+    ("transcribe-into-a-folder-over-a-file",
+     _earlier_outputs, [*TRANSCRIBE, "--format", "json", "--out", "out"], "out/a.json"),
+    ("transcribe-all-over-a-file",
+     _earlier_outputs, [*TRANSCRIBE, "--format", "all", "--out", "out/"], "out/a.json"),
+    ("transcribe-into-a-folder-onto-its-manifest",
+     _earlier_outputs,
+     ["transcribe", "d/a.jsonl", "--model", "m", "--format", "manifest", "--out", "d/",
+      "--overwrite"],
+     "d/a.jsonl"),
+]  # fmt: skip
+
+
 def _refused(root: Path, argv: list[str], culprit: str, capsys) -> str:
     """Run ``argv`` in ``root``; assert rc 2, one error line naming ``culprit``, no change."""
     before = snapshot(root)
