@@ -114,6 +114,9 @@ def check_output_files(
             f"{existing[0]}: exists{count if len(paths) > 1 else ''}; "
             f"pass {OVERWRITE_FLAG} to replace {them}"
         )
-    for path in {p.parent: p for p in paths}.values():  # one probe per folder
+    probes: dict[Path, Path] = {}  # one per folder: its first file
+    for path in paths:
+        probes.setdefault(path.parent, path)
+    for path in probes.values():
         check_writable(path)
     return paths

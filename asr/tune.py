@@ -201,12 +201,19 @@ def tune_weights(
     return [{"alpha": a, "beta": b, "wer": w} for (a, b), w in tried.items()]
 
 
+def result_files(out_dir: str | Path) -> list[Path]:
+    """What :func:`write_results` writes: ``tune.md``, ``tune.json`` and ``decode.yaml``."""
+    return [Path(out_dir) / name for name in ("tune.md", "tune.json", "decode.yaml")]
+
+
 def write_results(
     out_dir: str | Path, rows: list[dict[str, float]], decoder: WeightedDecoder, info: dict
 ) -> dict[str, float]:
-    """Write ``tune.md``, ``tune.json`` and ``decode.yaml``; returns the best row."""
+    """Write :func:`result_files` (the table, every row as JSON, the best beam search config);
+    returns the best row."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    table_md, rows_json, config_yaml = result_files(out_dir)
     best = min(rows, key=lambda r: (r["wer"], r["alpha"], r["beta"]))
     lines = ["| alpha | beta | WER % |", "|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["alpha"], r["beta"])):
@@ -214,15 +221,13 @@ def write_results(
     table = "\n".join(lines)
     head = "\n".join(f"- {k}: {v}" for k, v in info.items())
     atomic_write_text(
-        out_dir / "tune.md",
+        table_md,
         f"# Decoder weight tuning\n\n{head}\n\n{table}\n\nBest: alpha={best['alpha']}, "
         f"beta={best['beta']}, WER {100 * best['wer']:.2f} %\n",
     )
-    atomic_write_text(
-        out_dir / "tune.json", json.dumps({**info, "results": rows, "best": best}, indent=1)
-    )
+    atomic_write_text(rows_json, json.dumps({**info, "results": rows, "best": best}, indent=1))
     cfg = dataclasses.replace(decoder.cfg, alpha=best["alpha"], beta=best["beta"])
-    config_io.save(cfg, out_dir / "decode.yaml")
+    config_io.save(cfg, config_yaml)
     return best
 
 
@@ -238,6 +243,7 @@ __all__ = [
     "decode_emissions",
     "default_cache",
     "load_emissions",
+    "result_files",
     "save_emissions",
     "tune_weights",
     "word_error_rate",

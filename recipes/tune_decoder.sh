@@ -25,8 +25,10 @@ if up_to_date "$out/decode.yaml" "$model/model.safetensors" "$lm_file" "$manifes
   log "$out/decode.yaml exists; skipping tuning"
   exit 0
 fi
-args=(--model "$model" --lm "$lm" --manifest "$manifest" --out "$out" --alphas "$alphas"
-  --betas "$betas" --method "$method" --device "$device" --batch-seconds "$batch_seconds")
+# --overwrite: an older tuning in $out (this recipe's, from an older model, LM or manifest)
+args=(--model "$model" --lm "$lm" --manifest "$manifest" --out "$out" --overwrite
+  --alphas "$alphas" --betas "$betas" --method "$method" --device "$device"
+  --batch-seconds "$batch_seconds")
 [ -n "$decode_config" ] && args+=(--decode-config "$decode_config")
 [ "$beam_size" -gt 0 ] && args+=(--beam-size "$beam_size")
 mkdir -p "$out"

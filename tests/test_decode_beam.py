@@ -214,7 +214,7 @@ def test_decode_spec_is_frozen_and_reads_decode_yamls(tmp_path):
         load_search_config(bad)
 
 
-def test_tune_decoder(setup):
+def test_tune_decoder(setup, capsys):
     out = setup / "tune"
     args = ["tune-decoder", "--model", str(setup / "model"), "--lm", str(setup / "lm"),
             "--manifest", str(setup / "dev.jsonl"), "--out", str(out), "--alphas", "0,0.5",
@@ -229,5 +229,14 @@ def test_tune_decoder(setup):
     assert "| alpha | beta | WER % |" in (out / "tune.md").read_text()
     cache = out / "emissions.safetensors"
     stamp = cache.stat().st_mtime_ns
-    assert main([*args[:-4], "--method", "coordinate"]) == 0  # cached emissions reused
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    assert main([*args[:-4], "--method", "coordinate"]) == 2  # before the emissions
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {out / 'tune.md'}: exists (3 of the 3 files this run writes); " + (
+        "pass --overwrite to replace them"
+    )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main([*args[:-4], "--method", "coordinate", "--overwrite"]) == 0  # emissions reused
     assert cache.stat().st_mtime_ns == stamp
+    assert json.loads((out / "tune.json").read_text())["method"] == "coordinate"

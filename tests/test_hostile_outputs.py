@@ -268,9 +268,12 @@ REFUSED += [(name, _audio_and_model, argv, argv[-1]) for name, argv in INFER]
 
 
 def _earlier_outputs(root: Path) -> None:
-    """:func:`_audio_and_model`, a user's ``hyp.jsonl``, ``out/a.json`` (where transcribing
-    ``a.wav`` into ``out/`` writes) and ``d/a.jsonl``, a manifest of the utterance ``a``."""
+    """:func:`_audio_and_model` (``m/`` with a ``decode.yaml``), an LM ``lm/``, a user's
+    ``hyp.jsonl``, ``out/a.json`` (where transcribing ``a.wav`` into ``out/`` writes) and
+    ``d/a.jsonl``, a manifest of the utterance ``a``."""
     _audio_and_model(root)
+    _lm_dir(root / "lm")
+    (root / "m" / "decode.yaml").write_text("beam_size: 8\n")  # a bundled model's decoding
     (root / "hyp.jsonl").write_text("the only copy of a week's decode\n")
     (root / "out").mkdir()
     (root / "out" / "a.json").write_text("my notes\n")
@@ -280,7 +283,8 @@ def _earlier_outputs(root: Path) -> None:
 
 
 TRANSCRIBE = ["transcribe", "a.wav", "--model", "m"]
-REFUSED += [  # decode and transcribe replaced existing outputs without --overwrite
+TUNE = ["tune-decoder", "--model", "m", "--lm", "lm", "--manifest", "a.jsonl"]
+REFUSED += [  # decode, transcribe and tune-decoder replaced existing outputs unasked
     ("decode-over-a-file",
      _earlier_outputs, ["decode", "--model", "m", "--manifest", "a.jsonl", "--out", "hyp.jsonl"],
      "hyp.jsonl"),
@@ -289,6 +293,10 @@ REFUSED += [  # decode and transcribe replaced existing outputs without --overwr
      _earlier_outputs, [*TRANSCRIBE, "--format", "json", "--out", "out"], "out/a.json"),
     ("transcribe-all-over-a-file",
      _earlier_outputs, [*TRANSCRIBE, "--format", "all", "--out", "out/"], "out/a.json"),
+    ("tune-decoder-over-a-models-decode-yaml", _earlier_outputs, [*TUNE, "--out", "m"],
+     "m/decode.yaml"),
+    ("tune-decoder-under-a-file", _earlier_outputs, [*TUNE, "--out", "hyp.jsonl"],
+     "hyp.jsonl/tune.md"),
     ("transcribe-into-a-folder-onto-its-manifest",
      _earlier_outputs,
      ["transcribe", "d/a.jsonl", "--model", "m", "--format", "manifest", "--out", "d/",

@@ -7,7 +7,8 @@ Examples::
 
 The acoustic model runs once; its outputs are cached in OUT/emissions.safetensors and reused
 while the model and manifest are unchanged. Writes OUT/tune.md (WER table), OUT/tune.json and
-OUT/decode.yaml (the beam search config with the best alpha and beta).
+OUT/decode.yaml (the beam search config with the best alpha and beta); existing ones are
+replaced only with --overwrite (checked before the model runs), an input never.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--manifest", required=True, help="development manifest (JSONL)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the results of an earlier tuning in OUT"
+    )
     p.add_argument("--decode-config", help="base beam search YAML (default: built-in defaults)")
     p.add_argument("--beam-size", type=int, help="override the config's beam size")
     p.add_argument(
@@ -68,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
     from asr.decode.registry import make_decoder
     from asr.decode.spec import DecodeSpec, load_search_config
     from asr.models.io import load_model
-    from asr.tune import compute_emissions, default_cache, tune_weights, write_results
+    from asr.outputs import check_output_files
+    from asr.tune import compute_emissions, default_cache, result_files, tune_weights, write_results
 
+    inputs = [args.manifest, args.lm, *([args.decode_config] if args.decode_config else [])]
+    check_output_files(result_files(args.out), args.overwrite, inputs=inputs)  # before the work
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     resolve_names(args, progress=sys.stderr.isatty())
