@@ -401,3 +401,43 @@ def test_duplicate_ids_and_tiny_chunks_are_refused_before_the_work(tmp_path, mon
     assert "utterance 2 has the id 'a' of utterance 1" in err
     assert main(["transcribe", "a.wav", "--model", "m", "--max-chunk-s", "0.05"]) == 2
     assert "max_chunk_s must be >= 1.0 s" in capsys.readouterr().err
+
+
+def test_transcribe_replaces_existing_outputs_only_with_overwrite(tmp_path, monkeypatch, capsys):
+    """asr transcribe replaced an existing --out file, and any ``<name>.<ext>`` in an --out
+    folder, unasked. Each refusal comes before the model loads; --overwrite replaces exactly the
+    files the run writes (``a``, then ``a-2`` for a second ``a.wav``), nothing else there."""
+    import asr.inference
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the outputs were checked")
+
+    _audio_and_model(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "twin").mkdir()
+    (tmp_path / "twin" / "a.wav").write_bytes((tmp_path / "a.wav").read_bytes())
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a-2.json").write_text("my notes\n")
+    (tmp_path / "out" / "notes.txt").write_text("not ours\n")
+    (tmp_path / "hyp.txt").write_text("my only copy\n")
+    base = ["transcribe", "a.wav", "twin/a.wav", "--model", "m"]
+    runs = [  # argv, culprit, the rest of the message
+        ([*base, "--format", "json", "--out", "out"], "out/a-2.json", "(1 of the 2 files"),
+        ([*base, "--format", "all", "--out", "out/"], "out/a-2.json", "(1 of the 10 files"),
+        ([*base, "--out", "hyp.txt"], "hyp.txt", "exists; pass --overwrite to replace it"),
+    ]
+    loader = asr.inference.load_inference_model
+    monkeypatch.setattr(asr.inference, "load_inference_model", never)
+    for argv, culprit, detail in runs:
+        err = _refused(tmp_path, argv, culprit, capsys)
+        assert detail in err and "pass --overwrite" in err, err
+    monkeypatch.setattr(asr.inference, "load_inference_model", loader)
+    assert main([*runs[0][0], "--overwrite"]) == 0
+    assert sorted(os.listdir("out")) == ["a-2.json", "a.json", "notes.txt"]
+    assert (tmp_path / "out" / "notes.txt").read_text() == "not ours\n"
+    first, twin = (json.loads(Path("out", name).read_text()) for name in ("a.json", "a-2.json"))
+    assert twin["audio_filepath"] == "twin/a.wav" and twin["words"] == first["words"]
+    assert main([*runs[2][0], "--overwrite"]) == 0
+    assert [line.split()[0] for line in Path("hyp.txt").read_text().splitlines()] == ["a", "a-2"]
+    assert main([*base, "--format", "all", "--out", "new/deeper/"]) == 0  # a new folder
+    assert len(os.listdir("new/deeper")) == 10
