@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", required=True, help="development manifest (JSONL)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
-        "--overwrite", action="store_true", help="replace the results of an earlier tuning in OUT"
+        "--overwrite", action="store_true", help="replace existing tune.md, tune.json, decode.yaml"
     )
     p.add_argument("--decode-config", help="base beam search YAML (default: built-in defaults)")
     p.add_argument("--beam-size", type=int, help="override the config's beam size")
