@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from asr.decode.tune import compute_emissions
 
 from asr.decode.beam import BeamSearchConfig
 from asr.decode.kenlm_backend import KenLMDecoder, KenLMOptions
 from asr.models.io import load_model
 from asr.scoring import score
 from asr.text import normalize_text
+from asr.tune import compute_emissions
 
 
 def _floats(text: str) -> list[float]:
