@@ -5,7 +5,7 @@
 For each installed engine, renders about ``--seconds`` of speech (ELTeC sentences as the builder
 selects them, the engine's train voices and rate/pitch settings, the config's noise/reverb) with
 ``--jobs`` worker processes, exactly as ``asr synth-corpus`` does
-(``asr.corpora.synth.render_job``),
+(``asr.corpora.synth_render.render_job``),
 and reports seconds of speech per wall-clock second. The time for 20 h of training speech is
 extrapolated from the engine shares in the config. The load average is recorded: the rates are
 shared-machine numbers.
@@ -23,7 +23,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from asr.corpora import synth
+from asr.corpora import synth, synth_render
 from bench.report import markdown_table, write_section
 
 TRAIN_HOURS = 20.0
@@ -51,7 +51,7 @@ def _children_cpu_s() -> float:
 def measure(cfg: synth.SynthConfig, engine: str, jobs: list[synth.Job], workers: int) -> list:
     """Render ``jobs`` into a temporary folder; returns a table row."""
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
-        render = partial(synth.render_job, cfg=cfg, root=Path(tmp))
+        render = partial(synth_render.render_job, cfg=cfg, root=Path(tmp))
         ctx = multiprocessing.get_context("fork")
         cpu0, start = _children_cpu_s(), time.monotonic()
         pool = ctx.Pool(workers)

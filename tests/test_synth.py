@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from asr.audio import audio_info, load_audio
-from asr.corpora import synth, synth_effects, tts, tts_neural
+from asr.corpora import synth, synth_effects, synth_render, tts, tts_neural
 from asr.corpora.librispeech import collect_subset
 from asr.corpora.synth_text import Sentence, speakable, transcribe, word_ngrams
 from asr.text import normalize_text
@@ -170,7 +170,9 @@ def _parse_trans(root: Path) -> dict[str, dict[str, str]]:
 
 
 @NEEDS_ESPEAK
-def test_tiny_build_layout_splits_and_resume(tmp_path: Path) -> None:
+def test_tiny_build_layout_splits_and_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     novels = _write_novels(tmp_path)
     cfg = synth.SynthConfig(
         text_dir=str(tmp_path), hours_train=0.01, hours_dev=0.004, hours_test=0.004,
@@ -180,6 +182,11 @@ def test_tiny_build_layout_splits_and_resume(tmp_path: Path) -> None:
     )  # fmt: skip
     out = tmp_path / "out"
     summary = synth.build_corpus(cfg, out, jobs=2)
+    # stderr is not a terminal here: plain progress lines, no bar redraws ("\r")
+    log = capsys.readouterr().err
+    planned = summary["planned"]
+    assert "\r" not in log and f"rendering: {planned}/{planned} utterances" in log
+    assert 1 <= log.count("rendering: ") <= 21
     trans = _parse_trans(out)
     assert set(trans) == {"train", "dev", "test"}
     assert summary["train"]["utterances"] == len(trans["train"]) > 0
@@ -227,7 +234,7 @@ def test_plan_is_deterministic_and_duration_filter(tmp_path: Path) -> None:
     assert first.jobs == second.jobs and first.novels == second.novels
     assert synth.make_plan(dataclasses.replace(cfg, seed=1)).jobs != first.jobs
     strict = dataclasses.replace(cfg, min_duration_s=0.5, max_duration_s=1.0)
-    job, seconds, note = synth.render_job(first.jobs[0], strict, tmp_path / "ls")
+    job, seconds, note = synth_render.render_job(first.jobs[0], strict, tmp_path / "ls")
     assert seconds is None and "outside [0.5, 1.0]" in note
     assert not (tmp_path / "ls" / job.rel_path).exists()
 

@@ -21,7 +21,6 @@ import dataclasses
 import math
 import multiprocessing
 import os
-import time
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,11 +28,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from asr.audio import audio_info, save_audio
-from asr.corpora import synth_effects as fx
 from asr.corpora.synth_layout import write_layout, write_novel_split, write_voices
+from asr.corpora.synth_render import init_worker, render_all
 from asr.corpora.synth_text import (
     Sentence,
     excluded_ngrams,
@@ -42,7 +39,7 @@ from asr.corpora.synth_text import (
     transcribe,
     word_ngrams,
 )
-from asr.corpora.tts import TTSError, Voice, available_voices, check_engines, jitter, synthesize
+from asr.corpora.tts import Voice, available_voices, check_engines, jitter
 from asr.errors import AsrError
 
 SUBSETS = ("train", "dev", "test")
@@ -357,95 +354,6 @@ def make_plan(
     return Plan(novels, chapters, voice_split, speakers, jobs)
 
 
-# ----------------------------------------------------------------------------- rendering
-
-
-def degrade(samples: np.ndarray, cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
-    """Recording conditions of one utterance: silence padding, reverb, noise, level."""
-    from asr.data import augment  # imports torch: only when a corpus asks for it
-
-    rate = cfg.sample_rate
-    samples = fx.pad_silence(
-        samples, rate, rng.uniform(*cfg.pad_s_range), rng.uniform(*cfg.pad_s_range)
-    )
-    if rng.random() < cfg.reverb_prob:
-        rir = augment.synthetic_rir(rng.uniform(*cfg.rt60_s_range), rate, rng)
-        samples = augment.apply_rir(samples, rir)
-    if rng.random() < cfg.noise_prob:
-        noise = fx.coloured_noise(samples.size, float(rng.integers(3)), rng)
-        samples = augment.add_noise(samples, noise, rng.uniform(*cfg.snr_db_range))
-    return fx.set_peak(samples, rng.uniform(*cfg.peak_dbfs_range))
-
-
-def render_job(job: Job, cfg: SynthConfig, root: Path) -> tuple[Job, float | None, str]:
-    """Render one utterance unless its FLAC exists; returns (job, seconds or None, note).
-
-    The note is "" for a new file, "exists" for a file already there, else why it was dropped.
-    """
-    out = root / job.rel_path
-    if out.is_file():
-        return job, audio_info(out).duration_s, "exists"
-    try:
-        samples = synthesize(job.voice, job.text, cfg.sample_rate, job.seed)
-    except TTSError as err:
-        return job, None, str(err)
-    samples = degrade(samples, cfg, np.random.default_rng(job.seed))
-    seconds = samples.size / cfg.sample_rate
-    if not cfg.min_duration_s <= seconds <= cfg.max_duration_s:
-        return (
-            job,
-            None,
-            f"duration {seconds:.2f} s outside [{cfg.min_duration_s}, {cfg.max_duration_s}]",
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_audio(out, samples, cfg.sample_rate)
-    return job, seconds, ""
-
-
-def _read_rejected(path: Path) -> set[str]:
-    if not path.is_file():
-        return set()
-    with path.open(encoding="utf-8") as fh:
-        return {line.split("\t", 1)[0] for line in fh if "\t" in line}
-
-
-def _worker_init() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
-
-
-def render_all(
-    jobs: list[Job], cfg: SynthConfig, out: Path, pool: multiprocessing.pool.Pool | None
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Render ``jobs`` (skipping rejected and finished ones) with a progress bar.
-
-    Returns:
-        ``(durations, stats)``: seconds per kept utterance id; stats with "new_s" (seconds of
-        speech rendered now), "wall_s", "rejected" (count, all runs).
-    """
-    root = out / "LibriSpeech"
-    rejected = _read_rejected(out / "rejected.tsv")
-    todo = [j for j in jobs if j.utt_id not in rejected]
-    durations: dict[str, float] = {}
-    stats = {"new_s": 0.0, "wall_s": 0.0, "rejected": float(len(rejected))}
-    start = time.monotonic()
-    mapper = partial(pool.imap_unordered, chunksize=4) if pool is not None else map
-    results = mapper(partial(render_job, cfg=cfg, root=root), todo)
-    with (out / "rejected.tsv").open("a", encoding="utf-8") as log:
-        bar = tqdm(results, total=len(todo), unit="utt", desc="rendering", smoothing=0.05)
-        for job, seconds, note in bar:
-            if seconds is None:
-                log.write(f"{job.utt_id}\t{note}\n")
-                log.flush()
-                stats["rejected"] += 1
-                continue
-            durations[job.utt_id] = seconds
-            if note != "exists":
-                stats["new_s"] += seconds
-            bar.set_postfix(hours=f"{sum(durations.values()) / 3600:.2f}", refresh=False)
-    stats["wall_s"] = time.monotonic() - start
-    return durations, stats
-
-
 def _check_same_config(cfg: SynthConfig, saved: Path) -> None:
     """Save ``cfg`` with the corpus, or refuse to resume a corpus built with another config
     (its files would not match the new plan), or a non-empty folder that is not such a corpus
@@ -485,7 +393,7 @@ def build_corpus(cfg: SynthConfig, out: str | Path, jobs: int = 1, render: bool 
     _check_same_config(cfg, out / "corpus.yaml")
     (out / "LibriSpeech").mkdir(exist_ok=True)
     ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    pool = ctx.Pool(jobs, initializer=_worker_init) if jobs > 1 else None
+    pool = ctx.Pool(jobs, initializer=init_worker) if jobs > 1 else None
     try:
         plan = make_plan(cfg, pool)
         write_novel_split(plan, cfg, out / "novel_split.tsv")
