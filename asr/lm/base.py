@@ -55,24 +55,30 @@ class LMState:
         return int(self.log_probs.shape[0])
 
 
-def vocab_difference(lm_vocab: Sequence[str], am_vocab: Sequence[str]) -> str | None:
-    """None when the vocabularies are identical, else a short description of how they differ."""
+def vocab_difference(
+    lm_vocab: Sequence[str],
+    am_vocab: Sequence[str],
+    names: tuple[str, str] = ("LM", "acoustic model"),
+) -> str | None:
+    """None when the vocabularies are identical, else a short description of how they differ
+    (``names``: what to call the two vocabularies, default the LM's and the acoustic model's)."""
     lm_vocab, am_vocab = list(lm_vocab), list(am_vocab)
     if lm_vocab == am_vocab:
         return None
+    a, b = names
     parts = []
     if len(lm_vocab) != len(am_vocab):
-        parts.append(f"sizes {len(lm_vocab)} (LM) vs {len(am_vocab)} (acoustic model)")
-    for i, (a, b) in enumerate(zip(lm_vocab, am_vocab, strict=False)):
-        if a != b:
-            parts.append(f"first difference at id {i}: {a!r} (LM) vs {b!r} (acoustic model)")
+        parts.append(f"sizes {len(lm_vocab)} ({a}) vs {len(am_vocab)} ({b})")
+    for i, (x, y) in enumerate(zip(lm_vocab, am_vocab, strict=False)):
+        if x != y:
+            parts.append(f"first difference at id {i}: {x!r} ({a}) vs {y!r} ({b})")
             break
     only_lm = sorted(set(lm_vocab) - set(am_vocab))[:5]
     only_am = sorted(set(am_vocab) - set(lm_vocab))[:5]
     if only_lm:
-        parts.append(f"only in LM: {only_lm}")
+        parts.append(f"only in {a}: {only_lm}")
     if only_am:
-        parts.append(f"only in acoustic model: {only_am}")
+        parts.append(f"only in {b}: {only_am}")
     return "; ".join(parts)
 
 

@@ -33,6 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from asr.atomic import atomic_write_text
+from asr.models.average import StateMismatchError, average_states
 from asr.train.state import StateError, load_state, save_state
 
 _PREFIX = "step-"
@@ -227,22 +228,17 @@ def non_finite(state: dict[str, torch.Tensor]) -> list[str]:
 
 
 def average_model_states(paths: list[Path]) -> dict[str, torch.Tensor]:
-    """Average the model weights of several checkpoints (floating tensors; others from the last).
+    """Average the model weights of several checkpoints (floating tensors in float64; others,
+    such as batch norm's ``num_batches_tracked``, from the last path):
+    :func:`asr.models.average.average_states` over their ``model.safetensors``.
 
-    Integer buffers such as batch norm's ``num_batches_tracked`` are taken from the last path.
+    Raises:
+        StateError: no paths, or a checkpoint whose tensors differ from the first's (named).
     """
     if not paths:
         raise StateError("no checkpoints to average")
-    total: dict[str, torch.Tensor] = {}
-    last: dict[str, torch.Tensor] = {}
-    for path in paths:
-        state = load_file(str(Path(path) / "model.safetensors"))
-        for key, value in state.items():
-            if value.is_floating_point():
-                acc = value.to(torch.float64)
-                total[key] = total[key] + acc if key in total else acc
-            last[key] = value
-    return {
-        key: (total[key] / len(paths)).to(value.dtype) if key in total else value
-        for key, value in last.items()
-    }
+    states = (load_file(str(Path(path) / "model.safetensors")) for path in paths)
+    try:
+        return average_states(states)
+    except StateMismatchError as err:
+        raise StateError(f"{paths[err.index]}: cannot average: {err}") from None
