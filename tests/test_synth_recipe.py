@@ -2,7 +2,8 @@
 
 Four short 'novels' are read by two espeak-ng voices; a two-clip LJSpeech-format folder stands
 in for the real-speech set. Stage 9's bundle must then work as a model folder for
-``asr transcribe`` with its LM and tuned decode settings.
+``asr transcribe`` with its LM and tuned decode settings. A second run gives rendered clips as
+"real" speech (--real-root) and makes two real-split fine-tunes whose average stages 6-9 use.
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+import torch
 import yaml
+from safetensors.torch import load_file
 
+import asr
 from asr.corpora import tts
+from asr.models.io import load_model
+from tests.test_average import _hand_mean
 from tests.test_librispeech_recipe import VOICES, _configs, _novels
 from tests.test_librispeech_recipe import _run as run_recipe
 
@@ -52,6 +59,12 @@ def _phase2_config(tmp_path: Path) -> Path:
     return path
 
 
+def _transcript(flac: Path) -> str:
+    """The text of a rendered clip, from its chapter's LibriSpeech ``*.trans.txt``."""
+    trans = next(flac.parent.glob("*.trans.txt")).read_text().splitlines()
+    return dict(line.split(" ", 1) for line in trans)[flac.stem]
+
+
 def _ljspeech(folder: Path, data: Path) -> Path:
     """Two dev clips as a LJSpeech folder (22.05 kHz WAVs named by metadata.csv)."""
     (folder / "wavs").mkdir(parents=True)
@@ -59,24 +72,46 @@ def _ljspeech(folder: Path, data: Path) -> Path:
     for i, flac in enumerate(sorted((data / "LibriSpeech" / "dev").rglob("*.flac"))[:2]):
         samples, rate = sf.read(flac)
         sf.write(folder / "wavs" / f"LJ000-{i:04d}.wav", samples, rate)
-        trans = next(flac.parent.glob("*.trans.txt")).read_text().splitlines()
-        text = dict(line.split(" ", 1) for line in trans)[flac.stem]
+        text = _transcript(flac)
         lines.append(f"LJ000-{i:04d}|{text.lower()}|{text.lower()}")
     (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
     return folder
 
 
-def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
+def _real_speech(data: Path, folder: Path) -> list[str]:
+    """Rendered clips as "real" speech: ``<id>.flac`` files in ``folder`` (the test clips as
+    speaker 9001, split train; the dev clips as 9002, split dev), with the transcripts and split
+    list; returns the run.sh options that name them."""
+    folder.mkdir()
+    rows = []
+    for speaker, subset in (("9001", "test"), ("9002", "dev")):
+        for i, flac in enumerate(sorted((data / "LibriSpeech" / subset).rglob("*.flac"))):
+            shutil.copy(flac, folder / f"{speaker}-1-{i:04d}.flac")
+            rows.append(f"{speaker}-1-{i:04d}\t{_transcript(flac)}\n")
+    transcripts, split = folder.parent / "real.tsv", folder.parent / "real_split.tsv"
+    transcripts.write_text("".join(rows))
+    split.write_text("speaker\tsubset\n9001\ttrain\n9002\tdev\n")
+    return ["--real-root", str(folder), "--real-transcripts", str(transcripts),
+            "--real-split", str(split)]  # fmt: skip
+
+
+def _rendered(tmp_path: Path) -> tuple[list[str], Path, Path]:
+    """The tiny corpus rendered by stage 0: (run.sh options, data folder, exp folder)."""
     if not [v for v in tts.available_voices(["espeak-ng"]) if v.base_id in VOICES]:
         pytest.skip("espeak-ng voices en-us+m1/en-gb+f2 are not installed")
     _novels(tmp_path / "novels")
-    conf = _configs(tmp_path)
     data, exp = tmp_path / "data", tmp_path / "exp"
     base = [
         *("--data", str(data), "--exp", str(exp), "--config", str(_corpus_config(tmp_path))),
         *("--text-dir", str(tmp_path / "novels"), "--jobs", "1", "--threads", "1"),
     ]  # fmt: skip
     run_recipe([*base, "--stop-stage", "0"], tmp_path / "run0.log", RUN_SH)
+    return base, data, exp
+
+
+def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
+    base, data, exp = _rendered(tmp_path)
+    conf = _configs(tmp_path)
     args = [
         *base, "--ljspeech", str(_ljspeech(tmp_path / "LJ", data)),
         *("--am-config", str(conf["am"]), "--lm-config", str(conf["lm"])),
@@ -118,3 +153,74 @@ def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
         capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+FT_OVERRIDES = (
+    "max_steps=2 checkpoint_every_steps=1 optim.warmup_steps=1 data.num_workers=0 "
+    "data.num_buckets=1 data.max_batch_seconds=60 device=cpu log_every_steps=1"
+)
+
+
+def test_synth_recipe_real_finetunes_averaged(tmp_path: Path) -> None:
+    base, data, exp = _rendered(tmp_path)
+    conf = _configs(tmp_path)
+    args = [
+        *base, *_real_speech(data, tmp_path / "real"), "--real-repeat", "2",
+        *("--real-finetunes", "2", "--ft-overrides", FT_OVERRIDES, "--ljspeech", ""),
+        *("--am-config", str(conf["am"]), "--lm-config", str(conf["lm"])),
+        *("--decode-config", str(conf["decode"]), "--tune-alphas", "0", "--tune-betas", "0"),
+    ]  # fmt: skip
+    stdout = run_recipe([*args, "--stage", "1"], tmp_path / "run.log", RUN_SH)
+
+    manifests = data / "manifests"
+    clips = [json.loads(line)["audio_filepath"] for line in
+             (manifests / "real_train.jsonl").read_text().splitlines()]  # fmt: skip
+    repeated = (manifests / "real_train_x2.jsonl").read_text().splitlines()
+    assert [json.loads(line)["audio_filepath"] for line in repeated] == clips * 2
+    assert len(clips) >= 1 and all("/real/9001-" in clip for clip in clips)
+    # two fine-tunes of the stage-5 model on the real train split, validated on real dev
+    configs = [yaml.safe_load((exp / f"am_ft{i}" / "config.yaml").read_text()) for i in (1, 2)]
+    for cfg in configs:
+        assert cfg["init_from"] == str(exp / "am" / "model")
+        assert cfg["data"]["train_manifest"] == str(manifests / "real_train_x2.jsonl")
+        assert cfg["data"]["valid_manifest"] == str(manifests / "real_dev.jsonl")
+        assert cfg["data"]["augment"]["noise_manifest"] == str(manifests / "train.jsonl")
+        assert cfg["optim"]["lr"] == 1e-4 and cfg["max_steps"] == 2 and cfg["seed"] == 0
+    augmented, plain = (cfg["data"]["augment"] for cfg in configs)
+    assert len(augmented["speed_factors"]) == 7 and augmented["reverb_prob"] == 0.2
+    assert plain["speed_factors"] == [1.0] and plain["reverb_prob"] == plain["noise_prob"] == 0
+    assert "real-split fine-tune 2/2" in stdout and "average of 2 fine-tunes" in stdout
+
+    # the average is the float64 mean of the two fine-tunes' models
+    tunes = [load_model(exp / f"am_ft{i}" / "model")[0] for i in (1, 2)]
+    soup = load_file(str(exp / "am_avg" / "model" / "model.safetensors"))
+    expected = _hand_mean(tunes)
+    assert soup.keys() == expected.keys()
+    assert all(torch.equal(soup[k], v) for k, v in expected.items())
+    # stages 6-9 used it: tuned with it, decoded with it, bundled it (float16)
+    soup_dir = exp / "am_avg" / "model"
+    assert f"- model: {soup_dir}\n" in (exp / "tune" / "tune.md").read_text()
+    soup_model = asr.load_model(soup_dir, device="cpu")
+    hyp = (exp / "decode" / "greedy" / "real_dev" / "hyp.jsonl").read_text().splitlines()
+    for row in map(json.loads, hyp):
+        greedy = soup_model.transcribe(row["audio_filepath"], decoder="greedy")
+        assert row["pred_text"] == greedy.text
+    bundled = load_file(str(exp / "default" / "model.safetensors"))["head.conv.weight"]
+    assert torch.equal(bundled, soup["head.conv.weight"].half())
+    stage5 = load_file(str(exp / "am" / "model" / "model.safetensors"))["head.conv.weight"]
+    assert not torch.equal(bundled, stage5.half())
+    assert "| real_dev | beam_lstm |" in (exp / "results.md").read_text()
+
+    # a rerun skips the done work: trainings, the average, tuning and decoding
+    soup_time = (exp / "am_avg" / "model" / "model.safetensors").stat().st_mtime_ns
+    hyps = sorted((exp / "decode").rglob("hyp.jsonl"))
+    hyp_times = [p.stat().st_mtime_ns for p in hyps]
+    rerun = run_recipe([*args, "--stage", "5", "--stop-stage", "7"], tmp_path / "rerun.log",
+                       RUN_SH)  # fmt: skip
+    log = (tmp_path / "rerun.log").read_text()
+    assert "skipping the average" in rerun and "average of 2" not in rerun
+    for folder in ("am", "am_ft1", "am_ft2"):
+        assert f"{exp / folder}/model exists; skipping training" in log
+    assert "skipping tuning" in log
+    assert (exp / "am_avg" / "model" / "model.safetensors").stat().st_mtime_ns == soup_time
+    assert [p.stat().st_mtime_ns for p in hyps] == hyp_times and len(hyps) == 9
