@@ -9,7 +9,7 @@ Floating weights are averaged in float64 (integer buffers come from the last fol
 tokenizer from the first). Every folder must be an exported acoustic model with the same
 architecture (config.yaml's model and vocab_size) and tokenizer vocabulary, as fine-tunes of one
 model are; the first folder that differs is named with what differs. Checkpoints of one run are
-averaged by `asr train` itself (average_best / average_newest).
+averaged by `asr train` itself (average_best in its config).
 
 OUT must be new or empty; --overwrite replaces an exported acoustic-model folder. It is never
 one of the inputs, and is checked before any weights are read.

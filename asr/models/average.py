@@ -181,7 +181,7 @@ def average_model_dirs(
     states = (load_model(path)[0].state_dict() for path in dirs)
     try:
         state = average_states(states)
-    except StateMismatchError as err:  # the configs matched, so the loader would have refused
+    except StateMismatchError as err:  # not expected: equal configs load equal tensors
         raise ModelFileError(f"{dirs[err.index]}: {err}") from None
     exported = read_exported_config(dirs[0])
     model = CTCModel(exported.model, exported.vocab_size, load_stats=False)

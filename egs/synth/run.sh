@@ -21,7 +21,7 @@
 #      (init_from) into $exp/am, e.g. a fine-tuning phase at a lower learning rate;
 #      with --real-finetunes N (> 0; needs --real-root) then N fine-tunes of $exp/am/model on
 #      real_train_x<repeat>.jsonl, validated on real_dev.jsonl (--ft-config, default
-#      conf/train_real_ft.yaml; --ft-overrides) into $exp/am_ft1..N (ft i: odd i augmented,
+#      egs/synth/conf/train_real_ft.yaml; --ft-overrides) into $exp/am_ft1..N (ft i: odd i augmented,
 #      even i without speed/reverb/babble; seed (i-1)/2), each resumed or skipped like the
 #      model, then `asr average` of their models -> $exp/am_avg/model (N = 1: no average)
 #   6  tune alpha/beta of beam + LSTM on dev -> $exp/tune/decode.yaml
@@ -76,6 +76,10 @@ help_message="usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [-
        [--real-split TSV] [--real-repeat N]"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
+if [[ ! $real_finetunes =~ ^[0-9]+$ ]]; then
+    echo "$0: --real-finetunes must be a whole number >= 0, got '$real_finetunes'" >&2
+    exit 1
+fi
 
 if [[ $stage -le 0 && $stop_stage -ge 0 ]]; then
     echo "stage 0: synthetic corpus -> $data/LibriSpeech"
@@ -121,10 +125,6 @@ if [[ -f $manifests/train_mix.jsonl ]]; then
 fi
 lang="${lang:-$data/lang_char}"
 lm_text_dir="${lm_text_dir:-$data/lm}"
-if [[ ! $real_finetunes =~ ^[0-9]+$ ]]; then
-    echo "$0: --real-finetunes must be a whole number >= 0, got '$real_finetunes'" >&2
-    exit 1
-fi
 am_model=$exp/am/model                  # the acoustic model of stages 6-9
 if [[ $real_finetunes -eq 1 ]]; then
     am_model=$exp/am_ft1/model
