@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from asr import config as config_io
 from asr.audio import save_audio
@@ -205,8 +206,10 @@ def test_decode_spec_is_frozen_and_reads_decode_yamls(tmp_path):
     old.write_text("beam_size: 4\nbeta: 1.0\nlm_int8: false\n")
     search, lm_int8 = load_search_config(old, beta=2.0)
     assert lm_int8 is False and search.beta == 2.0  # lm_int8 is the LM's, not the search's
-    search, lm_int8 = load_search_config(ROOT / "asr/pretrained/default/decode.yaml")
-    assert lm_int8 is None and search.beam_size == 16  # tune-decoder no longer writes it
+    bundled = ROOT / "asr/pretrained/default/decode.yaml"
+    search, lm_int8 = load_search_config(bundled)
+    assert lm_int8 is None  # tune-decoder no longer writes it
+    assert dataclasses.asdict(search) == yaml.safe_load(bundled.read_text())  # every key read
     assert load_search_config(None) == (BeamSearchConfig(), None)
     bad = tmp_path / "bad.yaml"
     bad.write_text("beam_size: 4\nlm_int8: maybe\n")
