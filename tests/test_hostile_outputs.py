@@ -387,6 +387,7 @@ def test_text_outputs_need_overwrite_to_replace(tmp_path, monkeypatch, capsys):
     assert main(["lm-text", "corpus.txt", "--out", "norm.txt", "--overwrite"]) == 0
     assert main(["tokenizer", "--out", "tok"]) == 0
     assert main(["tokenizer", "--out", "tok", "--overwrite"]) == 0
+    assert "\r" not in capsys.readouterr().err  # stderr is no terminal here: no bar redraws
 
 
 def test_duplicate_ids_and_tiny_chunks_are_refused_before_the_work(tmp_path, monkeypatch, capsys):

@@ -172,6 +172,10 @@ def test_cli_download_and_prepare(published: bytes, tarball: Path, tmp_path: Pat
     args = ["download", "librispeech", "--subsets", "dev-clean", "--dest", dest]
     assert main([*args, "--source", str(tarball.parent), "--no-progress"]) == 0
     prep = ["prepare", "librispeech", "--root", dest, "--subsets", "dev-clean", "--out", out]
+    assert main(prep) == 0  # stderr is no terminal here: no progress bar redraws
+    written = capsys.readouterr()
+    assert "dev-clean: wrote" in written.out and "\r" not in written.err
+    Path(out, "dev-clean.jsonl").unlink()
     assert main([*prep, "--no-progress"]) == 0
     assert "dev-clean: wrote" in capsys.readouterr().out
     assert main([*prep, "--no-progress"]) == 0

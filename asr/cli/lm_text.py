@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_path(args.out) as tmp:
         opener = gzip.open if args.out.endswith(".gz") else open
         with opener(tmp, "wt", encoding="utf-8") as out:
-            for path in tqdm(args.text, desc="files", unit="file"):
+            for path in tqdm(args.text, desc="files", unit="file", disable=not sys.stderr.isatty()):
                 raw = iter_raw_sentences([path], args.format)
                 if args.max_sentences_per_file > 0:
                     raw = itertools.islice(raw, args.max_sentences_per_file)

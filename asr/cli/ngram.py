@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +38,12 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.out, args.overwrite, inputs=args.text)
 
     split = char_tokens if args.unit == "char" else str.split
-    sentences = (split(s) for s in tqdm(iter_raw_sentences(args.text, "lines"), unit="sent"))
+    sentences = (
+        split(s)
+        for s in tqdm(
+            iter_raw_sentences(args.text, "lines"), unit="sent", disable=not sys.stderr.isatty()
+        )
+    )
     start = time.perf_counter()
     stats = estimate_arpa(sentences, args.order, args.out, discount_fallback=args.discount_fallback)
     print(

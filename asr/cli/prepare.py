@@ -15,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -93,7 +94,7 @@ def _librispeech(args: argparse.Namespace) -> int:
             args.out,
             skip_missing=args.skip_missing,
             overwrite=args.overwrite,
-            progress=not args.no_progress,
+            progress=not args.no_progress and sys.stderr.isatty(),  # no redraws in logs
         )
         state = "exists" if result.was_done else "wrote"
         skipped = f", skipped {len(result.skipped)} missing" if result.skipped else ""
