@@ -82,3 +82,14 @@ def test_mix_repeats_with_unique_ids(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(read_manifest(out)) == 8
     assert main(["prepare", "mix", str(tmp_path / "a.jsonl"), "--out", str(out)]) == 0
     assert len(read_manifest(out)) == 8 and "exists (kept" in capsys.readouterr().out
+    # two corpora numbering their speakers alike: a prefix per input keeps ids and speakers apart
+    a = str(tmp_path / "a.jsonl")
+    args = ["prepare", "mix", f"{a}:2@s50", a, "--out", str(tmp_path / "two.jsonl")]
+    assert main(args) == 0
+    two, once = read_manifest(tmp_path / "two.jsonl"), read_manifest(a)
+    assert [u.utt_id for u in two[:4]] == [f"s50-{u.utt_id}" for u in once]
+    assert two[4].utt_id == f"s50-{once[0].utt_id}~2" and two[8:] == once
+    assert {u.speaker for u in two[:8]} == {f"s50-{u.speaker}" for u in once}
+    assert main(["prepare", "mix", a, a, "--out", str(tmp_path / "dup.jsonl")]) == 2
+    assert "IN@P" in capsys.readouterr().err
+    assert main(["prepare", "mix", f"{a}@s 50", "--out", str(tmp_path / "bad.jsonl")]) == 2

@@ -15,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -77,8 +78,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
     tr.set_defaults(func=_transcribed)
 
-    mix = corpora.add_parser("mix", help="concatenate manifests, oversampling some: IN[:TIMES]")
-    mix.add_argument("inputs", nargs="+", metavar="IN[:TIMES]", help="manifest, times (def. 1)")
+    mix = corpora.add_parser(
+        "mix", help="concatenate manifests, oversampling some: IN[:TIMES][@PREFIX]"
+    )
+    mix.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="IN[:TIMES][@PREFIX]",
+        help="manifest, times (def. 1), and a prefix for its utterance and speaker ids (def. none)",
+    )
     mix.add_argument("--out", required=True, help="manifest file to write")
     mix.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
     mix.set_defaults(func=_mix)
@@ -138,16 +146,20 @@ def _mix(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not args.overwrite:
         print(f"{args.out}: exists (kept; --overwrite rewrites it)")
         return 0
-    inputs = []
+    inputs, prefixes = [], []
     for item in args.inputs:
+        item, at, prefix = item.rpartition("@") if "@" in item else (item, "", "")
+        if at and not re.fullmatch(r"[A-Za-z0-9_.]+", prefix):
+            raise ManifestError(f"{item}@{prefix}: a prefix is letters, digits, '_' or '.'")
         path, sep, times = item.rpartition(":")
         if not sep or not times.isdigit():
             path, times = item, "1"
         inputs.append((path, int(times)))
+        prefixes.append(prefix)
         if not Path(path).is_file():
             raise ManifestError(f"{path}: no such manifest")
     check_output_file(args.out, overwrite=True, inputs=[path for path, _ in inputs])
-    utts = mix_manifests(inputs, args.out)
+    utts = mix_manifests(inputs, args.out, prefixes)
     print(f"{args.out}: {len(utts)} utterances, {total_duration(utts) / 3600:.2f} h")
     return 0
 

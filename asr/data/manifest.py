@@ -274,22 +274,28 @@ def concat_manifests(
 
 
 def mix_manifests(
-    inputs: Sequence[tuple[str | Path, int]], output: str | Path | None = None
+    inputs: Sequence[tuple[str | Path, int]],
+    output: str | Path | None = None,
+    prefixes: Sequence[str] = (),
 ) -> list[Utterance]:
     """Concatenate manifests, each repeated ``times`` (oversampling a small corpus in a mix).
 
     Args:
         inputs: ``(manifest, times)`` pairs, ``times >= 1``.
         output: manifest to write (atomically), or None.
+        prefixes: one per input (default: none), put before its utterance and speaker ids with
+            a ``-`` (two corpora that number their speakers alike, e.g. two synthetic corpora).
     Returns:
         The utterances; the k-th repeat (k >= 2) of an utterance with an id gets ``<id>~k``, so
         ids stay unique (duplicates across inputs are an error, as in :func:`concat_manifests`).
     """
     utts: list[Utterance] = []
-    for path, times in inputs:
+    for i, (path, times) in enumerate(inputs):
         if times < 1:
             raise ManifestError(f"{path}: repeat count must be >= 1, got {times}")
         once = concat_manifests([path])
+        if i < len(prefixes) and prefixes[i]:
+            once = [_prefixed(u, prefixes[i]) for u in once]
         for k in range(1, times + 1):
             suffix = f"~{k}" if k > 1 else ""
             utts.extend(
@@ -299,11 +305,20 @@ def mix_manifests(
     for utt in utts:
         if utt.utt_id is not None:
             if utt.utt_id in seen:
-                raise ManifestError(f"mix: utt_id {utt.utt_id!r} occurs in two inputs")
+                raise ManifestError(
+                    f"mix: utt_id {utt.utt_id!r} occurs in two inputs (give one a prefix: IN@P)"
+                )
             seen.add(utt.utt_id)
     if output is not None:
         write_manifest(output, utts)
     return utts
+
+
+def _prefixed(utt: Utterance, prefix: str) -> Utterance:
+    """``utt`` with ``<prefix>-`` before its utterance and speaker ids (those it has)."""
+    utt_id = f"{prefix}-{utt.utt_id}" if utt.utt_id is not None else None
+    speaker = f"{prefix}-{utt.speaker}" if utt.speaker is not None else None
+    return replace(utt, utt_id=utt_id, speaker=speaker)
 
 
 def total_duration(utterances: Iterable[Utterance]) -> float:
