@@ -93,6 +93,7 @@ def render_all(
     rejected = _read_rejected(out / "rejected.tsv")
     todo = [j for j in jobs if j.utt_id not in rejected]
     durations: dict[str, float] = {}
+    kept_s = 0.0  # sum of durations, kept as it grows (not re-summed per utterance)
     stats = {"new_s": 0.0, "wall_s": 0.0, "rejected": float(len(rejected))}
     start = time.monotonic()
     mapper = partial(pool.imap_unordered, chunksize=4) if pool is not None else map
@@ -109,8 +110,9 @@ def render_all(
                 stats["rejected"] += 1
             else:
                 durations[job.utt_id] = seconds
+                kept_s += seconds
                 stats["new_s"] += seconds if note != "exists" else 0.0
-            hours = sum(durations.values()) / 3600
+            hours = kept_s / 3600
             bar.set_postfix(hours=f"{hours:.2f}", refresh=False)
             if not on_terminal and (done % every == 0 or done == len(todo)):
                 print(f"rendering: {done}/{len(todo)} utterances, {hours:.2f} h kept, "

@@ -25,6 +25,7 @@ from asr.models.ctc import CTCModel
 from asr.models.io import (
     _DTYPES,
     ACOUSTIC_MODEL,
+    ExportedConfig,
     ModelFileError,
     check_model_out,
     export_model,
@@ -116,10 +117,10 @@ def first_difference(a: Any, b: Any, where: str) -> str | None:
     return None if a == b else f"{where}: {a!r} vs {b!r}"
 
 
-def _check_same_model(model_dirs: Sequence[Path]) -> Tokenizer:
+def _check_same_model(model_dirs: Sequence[Path]) -> tuple[ExportedConfig, Tokenizer]:
     """Raise ModelFileError naming the first folder whose architecture config or tokenizer
     vocabulary differs from the first folder's (only configs and tokenizers are read); returns
-    the first folder's tokenizer."""
+    the first folder's exported config and tokenizer."""
     first = read_exported_config(model_dirs[0])
     tokenizer = load_tokenizer(model_dirs[0])
     reference = {"vocab_size": first.vocab_size, "model": config_io.to_dict(first.model)}
@@ -137,7 +138,7 @@ def _check_same_model(model_dirs: Sequence[Path]) -> Tokenizer:
             raise ModelFileError(
                 f"{path}: tokenizer vocabulary differs from {model_dirs[0]}'s ({diff})"
             )
-    return tokenizer
+    return first, tokenizer
 
 
 def average_model_dirs(
@@ -177,13 +178,12 @@ def average_model_dirs(
         if same_or_inside(Path(out), path):
             raise ModelFileError(f"{out}: the output folder is or lies inside the input {path}")
     check_model_out(out, ACOUSTIC_MODEL, overwrite=overwrite, sources=tuple(dirs))
-    tokenizer = _check_same_model(dirs)
+    exported, tokenizer = _check_same_model(dirs)
     states = (load_model(path)[0].state_dict() for path in dirs)
     try:
         state = average_states(states)
     except StateMismatchError as err:  # not expected: equal configs load equal tensors
         raise ModelFileError(f"{dirs[err.index]}: {err}") from None
-    exported = read_exported_config(dirs[0])
     model = CTCModel(exported.model, exported.vocab_size, load_stats=False)
     model.load_state_dict(state, strict=True)
     return export_model(model.eval(), tokenizer, out, dtype=dtype)  # type: ignore[arg-type]
