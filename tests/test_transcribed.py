@@ -51,7 +51,8 @@ def test_prepare_subsets_and_errors(tmp_path: Path) -> None:
     assert read[0].text.startswith("HELLO WORLD NUMBER") and read[1].duration == pytest.approx(0.2)
     assert tr.prepare_transcribed(tmp_path, tsv, tmp_path / "dev.jsonl", split_file, "dev") == []
     (tmp_path / "bad.tsv").write_text("100-7-0000 no tab here\n")
-    with pytest.raises(tr.TranscribedError, match=r"bad.tsv:1: expected 'id<TAB>text'"):
+    wanted = r"bad.tsv:1: expected 'id<TAB>text\[<TAB>speaker\]'"
+    with pytest.raises(tr.TranscribedError, match=wanted):
         tr.read_transcripts(tmp_path / "bad.tsv")
     (tmp_path / "101-7-0000.flac").unlink()
     with pytest.raises(tr.TranscribedError, match="no audio file for 101-7-0000"):
@@ -93,3 +94,82 @@ def test_mix_repeats_with_unique_ids(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["prepare", "mix", a, a, "--out", str(tmp_path / "dup.jsonl")]) == 2
     assert "IN@P" in capsys.readouterr().err
     assert main(["prepare", "mix", f"{a}@s 50", "--out", str(tmp_path / "bad.jsonl")]) == 2
+
+
+def test_speaker_column_formats_rates_exclusion_and_conversion(tmp_path: Path) -> None:
+    """A third column names the speaker; MP3/48 kHz/stereo audio becomes 16 kHz FLAC, once."""
+    import soundfile as sf
+
+    from asr.audio import audio_info, load_audio
+
+    root = tmp_path / "audio"
+    root.mkdir()
+    t = np.arange(48000) / 48000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    save_audio(root / "p239_001.wav", np.stack([tone, tone], axis=1), 48000)  # stereo 48 kHz
+    save_audio(root / "LJ001-0001.flac", tone[:16000], 16000)  # native: used in place
+    save_audio(root / "LJ001-0002.flac", tone[:16000], 16000)
+    if "MP3" in sf.available_formats():
+        sf.write(root / "cv_1.MP3", tone, 48000, format="MP3")
+        mp3 = "cv_1\tDon't stop: 2 left!\tcv-abc\tvalidated\n"
+    else:
+        mp3 = ""
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text(
+        "p239_001\tPlease call Stella.\tp239\n"
+        "LJ001-0001\tPrinting, in 1884\tLJ\nLJ001-0002\tin being modern.\n" + mp3,
+        encoding="utf-8",
+    )
+    (tmp_path / "eval.txt").write_text("# evaluation clips\nLJ001-0002\n", encoding="utf-8")
+    out, conv = tmp_path / "m.jsonl", tmp_path / "conv"
+    args = ["prepare", "transcribed", "--root", str(root), "--transcripts", str(tsv)]
+    args += ["--exclude", str(tmp_path / "eval.txt"), "--audio-out", str(conv), "--out", str(out)]
+    assert main(args) == 0
+    utts = {u.utt_id: u for u in read_manifest(out)}
+    assert sorted(utts) == sorted(["p239_001", "LJ001-0001"] + (["cv_1"] if mp3 else []))
+    assert utts["p239_001"].speaker == "p239" and utts["LJ001-0001"].speaker == "LJ"
+    assert utts["p239_001"].text == "PLEASE CALL STELLA"
+    assert utts["LJ001-0001"].text == "PRINTING IN EIGHTEEN EIGHTY FOUR"
+    assert utts["LJ001-0001"].audio_filepath == str((root / "LJ001-0001.flac").resolve())
+    converted = Path(utts["p239_001"].audio_filepath)
+    assert converted == (conv / "p239_001.flac").resolve()
+    info = audio_info(converted)
+    assert (info.sample_rate, info.channels) == (16000, 1)
+    assert utts["p239_001"].duration == pytest.approx(1.0, abs=1e-3)
+    # the conversion is a band-limited resampling of the same tone (independent reference: an FFT)
+    samples, _ = load_audio(converted)
+    assert np.argmax(np.abs(np.fft.rfft(samples))) == 440
+    if mp3:
+        assert utts["cv_1"].speaker == "cv-abc" and utts["cv_1"].text == "DON'T STOP TWO LEFT"
+        assert audio_info(utts["cv_1"].audio_filepath).sample_rate == 16000
+    # manifest ids exclude too (dedupe against another corpus); a bad rate is one line
+    ids = tr.read_id_list(out)
+    assert ids == set(utts)
+    with pytest.raises(tr.TranscribedError, match="sample rate must be"):
+        tr.prepare_transcribed(root, tsv, tmp_path / "x.jsonl", audio_out=conv, sample_rate=0)
+    with pytest.raises(tr.TranscribedError, match=r"t2.tsv:1: expected 'id<TAB>text"):
+        (tmp_path / "t2.tsv").write_text("only-an-id\n")
+        tr.read_transcript_rows(tmp_path / "t2.tsv")
+
+
+def test_real_recipe_split_is_speaker_disjoint_with_dev_clean(shared_data: Path) -> None:
+    """egs/real/local/split.tsv lists every speaker of the real-speech sets once; every
+    LibriSpeech dev-clean speaker is dev; the old dev speakers with new train-clean-100 audio
+    (1502, 2910, 6209) moved to train; the other old dev speakers stay dev."""
+    root = Path(__file__).resolve().parents[1]
+    real = shared_data / "real-speech"
+    if not real.is_dir():
+        pytest.skip("../shared/data/real-speech is absent")
+    split = tr.read_speaker_split(root / "egs/real/local/split.tsv")
+    old = tr.read_speaker_split(root / "egs/synth/local/real_split.tsv")
+    for tsv in real.glob("*/transcripts.tsv"):
+        for line, (_, _, speaker) in zip(
+            tsv.read_text(encoding="utf-8").splitlines(), tr.read_transcript_rows(tsv)
+        ):
+            assert speaker in split, (tsv, speaker)
+            if line.endswith("\tdev-clean"):
+                assert split[speaker] == "dev", (tsv, speaker)
+    assert all(split[s] == "train" for s in ("1502", "2910", "6209"))
+    kept = {s for s, subset in old.items() if subset == "dev"} - {"1502", "2910", "6209"}
+    assert all(split[s] == "dev" for s in kept) and len(kept) == 52
+    assert sum(subset == "dev" for subset in split.values()) == 60

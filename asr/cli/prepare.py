@@ -68,12 +68,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lj.set_defaults(func=_ljspeech)
 
     tr = corpora.add_parser(
-        "transcribed", help="audio files <id>.flac + an 'id<TAB>text' file -> JSONL"
+        "transcribed", help="audio files <id>.<ext> + an 'id<TAB>text[<TAB>speaker]' file -> JSONL"
     )
-    tr.add_argument("--root", required=True, help="folder holding <id>.flac or <id>.wav")
-    tr.add_argument("--transcripts", required=True, help="file of 'id<TAB>text' lines")
+    tr.add_argument(
+        "--root", required=True, help="folder holding <id>.flac/.wav/.mp3/.ogg/.opus (any rate)"
+    )
+    tr.add_argument(
+        "--transcripts",
+        required=True,
+        help="file of 'id<TAB>text[<TAB>speaker[<TAB>...]]' lines (speaker default: the id's "
+        "first '-' field)",
+    )
     tr.add_argument("--split", help="speaker split list ('speaker<TAB>subset', with a header)")
     tr.add_argument("--subset", help="the subset of --split to keep")
+    tr.add_argument(
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="leave out these utterance ids (a JSONL manifest's ids, or one id per line)",
+    )
+    tr.add_argument(
+        "--audio-out",
+        help="convert files that are not mono FLAC/WAV at --sample-rate into DIR/<id>.flac once "
+        "(the manifest names them)",
+    )
+    tr.add_argument(
+        "--sample-rate", type=int, default=16000, help="rate of --audio-out files (def. 16000)"
+    )
     tr.add_argument("--out", required=True, help="manifest file to write")
     tr.add_argument("--overwrite", action="store_true", help="rewrite an existing manifest")
     tr.set_defaults(func=_transcribed)
@@ -128,7 +150,15 @@ def _transcribed(args: argparse.Namespace) -> int:
     from asr.data.manifest import total_duration
 
     utts = prepare_transcribed(
-        args.root, args.transcripts, args.out, args.split, args.subset, args.overwrite
+        args.root,
+        args.transcripts,
+        args.out,
+        args.split,
+        args.subset,
+        args.overwrite,
+        exclude=args.exclude,
+        audio_out=args.audio_out,
+        sample_rate=args.sample_rate,
     )
     if not utts:
         print(f"{args.out}: exists (kept; --overwrite rewrites it)")
