@@ -1,10 +1,13 @@
-"""Downloads from a local HTTP server: resume with Range, md5 rejection, atomicity, safe tar."""
+"""Downloads from local HTTP servers: resume with Range against the same version only, md5
+rejection, atomicity, sizes and free space, hostile servers (tests/hostile_http_server.py), safe
+tar."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import shutil
 import socket
 import tarfile
 from pathlib import Path
@@ -12,7 +15,17 @@ from pathlib import Path
 import pytest
 
 from asr.corpora import download as dl
-from asr.corpora.download import DownloadError, Resource, download, extract_tar, fetch, md5sum
+from asr.corpora import transfer
+from asr.corpora.download import (
+    DownloadError,
+    LocalError,
+    Resource,
+    download,
+    extract_tar,
+    fetch,
+    md5sum,
+)
+from tests.hostile_http_server import Answer, serve_script
 from tests.local_http_server import ServerState, serve
 
 PAYLOAD = os.urandom(300_000)
@@ -226,3 +239,135 @@ def test_compression_bomb_is_refused_before_it_is_written(tmp_path, monkeypatch)
     many = _tarball(tmp_path / "many.tar.gz", [_file(f"m/{i}", b"") for i in range(5)])
     with pytest.raises(DownloadError, match=r"many\.tar\.gz: expands beyond 3 members"):
         extract_tar(many, tmp_path / "out2")
+
+
+# ------------------------------------------------ hostile servers (issue 25, items 5, 6, 20)
+
+OTHER = os.urandom(len(PAYLOAD))  # another version of the file on the server
+HALF = len(PAYLOAD) // 2
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_resume_names_the_version_with_if_range(tmp_path: Path) -> None:
+    """No checksum: a resume sends If-Range with the first answer's ETag; the note is removed."""
+    answers = [Answer(PAYLOAD, etag='"v1"', cut_after=HALF), Answer(PAYLOAD, etag='"v1"')]
+    with serve_script(answers) as script:
+        dest = download(script.url, tmp_path / "f", progress=False, retries=1, warn_unchecked=False)
+    assert dest.read_bytes() == PAYLOAD
+    assert script.requests == [(None, None), (f"bytes={HALF}-", '"v1"')]
+    assert _names(tmp_path) == ["f"]
+
+
+@pytest.mark.parametrize("honour_if_range", [True, False])
+def test_file_changed_between_attempts_restarts_instead_of_splicing(
+    tmp_path: Path, honour_if_range: bool
+) -> None:
+    """The file changes on the server (new ETag) between two attempts: a server honouring
+    If-Range answers 200, one ignoring it answers 206 with the new ETag; both restart from 0."""
+    answers = [
+        Answer(PAYLOAD, etag='"a"', cut_after=HALF),
+        Answer(OTHER, etag='"b"', honour_if_range=honour_if_range),
+    ]
+    with serve_script(answers) as script:
+        download(script.url, tmp_path / "f", progress=False, retries=1, warn_unchecked=False)
+    assert (tmp_path / "f").read_bytes() == OTHER  # never PAYLOAD[:HALF] + OTHER[HALF:]
+    expected = [(None, None), (f"bytes={HALF}-", '"a"')]
+    assert script.requests == expected + ([] if honour_if_range else [(None, None)])
+
+
+def _refused(answers: list[Answer], dest: Path, match: str, error=DownloadError, **kwargs) -> str:
+    """Serve ``answers``; ``download`` must raise ``error`` matching ``match``; its message."""
+    with serve_script(answers) as script, pytest.raises(error, match=match) as info:
+        download(script.url, dest, progress=False, **kwargs)
+    return str(info.value)
+
+
+def test_partial_file_of_unknown_version_is_not_resumed_blindly(tmp_path: Path) -> None:
+    """A server sending no ETag/Last-Modified and no checksum to verify the result: nothing
+    shows a resume would continue the same file, so each attempt restarts from byte 0."""
+    with serve_script([Answer(PAYLOAD, cut_after=HALF), Answer(PAYLOAD)]) as script:
+        download(script.url, tmp_path / "f", progress=False, retries=1, warn_unchecked=False)
+    assert script.requests == [(None, None), (None, None)]
+    assert (tmp_path / "f").read_bytes() == PAYLOAD
+    match = "nothing is kept to resume: run again to retry"
+    _refused([Answer(PAYLOAD, cut_after=HALF)], tmp_path / "g", match, retries=0)
+    assert _names(tmp_path) == ["f"]
+
+
+def test_server_ignoring_range_after_a_drop_restarts(tmp_path: Path) -> None:
+    answers = [Answer(PAYLOAD, etag='"v"', cut_after=HALF), Answer(PAYLOAD, honour_range=False)]
+    with serve_script(answers) as script:
+        download(script.url, tmp_path / "f", progress=False, retries=1, warn_unchecked=False)
+    assert (tmp_path / "f").read_bytes() == PAYLOAD
+    assert script.requests[1] == (f"bytes={HALF}-", '"v"')  # answered 200: written from 0
+
+
+def test_announced_size_far_from_the_expected_one_is_refused(tmp_path: Path) -> None:
+    """A Content-Length of 10^15 with an endless body, or of a 39-byte page, against an
+    expected 300 kB: refused from the headers, before the body is read; nothing kept."""
+    endless = Answer(b"", length=10**15, endless=True)
+    dest, size = tmp_path / "f", {"expected_bytes": 300_000}
+    message = _refused([endless], dest, r"announces 1000000000\.0 MB, far more", **size)
+    assert "run again" not in message
+    page = Answer(b"<html><body>Please log in</body></html>", content_type="text/html")
+    _refused([page], dest, r"announces 39 bytes, far less .*web page", **size)
+    assert _names(tmp_path) == []
+
+
+def test_endless_body_without_a_length_is_cut_at_the_expected_size(tmp_path: Path) -> None:
+    endless = Answer(b"", send_length=False, endless=True)
+    match = r"over 200000 bytes arrived \(more than expected"
+    _refused([endless], tmp_path / "f", match, expected_bytes=100_000)
+    assert _names(tmp_path) == []
+
+
+def test_body_without_a_length_far_too_short_is_refused(tmp_path: Path) -> None:
+    """A connection closing early with no Content-Length looks complete: the size tells."""
+    cut = Answer(PAYLOAD[:1000], send_length=False)
+    _refused([cut], tmp_path / "f", r"only 1000 bytes arrived, far less", expected_bytes=300_000)
+    assert _names(tmp_path) == []
+
+
+def test_free_disk_space_is_checked_first(tmp_path: Path, monkeypatch) -> None:
+    """Content-Length 10^15 with no expected size, then a normal file on a nearly full disk:
+    refused before the body is read (issue 25, item 6); an endless body stops at the space."""
+    endless, dest = Answer(b"", length=10**15, endless=True), tmp_path / "f"
+    match = r"not enough free disk space .* it needs 1000000000"
+    _refused([endless], dest, match, LocalError, retries=0)
+    usage, margin = shutil.disk_usage(tmp_path), transfer.FREE_MARGIN_BYTES
+    free = usage._replace(free=margin + 100_000)
+    monkeypatch.setattr(transfer.shutil, "disk_usage", lambda _: free)
+    match = rf"{tmp_path}: not enough free disk space"
+    _refused([Answer(PAYLOAD)], dest, match, LocalError, md5=PAYLOAD_MD5)
+    endless = Answer(b"", send_length=False, endless=True)
+    _refused([endless], dest, r"over 100000 bytes arrived \(the disk would fill")
+    assert _names(tmp_path) == []
+
+
+def test_unwritable_destination_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LocalError, match=r"file: cannot create the download folder"):
+        download("http://127.0.0.1:9/x", tmp_path / "file" / "x", progress=False)
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(server: ServerState, tmp_path, capsys):
+    download(f"{server.base_url}/data.bin", tmp_path / "f", PAYLOAD_MD5, progress=True)
+    assert capsys.readouterr().err == ""
+
+
+def test_yesno_local_tarball_gets_no_checksum_warning(tmp_path: Path, capsys) -> None:
+    """A local yesno tarball is checked by its 60 WAV files, not warned about (issue 25, 20);
+    a download from a mirror still says it is not verified."""
+    from asr.corpora.yesno import download_yesno
+
+    names = ["_".join(format(i, "08b")) + ".wav" for i in range(60)]
+    tarball = _tarball(tmp_path / "waves_yesno.tar.gz", [_file(f"waves_yesno/{n}") for n in names])
+    out = download_yesno(tmp_path / "a", source=tarball, progress=False)
+    assert len(list(out.glob("*.wav"))) == 60
+    assert capsys.readouterr().err == ""
+    with serve(ServerState(files={"/waves_yesno.tar.gz": tarball.read_bytes()})) as state:
+        download_yesno(tmp_path / "b", mirror=state.base_url, progress=False)
+    assert "not verified" in capsys.readouterr().err

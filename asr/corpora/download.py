@@ -1,11 +1,13 @@
 """Downloads that survive bad networks: resume, checksums, atomic completion, safe extraction.
 
-- :func:`download` fetches a URL into a file with a progress bar. Bytes arrive in ``<file>.part``;
-  a dropped connection is resumed with an HTTP ``Range`` request (within the call, up to
-  ``retries`` times, and on the next call if the process died). A server that ignores ``Range``
-  (answers 200 instead of 206) makes the download restart from byte 0. When complete, the md5
-  and/or sha256 is checked and the ``.part`` file is renamed onto the destination, so the
-  destination only ever holds a whole, verified file.
+- :func:`download` fetches a URL into a file with a progress bar (only on a terminal). Bytes
+  arrive in ``<file>.part``; a dropped connection is resumed with an HTTP ``Range`` request
+  (within the call, up to ``retries`` times, and on the next call if the process died), only
+  against the same version of the file (``If-Range``, see :mod:`asr.corpora.transfer`): a server
+  that ignores it, or answers 200 instead of 206, makes the download restart from byte 0. With
+  an expected size, a download far from it is refused and never read past it; the free disk
+  space is checked first. When complete, the md5 and/or sha256 is checked and the ``.part`` file
+  is renamed onto the destination, so the destination only ever holds a whole, verified file.
 - :func:`fetch` resolves where a :class:`Resource` comes from: a mirror base URL (default: the
   resource's own, e.g. openslr), a local folder holding the files, or a local file path.
 - :func:`extract_tar` unpacks a tarball safely (no absolute paths, no ``..``, no links out of
@@ -18,23 +20,48 @@ Every failure is a :class:`DownloadError`: one line naming the URL or path and t
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import re
 import shutil
 import sys
 import tarfile
 import time
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tqdm import tqdm
-
 from asr.atomic import atomic_path
-from asr.errors import AsrError
+from asr.corpora.transfer import (
+    CHUNK_BYTES,
+    TIMEOUT_S,
+    ChecksumError,
+    DownloadError,
+    DroppedError,
+    InterruptedDownloadError,
+    LocalError,
+    Plan,
+    check_size,
+    discard,
+    entity_file,
+    fetch_into,
+    local_error,
+)
+
+__all__ = [
+    "ChecksumError",
+    "DownloadError",
+    "InterruptedDownloadError",
+    "LocalError",
+    "Resource",
+    "download",
+    "extract_tar",
+    "fetch",
+    "file_digest",
+    "md5sum",
+    "read_md5_file",
+    "sha256sum",
+    "verify_md5",
+]
 
 # extract_tar's bounds: the archive may expand to at most MAX_EXTRACT_RATIO times its size on
 # disk (or MIN_EXTRACT_BYTES, whichever is larger), counting 512 bytes per member header, and
@@ -46,19 +73,10 @@ MIN_EXTRACT_BYTES = 1 << 30
 MAX_TAR_MEMBERS = 500_000
 TAR_HEADER_BYTES = 512
 
-# Bytes read from the network or disk per step.
-CHUNK_BYTES = 1 << 20
-# Socket timeout for connecting and for each read, in seconds.
-TIMEOUT_S = 60.0
 # Times a dropped connection is resumed within one download() call.
 RETRIES = 3
 # Pause before retry k is RETRY_PAUSE_S * k seconds.
 RETRY_PAUSE_S = 1.0
-USER_AGENT = "asr-download/0.1 (+https://github.com/)"
-
-
-class DownloadError(AsrError):
-    """A download, checksum or extraction failure; the message names the URL or path."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +89,6 @@ class Resource:
     base_url: str
     # Published md5 (hex), or None when no checksum is published (a warning is printed).
     md5: str | None
-
-
-class _DroppedError(Exception):
-    """The connection ended before the whole file arrived (resumable)."""
 
 
 def file_digest(path: str | Path, algorithm: str, chunk_bytes: int = CHUNK_BYTES) -> str:
@@ -97,25 +111,29 @@ def sha256sum(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> str:
 
 
 def verify_md5(
-    path: str | Path, md5: str | None, what: str | None = None, sha256: str | None = None
+    path: str | Path,
+    md5: str | None,
+    what: str | None = None,
+    sha256: str | None = None,
+    warn: bool = True,
 ) -> None:
-    """Raise :class:`DownloadError` unless ``path``'s md5 is ``md5`` and its sha256 is
-    ``sha256`` (each checked when given; neither given: warn, no check).
+    """Raise :class:`ChecksumError` unless ``path``'s md5 is ``md5`` and its sha256 is
+    ``sha256`` (each checked when given; neither given: a warning unless not ``warn``).
 
     ``what`` (default: the path) names the file in the messages, e.g. the URL it came from.
     """
     what = what or str(path)
     if md5 is None and sha256 is None:
-        print(
-            f"warning: {what}: no published md5 or sha256 checksum; not verified", file=sys.stderr
-        )
+        if warn:
+            message = f"warning: {what}: no published md5 or sha256 checksum; not verified"
+            print(message, file=sys.stderr)
         return
     for algorithm, expected in (("md5", md5), ("sha256", sha256)):
         if expected is None:
             continue
         actual = file_digest(path, algorithm)
         if actual != expected.lower():
-            raise DownloadError(
+            raise ChecksumError(
                 f"{what}: {algorithm} mismatch: expected {expected.lower()}, got {actual}"
             )
 
@@ -141,64 +159,28 @@ def read_md5_file(path: str | Path) -> dict[str, str]:
     return table
 
 
-def _open_url(url: str, offset: int, timeout_s: float) -> http.client.HTTPResponse:
-    headers = {"User-Agent": USER_AGENT}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        return urllib.request.urlopen(request, timeout=timeout_s)
-    except urllib.error.HTTPError as err:
-        err.close()
-        if err.code == 416 and offset:
-            raise _DroppedError("server refused the resume range") from None
-        raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
-    except urllib.error.URLError as err:
-        raise DownloadError(f"{url}: cannot connect: {err.reason}") from None
-    except (OSError, http.client.HTTPException) as err:
-        raise _DroppedError(f"{type(err).__name__}: {err}") from None
-
-
-def _resume_offset(response: http.client.HTTPResponse, offset: int) -> int:
-    """Where the response body starts: ``offset`` for a matching 206, else 0 (restart)."""
-    if not offset or response.status != 206:
-        return 0
-    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-    return offset if match and int(match.group(1)) == offset else 0
-
-
-def _fetch_into(url: str, part: Path, timeout_s: float, progress: bool) -> None:
-    """Append the rest of ``url`` to ``part`` (or restart it); _DroppedError when cut short."""
-    offset = part.stat().st_size if part.exists() else 0
-    try:
-        response = _open_url(url, offset, timeout_s)
-    except _DroppedError:
-        if not offset:
-            raise
-        part.unlink()  # 416: the partial file cannot be resumed; start again
-        offset = 0
-        response = _open_url(url, offset, timeout_s)
-    with response:
-        start = _resume_offset(response, offset)
-        length = response.headers.get("Content-Length")
-        total = start + int(length) if length and length.isdigit() else None
-        bar = tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name[: -len(".part")], disable=not progress, leave=False,
-        )  # fmt: skip
-        with bar, open(part, "ab" if start else "wb") as fh:
-            try:
-                while chunk := response.read(CHUNK_BYTES):
-                    fh.write(chunk)
-                    bar.update(len(chunk))
-            except (OSError, http.client.HTTPException) as err:
-                raise _DroppedError(f"{type(err).__name__}: {err}") from None
-    size = part.stat().st_size
-    if total is not None and size < total:
-        raise _DroppedError(f"connection closed after {size} of {total} bytes")
-    if total is not None and size > total:
-        part.unlink()
-        raise DownloadError(f"{url}: received {size} bytes, more than the {total} announced")
+def _transfer(url: str, part: Path, plan: Plan, retries: int) -> None:
+    """Fetch ``url`` into ``part``, resuming a dropped connection up to ``retries`` times."""
+    for attempt in range(retries + 1):
+        try:
+            fetch_into(url, part, plan)
+            return
+        except DroppedError as err:
+            if attempt < retries:
+                time.sleep(RETRY_PAUSE_S * attempt)
+                continue
+            if not plan.resumable(part):  # this server does not say which version it sends
+                discard(part)
+                raise InterruptedDownloadError(
+                    f"{url}: download interrupted ({err}); the server does not identify the "
+                    "file's version (no ETag or Last-Modified), so nothing is kept to resume: "
+                    "run again to retry"
+                ) from None
+            have = part.stat().st_size
+            raise InterruptedDownloadError(
+                f"{url}: download interrupted ({err}); {have} bytes kept in {part}, "
+                "run again to resume"
+            ) from None
 
 
 def download(
@@ -209,6 +191,8 @@ def download(
     retries: int = RETRIES,
     timeout_s: float = TIMEOUT_S,
     sha256: str | None = None,
+    expected_bytes: int | None = None,
+    warn_unchecked: bool = True,
 ) -> Path:
     """Download ``url`` to ``dest``: resumable, checksum-verified, atomic. Returns ``dest``.
 
@@ -216,38 +200,44 @@ def download(
         url: http(s) URL of the file.
         dest: destination file; an existing one is verified against ``md5`` and kept.
         md5: expected hex md5 (None: not checked; neither md5 nor sha256: a warning).
-        progress: show a tqdm progress bar on stderr.
+        progress: show a tqdm progress bar on stderr (never when stderr is not a terminal).
         retries: how many times a dropped connection is resumed before giving up (the
             ``.part`` file is kept, so running again resumes too).
         timeout_s: socket timeout for connecting and for each read.
         sha256: expected hex sha256 (None: not checked). A mismatching download is deleted.
+        expected_bytes: approximate size: a file announced or arriving outside a factor
+            ``SIZE_SLACK`` of it is refused, and no more than that is read (None: unknown).
+        warn_unchecked: warn when neither md5 nor sha256 is given (a caller that checks the
+            file itself passes False).
+    Raises:
+        DownloadError (ChecksumError, InterruptedDownloadError, LocalError: see each): one line.
     """
     dest = Path(dest)
     if dest.is_file():
-        verify_md5(dest, md5, f"{dest} (delete it to download {url} again)", sha256)
+        where = f"{dest} (delete it to download {url} again)"
+        verify_md5(dest, md5, where, sha256, warn=warn_unchecked)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    for attempt in range(retries + 1):
-        try:
-            _fetch_into(url, part, timeout_s, progress)
-            break
-        except _DroppedError as err:
-            if attempt == retries:
-                have = part.stat().st_size if part.exists() else 0
-                raise DownloadError(
-                    f"{url}: download interrupted ({err}); {have} bytes kept in {part}, "
-                    "run again to resume"
-                ) from None
-            time.sleep(RETRY_PAUSE_S * attempt)
     try:
-        verify_md5(part, md5, url, sha256)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise local_error(dest.parent, "create the download folder", err) from None
+    part = dest.with_name(dest.name + ".part")
+    checked = md5 is not None or sha256 is not None
+    plan = Plan(timeout_s, progress, checked, expected_bytes)
+    _transfer(url, part, plan, retries)
+    check_size(url, part, plan)
+    try:
+        verify_md5(part, md5, url, sha256, warn=warn_unchecked)
     except DownloadError:
-        part.unlink()
+        discard(part)
         raise
-    with open(part, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(part, dest)
+    try:
+        with open(part, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(part, dest)
+    except OSError as err:
+        raise local_error(dest, "write the download", err) from None
+    entity_file(part).unlink(missing_ok=True)
     return dest
 
 
@@ -271,6 +261,7 @@ def fetch(
     source: str | Path | None = None,
     progress: bool = True,
     copy: bool = False,
+    warn_unchecked: bool = True,
 ) -> Path:
     """Get a verified local copy of ``resource``; returns its path.
 
@@ -282,17 +273,21 @@ def fetch(
             the network; it is verified and used in place unless ``copy``.
         progress: show progress bars.
         copy: copy a local source into ``dest_dir`` (atomically) instead of using it in place.
+        warn_unchecked: warn when ``resource`` has no checksum (False: the caller checks the
+            file's contents itself).
     """
     dest_dir = Path(dest_dir)
+    warn = warn_unchecked
     if source is None:
         url = f"{(mirror or resource.base_url).rstrip('/')}/{resource.name}"
-        return download(url, dest_dir / resource.name, resource.md5, progress=progress)
+        dest = dest_dir / resource.name
+        return download(url, dest, resource.md5, progress=progress, warn_unchecked=warn)
     path = _local_file(resource.name, Path(source))
     target = dest_dir / resource.name
     if copy and target.is_file():  # copied before (or the source is the target): check it
-        verify_md5(target, resource.md5, f"{target} (delete it to copy {path} again)")
+        verify_md5(target, resource.md5, f"{target} (delete it to copy {path} again)", warn=warn)
         return target
-    verify_md5(path, resource.md5)
+    verify_md5(path, resource.md5, warn=warn)
     if not copy:
         return path
     with atomic_path(target) as tmp:

@@ -10,8 +10,9 @@ Splits (both 30/30, both from the file names sorted in byte order):
 - ``"icefall"``: even positions train, odd positions test, as lhotse's yesno recipe (used by
   icefall's ``egs/yesno``) does.
 
-openslr publishes no checksum for this tarball, so the download is not md5-verified (a warning
-says so); instead the extracted folder must hold exactly 60 well-named WAV files.
+openslr publishes no checksum for this tarball, so a download is not md5-verified (a warning
+says so; a local tarball, ``source``, gets none); instead the extracted folder must hold exactly
+60 well-named WAV files.
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ def download_yesno(
     marker = dest / ".waves_yesno.complete"
     if marker.is_file() and out.is_dir():
         return out
-    tarball = fetch(YESNO_RESOURCE, dest, mirror=mirror, source=source, progress=progress)
+    tarball = fetch(
+        YESNO_RESOURCE, dest, mirror=mirror, source=source, progress=progress,
+        warn_unchecked=source is None,  # the user's own file: its 60 WAV files are checked below
+    )  # fmt: skip
     extract_tar(tarball, dest, marker=marker)
     try:
         find_wavs(out)

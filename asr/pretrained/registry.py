@@ -43,7 +43,7 @@ class RegistryEntry:
     description: str  # one line: what it is
     file: str  # file name on the server (a base-URL override serves <base>/<file>)
     urls: tuple[str, ...]  # where the publisher serves it, first tried first (bundled: none)
-    size_mb: float  # approximate download size, MB
+    size_mb: float  # approximate download size, MB (a download outside half to twice it is refused)
     licence: str  # the publisher's licence, or where it is stated
     citation: str  # what to cite
     wer: str | None = None  # WER published by its authors (None: not recorded here)
@@ -70,6 +70,8 @@ def _check(entry: RegistryEntry, where: str) -> None:
             raise RegistryError(f"{where} urls: {url!r} is not an http(s) URL of {entry.file}")
     if entry.kind != BUNDLED and not entry.urls:
         raise RegistryError(f"{where} urls: a {entry.kind} entry needs at least one URL")
+    if entry.kind != BUNDLED and not entry.size_mb > 0:  # downloads are checked against it
+        raise RegistryError(f"{where} size_mb: must be a size > 0 in MB, got {entry.size_mb!r}")
     for algorithm, value in (("sha256", entry.sha256), ("md5", entry.md5)):
         if value is not None and not _HEX[algorithm].fullmatch(value):
             raise RegistryError(f"{where} {algorithm}: not a lower-case hex digest: {value!r}")
