@@ -7,14 +7,20 @@ Formats (:func:`read_transcripts`, ``fmt="auto"`` picks one by suffix, then by c
   else ``audio_filepath`` (resolved against the file's folder, plus ``@offset`` when the line has a
   non-zero offset); ``id_key`` forces one of the two. Suffixes ``.jsonl``/``.json``, or a first
   line starting with ``{``.
-- ``kaldi``: ``utt-id text...`` a line (the text may be empty). Auto-detected when every first
-  token contains a digit and no line looks like trn.
+- ``kaldi``: ``utt-id text...`` a line (the text may be empty). Auto-detected when the first
+  words look like ids: every one holds a digit, ``-`` or ``_``, or every one has lower-case
+  letters while the text after them has none (``alpha A B C``), and no line looks like trn.
 - ``trn``: sclite ``text... (utt-id)`` a line. Suffix ``.trn``, or every line ends in ``(...)``.
 - ``plain``: one utterance a line, matched with the other file by line number; an empty line is
   an empty transcript.
 
 Keyed formats return ``{utt_id: text}`` (file order); plain returns a list. A duplicate id, bad
 JSON or a line without its text key raises :class:`~asr.scoring.ScoreError` naming file and line.
+
+A reference and a hypothesis are best detected together (:func:`detect_pair_formats`, what
+``asr score`` does): a file pair whose first words could be ids that pair differently from line
+numbers is refused rather than guessed, and the ``note`` says which pairing was chosen when the
+data left room for doubt.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -61,9 +68,31 @@ def detect_format(path: Path, lines: list[str]) -> str:
         return "jsonl"
     if content and all(_TRN_LINE.match(line) for line in content):
         return "trn"
-    if content and all(any(c.isdigit() for c in line.split()[0]) for line in content):
-        return "kaldi"
-    return "plain"
+    return "kaldi" if _FirstWords.of(lines).id_like else "plain"
+
+
+_ID_MARK = re.compile(r"[0-9_-]")
+
+
+@dataclass(frozen=True)
+class _FirstWords:
+    """The first word of every non-blank line of a kaldi-or-plain file, and what they look like."""
+
+    words: tuple[str, ...]  # in line order
+    unique: bool  # no word starts two lines
+    id_like: bool  # every one has a digit, - or _; or every one has lower-case letters and the
+    # text after them has letters, none lower-case (``utt-3 HELLO``, ``alpha A B C``)
+
+    @classmethod
+    def of(cls, lines: list[str]) -> _FirstWords:
+        parts = [line.split() for line in lines if line.strip()]
+        words = tuple(p[0] for p in parts)
+        rest = "".join(w for p in parts for w in p[1:])
+        marked = all(_ID_MARK.search(w) for w in words)
+        cased = all(any(c.islower() for c in w) for w in words) and (
+            any(c.isalpha() for c in rest) and not any(c.islower() for c in rest)
+        )
+        return cls(words, len(set(words)) == len(words), bool(words) and (marked or cased))
 
 
 def _add(
@@ -192,3 +221,114 @@ def read_transcripts(
     if fmt == "trn":
         return _read_trn(path, lines)
     return [line.strip() for line in lines]
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """Formats of a reference and a hypothesis file, detected together."""
+
+    ref_format: str  # jsonl, kaldi, trn or plain
+    hyp_format: str  # the same for the hypothesis
+    note: str | None = None  # how they are paired, when the data left room for doubt
+
+
+_WHICH = "pass --format kaldi to pair by utterance id or --format plain to pair by line number"
+
+
+def detect_pair_formats(
+    ref: str | Path, hyp: str | Path, ref_fmt: Format = "auto", hyp_fmt: Format = "auto"
+) -> Pairing:
+    """Formats of a reference and a hypothesis file, ``auto`` ones detected from both files.
+
+    Each file is first detected alone (:func:`detect_format`). Two files that are each Kaldi
+    text or plain text are then decided together, so that lines are never paired by number
+    when their first words are ids that disagree:
+
+    - first words that look like ids (module docstring) in both files: Kaldi;
+    - first words that look like ids in one file only: Kaldi for both when the other file's
+      first words are unique and share one with them (the ids then must match), else as
+      detected alone (the pairing then fails: ids on one side only);
+    - otherwise plain text; but when each file's first words are unique and some start lines
+      of both files, ids and line numbers could disagree: one that starts another line number
+      in the other file is a :class:`ScoreError` asking for ``--format``, else the note says
+      that lines were paired by number (the first words scored as words).
+
+    Raises:
+        ScoreError: unreadable file, unknown format, or first words that could be ids either way.
+    """
+    ref, hyp = Path(ref), Path(hyp)
+    for path, fmt in ((ref, ref_fmt), (hyp, hyp_fmt)):
+        if fmt not in FORMATS:
+            known = ", ".join(FORMATS)
+            raise ScoreError(f"{path}: unknown transcript format {fmt!r} (one of {known})")
+    ref_lines, hyp_lines = _lines(ref), _lines(hyp)
+    r_fmt = detect_format(ref, ref_lines) if ref_fmt == "auto" else ref_fmt
+    h_fmt = detect_format(hyp, hyp_lines) if hyp_fmt == "auto" else hyp_fmt
+    open_r = ref_fmt == "auto" and r_fmt in ("kaldi", "plain")
+    open_h = hyp_fmt == "auto" and h_fmt in ("kaldi", "plain")
+    if not (open_r and open_h):
+        if open_r or open_h:  # one side open, the other given or jsonl/trn
+            r_fmt, h_fmt = _one_side_open(r_fmt, h_fmt, ref_lines, hyp_lines, open_r)
+        return Pairing(r_fmt, h_fmt)
+    return _both_open(_FirstWords.of(ref_lines), _FirstWords.of(hyp_lines), ref, hyp)
+
+
+def _one_side_open(
+    r_fmt: str, h_fmt: str, ref_lines: list[str], hyp_lines: list[str], open_r: bool
+) -> tuple[str, str]:
+    """An open (kaldi-or-plain) file against a Kaldi file: Kaldi too when its first words are
+    unique and share one with the other's ids; otherwise as detected alone."""
+    other = h_fmt if open_r else r_fmt
+    if other != "kaldi":
+        return r_fmt, h_fmt
+    mine = _FirstWords.of(ref_lines if open_r else hyp_lines)
+    theirs = _FirstWords.of(hyp_lines if open_r else ref_lines)
+    if mine.unique and set(mine.words) & set(theirs.words):
+        return "kaldi", "kaldi"
+    return r_fmt, h_fmt
+
+
+def _both_open(r: _FirstWords, h: _FirstWords, ref: Path, hyp: Path) -> Pairing:
+    """The decision of :func:`detect_pair_formats` for two kaldi-or-plain files."""
+    if r.id_like and h.id_like:
+        return Pairing("kaldi", "kaldi")
+    if r.id_like or h.id_like:
+        ids, other = (r, h) if r.id_like else (h, r)
+        if other.unique and set(ids.words) & set(other.words):
+            return Pairing("kaldi", "kaldi")
+        return Pairing("kaldi" if r.id_like else "plain", "kaldi" if h.id_like else "plain")
+    if not (r.unique and h.unique and set(r.words) & set(h.words)):
+        return Pairing("plain", "plain")
+    where = {word: number for number, word in enumerate(h.words, start=1)}
+    for number, word in enumerate(r.words, start=1):
+        if where.get(word, number) != number:
+            raise ScoreError(
+                f"{hyp}: cannot tell whether the first word of a line is an utterance id: "
+                f"'{word}' starts line {number} of {ref} but line {where[word]} of {hyp}; "
+                f"{_WHICH}"
+            )
+    if r.words == h.words:
+        note = (
+            f"every line of {ref} and {hyp} starts with the same word: scored as plain text "
+            "paired by line number, the first words counted; if they are utterance ids, pass "
+            "--format kaldi"
+        )
+    else:
+        note = (
+            f"{ref} and {hyp} scored as plain text, paired by line number (the first words do "
+            "not look like utterance ids); if they are, pass --format kaldi"
+        )
+    return Pairing("plain", "plain", note)
+
+
+def pair_single(
+    refs: dict[str, str] | list[str], hyps: dict[str, str] | list[str]
+) -> tuple[dict[str, str] | list[str], dict[str, str] | list[str], str | None]:
+    """One keyed utterance against one line without an id (``asr transcribe file.flac`` prints
+    the text alone): the line takes the id. Returns both sides and the id given, or None."""
+    for keyed, plain in ((refs, hyps), (hyps, refs)):
+        if isinstance(keyed, dict) and isinstance(plain, list) and len(keyed) == len(plain) == 1:
+            (key,) = keyed
+            named = {key: plain[0]}
+            return (refs, named, key) if keyed is refs else (named, hyps, key)
+    return refs, hyps, None

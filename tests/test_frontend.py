@@ -169,6 +169,55 @@ def test_per_feature_and_utterance_normalisation() -> None:
     )
 
 
+def test_per_feature_std_floor_against_numpy() -> None:
+    """``(x - mean) / (max(std, min_std) + eps)`` with the unbiased std, over valid frames."""
+    gen = np.random.default_rng(9)
+    x = gen.standard_normal((2, 50, 3))
+    x[:, :, 1] = 0.001 * x[:, :, 1] - 16.6  # a nearly flat band, as a band with no signal
+    lengths = [50, 31]
+    out = F.per_feature_normalize(torch.from_numpy(x), torch.tensor(lengths), 1e-5, 0.05)
+    for row, n in enumerate(lengths):
+        valid = x[row, :n]
+        std = np.maximum(valid.std(axis=0, ddof=1), 0.05)
+        want = (valid - valid.mean(axis=0)) / (std + 1e-5)
+        np.testing.assert_allclose(out[row, :n].numpy(), want, rtol=1e-12, atol=1e-12)
+        assert not out[row, n:].any()
+    assert out[:, :, 1].abs().max() < 0.1  # the flat band stays near 0
+
+
+def _telephone_band(seconds: float = 3.0) -> torch.Tensor:
+    """``(1, samples)``: noise with a speech-like envelope at 8 kHz, resampled to 16 kHz as
+    ``load_audio`` does: the mel bands above 4 kHz hold only the resampler's leakage."""
+    from asr.audio import resample
+
+    t = np.arange(int(8000 * seconds)) / 8000
+    envelope = np.sin(np.pi * t / t[-1]) ** 2 * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+    x8 = 0.1 * envelope * np.random.default_rng(5).standard_normal(len(t))
+    return torch.from_numpy(resample(x8.astype(np.float32), 8000, 16000))[None]
+
+
+def test_telephone_band_features_are_well_conditioned() -> None:
+    """Issue 25: NeMo's per-feature normalisation divides a band with no signal by its std
+    + 1e-5, and that std is rounding noise: float32 and float64 differed by 0.27 and 1e-6 of
+    added noise moved features by 4.8. The preset floors the std (normalize_min_std) and
+    normalises in float64; bands with signal are normalised exactly as NeMo does."""
+    frontend = make("nemo_mel64")
+    wave = _telephone_band()
+    lengths = torch.tensor([wave.shape[1]])
+    f32, _ = frontend(wave, lengths)
+    f64, _ = frontend(wave.double(), lengths)
+    assert (f32.double() - f64).abs().max() <= 1e-3
+    noise = 1e-6 * torch.randn(wave.shape, generator=torch.Generator().manual_seed(0))
+    noisy, _ = frontend(wave + noise, lengths)
+    assert (noisy - f32).abs().max() <= 0.05
+    assert frontend.cfg.normalize_min_std > 0
+    nemo = Frontend(dataclasses.replace(frontend.cfg, normalize_min_std=0.0)).eval()
+    plain, _ = nemo(wave.double(), lengths)
+    speech_bands = 50  # mel bands 0-49 (up to 4.1 kHz) hold the signal
+    torch.testing.assert_close(f64[..., :speech_bands], plain[..., :speech_bands])
+    assert (plain[..., speech_bands:] - f64[..., speech_bands:]).abs().max() > 1.0
+
+
 @pytest.mark.parametrize("suffix", [".json", ".safetensors"])
 def test_global_cmvn_stats_roundtrip(tmp_path: Path, suffix: str) -> None:
     mean, std = torch.linspace(-1, 1, 80), torch.linspace(0.5, 2, 80)

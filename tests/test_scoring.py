@@ -308,6 +308,110 @@ def test_cli_jsonl_matching_by_audio_path_when_hyp_lacks_ids(tmp_path, capsys):
     assert f"error: {hyp}:1: no 'utt_id'" in capsys.readouterr().err
 
 
+def _score_cli(tmp_path, capsys, ref: str, hyp: str, *extra: str) -> tuple[int, dict, str]:
+    (tmp_path / "r").write_text(ref)
+    (tmp_path / "h").write_text(hyp)
+    rc = main(["score", str(tmp_path / "r"), str(tmp_path / "h"), "--json", *extra])
+    out, err = capsys.readouterr()
+    return rc, (json.loads(out) if rc == 0 else {}), err
+
+
+def test_cli_ids_without_digits_pair_by_id(tmp_path, capsys):
+    """Issue 25: ids without a digit were read as plain text and paired by line number: a
+    perfect hypothesis in another order scored 100 %."""
+    rc, data, err = _score_cli(
+        tmp_path, capsys, "alpha A B C\nbeta D E F\n", "beta D E F\nalpha A B C\n"
+    )
+    assert rc == 0 and data["wer"] == 0.0 and data["words"]["ref_len"] == 6
+    assert [u["utt_id"] for u in data["utterances"]] == ["alpha", "beta"] and err == ""
+
+
+def test_cli_bundled_samples_against_transcribe_output(tmp_path, capsys):
+    """`asr transcribe asr/pretrained/samples/` prints ``name text`` lines in file-name order,
+    the reverse of samples/text: scored by id (it gave 106 % WER by line number)."""
+    from asr.pretrained import DEFAULT_MODEL_DIR
+
+    ref = (DEFAULT_MODEL_DIR.parent / "samples" / "text").read_text()
+    refs = dict(line.split(" ", 1) for line in ref.splitlines())
+    hyps = {"ljspeech-LJ001-0001": "RETAIN IN THE ONLY SENSE WITH WHICH WE ARE PRESENT "
+            "CONSTERED DIFFERS FROM MOST OF NOT FROM ALL THE REST AND PRET REPRESENTED IN THE "
+            "BASIN", "synth-test": "BUT YOU MUST HAVE IT HE CLOSELY TO SEE A LIKE I WENT AND "
+            "THAT CAN TRAVEL ON THE RAILWAY"}  # fmt: skip
+    assert sorted(refs) == sorted(hyps) and list(refs) != sorted(refs)
+    hyp = "".join(f"{k} {hyps[k]}\n" for k in sorted(hyps))
+    rc, data, err = _score_cli(tmp_path, capsys, ref, hyp)
+    keys = list(refs)
+    assert rc == 0 and err == ""
+    assert data["wer"] == pytest.approx(jiwer.wer([refs[k] for k in keys], [hyps[k] for k in keys]))
+    assert data["words"]["ref_len"] == sum(len(refs[k].split()) for k in keys)
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "want"),
+    [
+        ("synth-test A B C\n", "synth-test A B D\n", 1 / 3),  # one-line Kaldi: id not a word
+        ("alpha A B C\n", "alpha A B D\n", 1 / 3),
+        ("synth-test A B C\n", "A B D\n", 1 / 3),  # one utterance against one bare line
+        ("THE CAT SAT\n", "THE DOG SAT\n", 1 / 3),  # plain text stays plain
+        ("a b\nc d\n", "a b\nc e\n", 1 / 4),
+    ],
+)
+def test_cli_one_line_and_plain_files(tmp_path, capsys, ref, hyp, want):
+    rc, data, _ = _score_cli(tmp_path, capsys, ref, hyp)
+    assert rc == 0 and data["wer"] == pytest.approx(want)
+
+
+def test_cli_says_which_pairing_when_in_doubt(tmp_path, capsys):
+    _, data, err = _score_cli(tmp_path, capsys, "THE CAT\nA DOG\n", "THE CAT\nA FROG\n")
+    assert data["wer"] == 0.25 and err.startswith("note: every line of") and "--format kaldi" in err
+    _, data, err = _score_cli(tmp_path, capsys, "synth-test A B\n", "A C\n")
+    assert data["wer"] == 0.5 and "paired with the one utterance 'synth-test'" in err
+    _, data, err = _score_cli(tmp_path, capsys, "THE CAT\nA DOG\n", "THE CAT\nA FROG\n",
+                              "--format", "plain")  # fmt: skip
+    assert data["wer"] == 0.25 and err == ""
+
+
+@pytest.mark.parametrize(
+    ("ref", "hyp", "message"),
+    [  # ids that disagree are never paired by line number
+        ("alpha A\nbeta B\n", "alpha A\ngamma B\n", "no hypothesis for utterance 'beta'"),
+        ("utt-1 A\nutt-2 B\n", "A\nB\n", "has no utterance ids but"),
+        ("THE CAT\nA DOG\n", "A CAT\nTHE DOG\n", "cannot tell whether the first word"),
+    ],
+)
+def test_cli_ids_that_disagree_are_one_line_errors(tmp_path, capsys, ref, hyp, message):
+    rc, _, err = _score_cli(tmp_path, capsys, ref, hyp)
+    assert rc == 2 and message in err and len(err.splitlines()) == 1
+
+
+ids = st.lists(st.text("abcdefgh", min_size=1, max_size=3), min_size=1, max_size=5, unique=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids, st.randoms(use_true_random=False), st.booleans())
+def test_detection_never_pairs_different_ids(tmp_path_factory, names, rng, upper):
+    """Kaldi files with the same ids in any order and any spelling of ids: auto-detection
+    either pairs by id, pairs by line number only when the ids agree line by line, or
+    refuses (never pairs two utterances with different ids)."""
+    from asr.transcripts import detect_pair_formats
+
+    folder = tmp_path_factory.mktemp("ids")
+    names = [n.upper() for n in names] if upper else names
+    order = list(names)
+    rng.shuffle(order)
+    (folder / "r").write_text("".join(f"{n} X Y\n" for n in names))
+    (folder / "h").write_text("".join(f"{n} X Z\n" for n in order))
+    try:
+        pairing = detect_pair_formats(folder / "r", folder / "h")
+    except ScoreError as err:
+        assert "cannot tell" in str(err)
+        return
+    if pairing.ref_format == "plain":
+        assert pairing.hyp_format == "plain" and order == names and pairing.note
+    else:
+        assert (pairing.ref_format, pairing.hyp_format) == ("kaldi", "kaldi")
+
+
 def test_cli_normalize(tmp_path, capsys):
     pytest.importorskip("asr.text")
     (tmp_path / "r.txt").write_text("Mr. Smith paid 5 pounds.\n")

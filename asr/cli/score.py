@@ -3,8 +3,13 @@
 REF and HYP are JSONL manifests (``text``; ``pred_text`` preferred in HYP when present; matched
 by ``utt_id`` when both files have one on every line, else by ``audio_filepath``), Kaldi
 ``utt-id text`` files, sclite ``.trn`` files or plain aligned text (one utterance a line, matched
-by line number). The format is picked by suffix and content; ``--format`` (both files) or
-``--ref-format``/``--hyp-format`` override it.
+by line number). The format is picked by suffix and content of both files together: first words
+that look like ids (each has a digit, - or _, or lower case before upper-case text) are utterance
+ids, and two utterances with different ids are never paired. Where the first words could be ids
+either way, a note on stderr says which pairing was used, or, when pairing by id and by line
+number would differ, an error asks for --format. ``--format`` (both files) or
+``--ref-format``/``--hyp-format`` override it. One utterance with an id against one line without
+(``asr transcribe file.flac`` prints the text alone) is paired, with a note.
 
 Text conventions: when REF and HYP differ in case, punctuation or digits (raw LJSpeech text
 against our upper-case output), both are normalised to the LibriSpeech convention
@@ -134,17 +139,27 @@ def _normalize_by_default(
 def run(args: argparse.Namespace) -> int:
     """Read both files, score them and print the report; returns 0."""
     import json
+    import sys
 
     from asr.scoring import ScoreError, format_report, score
-    from asr.transcripts import read_transcripts, resolve_format
+    from asr.transcripts import detect_pair_formats, pair_single, read_transcripts
 
-    ref_fmt = resolve_format(args.ref, args.ref_format or args.format)
-    hyp_fmt = resolve_format(args.hyp, args.hyp_format or args.format)
+    pairing = detect_pair_formats(
+        args.ref, args.hyp, args.ref_format or args.format, args.hyp_format or args.format
+    )
+    if pairing.note:
+        print(f"note: {pairing.note}", file=sys.stderr)
+    ref_fmt, hyp_fmt = pairing.ref_format, pairing.hyp_format
     id_key = _id_key(args, ref_fmt, hyp_fmt)
     refs = read_transcripts(args.ref, ref_fmt, text_key=args.ref_key or "text", id_key=id_key)
     hyps = read_transcripts(args.hyp, hyp_fmt, text_key=args.hyp_key, id_key=id_key)
     if len(refs) == 0:
         raise ScoreError(f"{args.ref}: no utterances")
+    plain = args.hyp if isinstance(hyps, list) else args.ref
+    refs, hyps, single = pair_single(refs, hyps)
+    if single is not None:
+        print(f"note: {plain} is one line without an utterance id: paired with the one "
+              f"utterance '{single}' of the other file", file=sys.stderr)  # fmt: skip
     normalize = args.normalize or _normalize_by_default(args, refs, hyps)
     if normalize:
         refs, hyps = _normalized(refs), _normalized(hyps)

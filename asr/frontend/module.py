@@ -75,6 +75,8 @@ class FrontendConfig:
     normalize: Literal["none", "utterance", "per_feature", "global"] = "none"  # normalisation
     normalize_vars: bool = False  # utterance CMVN: also divide by the std
     normalize_eps: float = 1e-5  # per_feature: added to the std (NeMo)
+    normalize_min_std: float = 0.0  # per_feature: the std is raised to at least this (0: none,
+    # as NeMo; > 0 keeps a band with no signal near 0 instead of amplifying its rounding noise)
     cmvn_stats: str | None = None  # global: stats file (safetensors or JSON with mean, std)
     deltas: int = 0  # 0: none, 1: deltas, 2: deltas and delta-deltas
     delta_window: int = 2  # half-width of the delta regression window, frames
@@ -99,6 +101,8 @@ class FrontendConfig:
             raise ValueError(f"preemphasis must be in [0, 1], got {self.preemphasis}")
         if self.spectrum_power <= 0 or (self.log_eps <= 0 and self.log != "none"):
             raise ValueError("spectrum_power and log_eps must be > 0")
+        if not 0.0 <= self.normalize_min_std < float("inf"):
+            raise ValueError(f"normalize_min_std must be >= 0, got {self.normalize_min_std}")
         if self.num_mel_bins < 1:
             raise ValueError(f"num_mel_bins must be >= 1, got {self.num_mel_bins}")
         if self.features == "mfcc" and not 1 <= self.num_ceps <= self.num_mel_bins:
@@ -368,11 +372,18 @@ class Frontend(nn.Module):
         return F.mask_frames(feats, out_lengths), out_lengths
 
     def _normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        """Normalisation per ``cfg.normalize``; per-utterance statistics in float64: a band
+        that is constant over an utterance must give 0, but a float32 mean of 1000 equal
+        values -16.6 is off by ~2e-6, which ``/ (std + 1e-5)`` turns into 0.28."""
         cfg = self.cfg
         if cfg.normalize == "utterance":
-            return F.utterance_cmvn(feats, lengths, cfg.normalize_vars)
+            out = F.utterance_cmvn(feats.double(), lengths, cfg.normalize_vars)
+            return out.to(feats.dtype)
         if cfg.normalize == "per_feature":
-            return F.per_feature_normalize(feats, lengths, cfg.normalize_eps)
+            out = F.per_feature_normalize(
+                feats.double(), lengths, cfg.normalize_eps, cfg.normalize_min_std
+            )
+            return out.to(feats.dtype)
         if cfg.normalize == "global":
             mean, std = self.cmvn_mean.to(feats.dtype), self.cmvn_std.to(feats.dtype)
             return F.global_cmvn(feats, lengths, mean, std)

@@ -92,15 +92,21 @@ def utterance_cmvn(features: Tensor, lengths: Tensor, norm_vars: bool = False) -
     return out * mask
 
 
-def per_feature_normalize(features: Tensor, lengths: Tensor, eps: float = 1e-5) -> Tensor:
+def per_feature_normalize(
+    features: Tensor, lengths: Tensor, eps: float = 1e-5, min_std: float = 0.0
+) -> Tensor:
     """NeMo ``per_feature`` normalisation: ``(x - mean) / (std + eps)`` per utterance and feature.
 
-    ``std`` is the unbiased (``n - 1``) standard deviation over valid frames, 0 for one frame.
+    ``std`` is the unbiased (``n - 1``) standard deviation over valid frames, 0 for one frame,
+    raised to at least ``min_std``. NeMo has no such floor: a feature that hardly varies (a
+    mel band with no signal, as above 4 kHz in telephone audio resampled to 16 kHz) is then
+    divided by ~``eps`` and its rounding noise becomes unit-variance features.
 
     Args:
         features: ``(batch, frames, features)``.
         lengths: ``(batch,)`` valid frames.
         eps: added to the standard deviation (NeMo: 1e-5).
+        min_std: floor of the standard deviation (default 0: none, as NeMo).
 
     Returns:
         ``(batch, frames, features)`` with padded frames set to 0.
@@ -109,6 +115,8 @@ def per_feature_normalize(features: Tensor, lengths: Tensor, eps: float = 1e-5) 
     centred = (features - mean) * mask
     dof = (count - 1.0).clamp(min=1.0)
     std = (centred.pow(2).sum(dim=1, keepdim=True) / dof).sqrt()
+    if min_std > 0.0:
+        std = std.clamp(min=min_std)
     return centred / (std + eps)
 
 
