@@ -1,4 +1,5 @@
-"""Shared fixtures: the development data in ../shared/data (skipped cleanly when absent)."""
+"""Shared fixtures: the development data in ../shared/data (skipped cleanly when absent); one
+torch thread for the tests of small tensor ops."""
 
 from __future__ import annotations
 
@@ -24,3 +25,16 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("shared data (../shared/data or $ASR_SHARED_DATA) not present")
     return path
+
+
+@pytest.fixture()
+def one_thread():
+    """One torch thread for the test, restored afterwards: small tensor ops (beam search, small
+    LSTMs) only get slower with more threads on a busy machine. A test module opts in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

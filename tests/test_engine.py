@@ -35,13 +35,15 @@ def _acoustic(folder: Path, exp: Path):
             "num_buckets": 2,
         },
         "optim": {"name": "adamw", "lr": 1e-2, "warmup_steps": 2},
-        "epochs": 3,
-        "grad_accum": 2,
-        "ema_decay": 0.5,
-        "checkpoint_every_steps": 3,
-        "log_every_steps": 1,
-        "average_best": 2,
-        "device": "cpu",
+        "engine": {
+            "epochs": 3,
+            "grad_accum": 2,
+            "ema_decay": 0.5,
+            "checkpoint_every_steps": 3,
+            "log_every_steps": 1,
+            "average_best": 2,
+            "device": "cpu",
+        },
     }
     path = folder / "train.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -59,9 +61,10 @@ def _lm(folder: Path, exp: Path):
     text.write_text("\n".join(lines) + "\n", encoding="utf-8")
     overrides = ["model.embedding_dim=16", "model.hidden_size=24", "model.dropout=0.2",
                  "data.text_format=lines", "data.buffer_sentences=64", "data.max_batch_tokens=256",
-                 "data.max_sentence_tokens=100", "data.valid_per_mille=100", "max_steps=10",
-                 "checkpoint_every_steps=3", "log_every_steps=1", "optim.warmup_steps=2",
-                 "device=cpu"]  # fmt: skip
+                 "data.max_sentence_tokens=100", "data.valid_per_mille=100",
+                 "engine.max_steps=10", "engine.checkpoint_every_steps=3",
+                 "engine.log_every_steps=1", "optim.warmup_steps=2",
+                 "engine.device=cpu"]  # fmt: skip
     cfg = load_lm_train_config("conf/lm/small_char.yaml", overrides)
     return LMTrainer(cfg, CharTokenizer(), [text], exp), "lm"
 

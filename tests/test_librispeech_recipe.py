@@ -54,19 +54,17 @@ data:
 optim:
   lr: 3.0e-3
   warmup_steps: 2
-epochs: 2
-average_best: 1
-log_every_steps: 1
-device: cpu
+engine:
+  epochs: 2
+  average_best: 1
+  log_every_steps: 1
+  device: cpu
 """
 TINY_LM = """\
 model: {embedding_dim: 16, hidden_size: 32, num_layers: 1, proj_size: 0, dropout: 0.0}
 data: {text_format: lines, max_batch_tokens: 2048, max_batch_size: 32, buffer_sentences: 100}
 optim: {lr: 3.0e-3, schedule: constant}
-max_steps: 6
-checkpoint_every_steps: 3
-log_every_steps: 1
-threads: 1
+engine: {max_steps: 6, checkpoint_every_steps: 3, log_every_steps: 1, threads: 1}
 """
 TINY_DECODE = "beam_size: 4\ntoken_top_k: 8\nalpha: 0.3\n"
 

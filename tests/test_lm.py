@@ -19,13 +19,7 @@ from asr.tokenizer import CharTokenizer
 TOK = CharTokenizer()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: small LSTMs only get slower with more on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TEXTS = ["THE CAT SAT", "A", "", "ON THE MAT'S EDGE", "IT IS"]
@@ -208,8 +202,9 @@ def _train(tmp_path, exp, extra=(), resume=False):
     overrides = ["model.embedding_dim=16", "model.hidden_size=24", "model.dropout=0.2",
                  "data.text_format=lines", "data.buffer_sentences=64", "data.max_batch_tokens=256",
                  "data.max_sentence_tokens=100",
-                 "data.valid_per_mille=100", "max_steps=10", "checkpoint_every_steps=4",
-                 "log_every_steps=1", "optim.warmup_steps=2", "threads=0", *extra]  # fmt: skip
+                 "data.valid_per_mille=100", "engine.max_steps=10",
+                 "engine.checkpoint_every_steps=4", "engine.log_every_steps=1",
+                 "optim.warmup_steps=2", "engine.threads=0", *extra]  # fmt: skip
     return main(args + (["--resume"] if resume else []) + overrides)
 
 
@@ -246,10 +241,11 @@ def test_init_from_continues_an_exported_lm(tmp_path, capsys):
     """init_from starts from the exported LM's weights: at a vanishing learning rate the
     continued run exports the same weights and starts at a far lower loss than a fresh run; a
     different architecture is a one-line error naming the field."""
-    assert _train(tmp_path, "first", ["max_steps=40", "epochs=5", "optim.lr=0.01"]) == 0
+    first = ["engine.max_steps=40", "engine.epochs=5", "optim.lr=0.01"]
+    assert _train(tmp_path, "first", first) == 0
     fresh = _losses(tmp_path / "first" / "log.jsonl")[1]
     lm_dir = tmp_path / "first" / "lm"
-    more = [f"init_from={lm_dir}", "max_steps=4", "optim.lr=1e-9", "optim.min_lr=0"]
+    more = [f"init_from={lm_dir}", "engine.max_steps=4", "optim.lr=1e-9", "optim.min_lr=0"]
     assert _train(tmp_path, "second", more) == 0
     assert _losses(tmp_path / "second" / "log.jsonl")[1] < fresh - 0.5
     want = load_lm(lm_dir)[0].state_dict()

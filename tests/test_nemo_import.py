@@ -412,8 +412,7 @@ def test_fine_tune_from_imported_model(tmp_path, clips) -> None:
                 "init_from": str(model_dir),
                 "data": {"train_manifest": str(tmp_path / "train.jsonl"), "num_buckets": 1},
                 "optim": {"name": "adamw", "lr": 1e-4, "warmup_steps": 0},
-                "max_steps": 1,
-                "device": "cpu",
+                "engine": {"max_steps": 1, "device": "cpu"},
             }
         )
     )

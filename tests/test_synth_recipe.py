@@ -52,7 +52,7 @@ def _phase2_config(tmp_path: Path) -> Path:
     cfg = {
         "data": {"train_manifest": "x", "max_batch_seconds": 60.0, "num_workers": 0},
         "optim": {"name": "adamw", "lr": 1e-3, "schedule": "constant"},
-        "epochs": 1, "device": "cpu",
+        "engine": {"epochs": 1, "device": "cpu"},
     }  # fmt: skip
     path = tmp_path / "phase2.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -156,8 +156,8 @@ def test_synth_recipe_end_to_end(tmp_path: Path) -> None:
 
 
 FT_OVERRIDES = (
-    "max_steps=2 checkpoint_every_steps=1 optim.warmup_steps=1 data.num_workers=0 "
-    "data.num_buckets=1 data.max_batch_seconds=60 device=cpu log_every_steps=1"
+    "engine.max_steps=2 engine.checkpoint_every_steps=1 optim.warmup_steps=1 data.num_workers=0 "
+    "data.num_buckets=1 data.max_batch_seconds=60 engine.device=cpu engine.log_every_steps=1"
 )
 
 
@@ -185,7 +185,8 @@ def test_synth_recipe_real_finetunes_averaged(tmp_path: Path) -> None:
         assert cfg["data"]["train_manifest"] == str(manifests / "real_train_x2.jsonl")
         assert cfg["data"]["valid_manifest"] == str(manifests / "real_dev.jsonl")
         assert cfg["data"]["augment"]["noise_manifest"] == str(manifests / "train.jsonl")
-        assert cfg["optim"]["lr"] == 1e-4 and cfg["max_steps"] == 2 and cfg["seed"] == 0
+        assert cfg["optim"]["lr"] == 1e-4
+        assert cfg["engine"]["max_steps"] == 2 and cfg["engine"]["seed"] == 0
     augmented, plain = (cfg["data"]["augment"] for cfg in configs)
     assert len(augmented["speed_factors"]) == 7 and augmented["reverb_prob"] == 0.2
     assert plain["speed_factors"] == [1.0] and plain["reverb_prob"] == plain["noise_prob"] == 0

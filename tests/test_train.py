@@ -32,10 +32,7 @@ def _write_config(folder: Path, **changes) -> Path:
             "num_buckets": 2,
         },
         "optim": {"name": "adamw", "lr": 1e-2, "warmup_steps": 5, "weight_decay": 0.0},
-        "epochs": 4,
-        "log_every_steps": 1,
-        "average_best": 2,
-        "device": "cpu",
+        "engine": {"epochs": 4, "log_every_steps": 1, "average_best": 2, "device": "cpu"},
     }
     cfg = copy.deepcopy(cfg)  # changes must not reach the shared TINY_MODEL
     for key, value in changes.items():
@@ -102,12 +99,12 @@ def test_best_metric_reaches_the_checkpoint_manager(tmp_path, tokenizer_dir):
     from asr.train.config import load_train_config
 
     config = _write_config(tmp_path)
-    cfg = load_train_config(config, ["best_metric=cer"])
+    cfg = load_train_config(config, ["engine.best_metric=cer"])
     trainer = AcousticTrainer(cfg, load_tokenizer(tokenizer_dir), tmp_path / "exp")
     assert trainer.engine.checkpoints.metric == "cer"
     assert load_train_config(config).best_metric == "wer"
     with pytest.raises(ConfigError, match="best_metric"):
-        load_train_config(config, ["best_metric=bleu"])
+        load_train_config(config, ["engine.best_metric=bleu"])
 
 
 def test_training_learns_and_exports(tmp_path, tokenizer_dir):
@@ -117,7 +114,8 @@ def test_training_learns_and_exports(tmp_path, tokenizer_dir):
 
     # one full batch per epoch: 80 steps of full-batch training learn the tones (at 1e-2 the
     # kaiming-initialised tiny model ends at WER 0.82; 2e-2, 3e-2 and 5e-2 all reach 0)
-    overrides = ["epochs=80", "data.max_batch_seconds=100", "data.num_buckets=1", "optim.lr=3e-2"]
+    overrides = ["engine.epochs=80", "data.max_batch_seconds=100", "data.num_buckets=1"]
+    overrides.append("optim.lr=3e-2")
     cfg = load_train_config(_write_config(tmp_path), overrides)
     out = train(cfg, tokenizer_dir, tmp_path / "exp")
     losses = _losses(tmp_path / "exp")
@@ -132,7 +130,7 @@ def test_training_learns_and_exports(tmp_path, tokenizer_dir):
 
 
 def test_kill_and_resume_continues_the_same_losses(tmp_path, tokenizer_dir):
-    config = _write_config(tmp_path, checkpoint_every_steps=3, epochs=3)
+    config = _write_config(tmp_path, **{"engine.checkpoint_every_steps": 3, "engine.epochs": 3})
     ref = _asr(
         "train",
         "--config",
@@ -190,10 +188,12 @@ def _first_step_record(exp: Path) -> dict:
 def test_ddp_two_gloo_ranks_equal_one_process_with_accumulation(tmp_path, tokenizer_dir):
     """Rank r of 2 takes batches r, r+2, ...; one process accumulating 2 batches per step sees
     the same two batches, so the averaged gradient (its norm) and the mean loss must agree."""
-    config = _write_config(tmp_path, max_steps=1, epochs=1)
+    config = _write_config(tmp_path, **{"engine.max_steps": 1, "engine.epochs": 1})
     no_dropout = [f"model.encoder.blocks.{i}.dropout=0.0" for i in range(3)]
     common = ["--config", str(config), "--tokenizer", str(tokenizer_dir)]
-    single = _asr("train", *common, "--exp", str(tmp_path / "one"), "grad_accum=2", *no_dropout)
+    single = _asr(
+        "train", *common, "--exp", str(tmp_path / "one"), "engine.grad_accum=2", *no_dropout
+    )
     assert single.wait(timeout=600) == 0, single.stdout.read()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = subprocess.run(
@@ -237,17 +237,17 @@ def test_ema_checkpoints_resume_and_average_without_validation(tmp_path, tokeniz
 
     config = _write_config(tmp_path)
     base = [
-        "ema_decay=0.9",
+        "engine.ema_decay=0.9",
         "data.valid_manifest=null",
         "optim.schedule=constant",
-        "average_best=2",
-        "checkpoint_every_steps=2",
-        "epochs=1",
+        "engine.average_best=2",
+        "engine.checkpoint_every_steps=2",
+        "engine.epochs=1",
     ]
     tok = load_tokenizer(tokenizer_dir)
 
     def run(exp: str, max_steps: int, resume: bool = False):
-        cfg = load_train_config(config, [*base, f"max_steps={max_steps}"])
+        cfg = load_train_config(config, [*base, f"engine.max_steps={max_steps}"])
         return AcousticTrainer(cfg, tok, tmp_path / exp).run(resume=resume)
 
     out = run("ref", 6)

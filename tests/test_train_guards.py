@@ -39,11 +39,13 @@ def _acoustic(exp: Path, corpus: Path, *overrides: str):
         "model": TINY_MODEL,
         "data": {"train_manifest": str(corpus), "max_batch_seconds": 6.0, "num_buckets": 1},
         "optim": {"lr": 1e-2, "schedule": "constant"},
-        "epochs": 2,
-        "checkpoint_every_steps": 2,
-        "log_every_steps": 1,
-        "keep_last": 5,
-        "device": "cpu",
+        "engine": {
+            "epochs": 2,
+            "checkpoint_every_steps": 2,
+            "log_every_steps": 1,
+            "keep_last": 5,
+            "device": "cpu",
+        },
     }
     path = corpus.parent / f"train-{abs(hash(str(exp)))}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -59,9 +61,9 @@ def _lm(exp: Path, corpus: Path, *overrides: str):
     text.write_text("".join(f"THE CAT {'SAT ' * (i % 4)}ON A MAT\n" for i in range(200)))
     base = ["model.embedding_dim=8", "model.hidden_size=8", "data.text_format=lines",
             "data.max_batch_tokens=128", "data.max_sentence_tokens=60",
-            "data.buffer_sentences=32", "max_steps=6", "checkpoint_every_steps=2",
-            "log_every_steps=1", "keep_last=5", "device=cpu",
-            "optim.schedule=constant"]  # fmt: skip
+            "data.buffer_sentences=32", "engine.max_steps=6",
+            "engine.checkpoint_every_steps=2", "engine.log_every_steps=1", "engine.keep_last=5",
+            "engine.device=cpu", "optim.schedule=constant"]  # fmt: skip
     cfg = load_lm_train_config("conf/lm/small_char.yaml", base + list(overrides))
     return LMTrainer(cfg, CharTokenizer(), [text], exp)
 
@@ -90,9 +92,9 @@ def test_second_run_in_an_experiment_needs_resume_or_overwrite(tmp_path, corpus,
     (exp / "notes.txt").write_text("mine\n")
     before = _snapshot(exp)
     with pytest.raises(ExperimentError, match=r"exp: holds a training run .*--resume.*--exp"):
-        build(exp, corpus, "seed=7").run()
+        build(exp, corpus, "engine.seed=7").run()
     assert _snapshot(exp) == before  # nothing written, nothing removed
-    build(exp, corpus, "seed=7").run(overwrite=True)
+    build(exp, corpus, "engine.seed=7").run(overwrite=True)
     assert (exp / "notes.txt").read_text() == "mine\n"  # not a run's file: kept
     steps = sorted(p.name for p in (exp / "checkpoints").glob("step-*"))
     assert steps and all(int(s[5:]) <= 6 for s in steps)
@@ -113,8 +115,8 @@ def test_overwrite_removes_only_what_a_run_writes(tmp_path, corpus):
 def test_resume_with_a_changed_architecture_is_one_line(tmp_path, corpus):
     """Old: ``RuntimeError: Error(s) in loading state_dict ... size mismatch`` traceback."""
     exp = tmp_path / "exp"
-    _acoustic(exp, corpus, "max_steps=2").run()
-    changed = _acoustic(exp, corpus, "model.encoder.blocks.0.filters=24", "max_steps=4")
+    _acoustic(exp, corpus, "engine.max_steps=2").run()
+    changed = _acoustic(exp, corpus, "model.encoder.blocks.0.filters=24", "engine.max_steps=4")
     with pytest.raises(StateError, match=r"step-00000002: the checkpoint does not fit") as err:
         changed.run(resume=True)
     assert "\n" not in str(err.value) and "config.yaml" in str(err.value)
@@ -165,7 +167,7 @@ def test_a_diverged_run_stops_and_keeps_the_last_good_checkpoint(
 ):
     _poison(monkeypatch, set(range(2, 100)))
     exp = tmp_path / "exp"
-    trainer = build(exp, corpus, "max_nonfinite_steps=2")
+    trainer = build(exp, corpus, "engine.max_nonfinite_steps=2")
     with pytest.raises(DivergedError, match=r"2 steps in a row .*step-00000002.*optim.lr"):
         trainer.run()
     assert not (exp / "model").exists() and not (exp / "lm").exists()  # nothing exported
@@ -177,7 +179,8 @@ def test_a_diverged_run_stops_and_keeps_the_last_good_checkpoint(
 def test_huge_learning_rate_never_writes_non_finite_weights(tmp_path, corpus):
     """The issue's case: ``optim.lr=1e12`` exported a NaN model with rc 0."""
     exp = tmp_path / "exp"
-    trainer = _acoustic(exp, corpus, "optim.lr=1e12", "max_nonfinite_steps=3", "epochs=8")
+    overrides = ("optim.lr=1e12", "engine.max_nonfinite_steps=3", "engine.epochs=8")
+    trainer = _acoustic(exp, corpus, *overrides)
     with pytest.raises(DivergedError, match="training diverged"):
         trainer.run()
     assert not (exp / "model").exists()
@@ -191,11 +194,11 @@ def test_huge_learning_rate_never_writes_non_finite_weights(tmp_path, corpus):
 def test_resume_falls_back_from_a_truncated_checkpoint(tmp_path, corpus, capsys):
     """Old: a ``SafetensorError`` traceback."""
     exp = tmp_path / "exp"
-    _acoustic(exp, corpus, "max_steps=4").run()
+    _acoustic(exp, corpus, "engine.max_steps=4").run()
     newest = exp / "checkpoints" / "step-00000004" / "model.safetensors"
     newest.write_bytes(newest.read_bytes()[:100])
     capsys.readouterr()
-    trainer = _acoustic(exp, corpus, "max_steps=4")
+    trainer = _acoustic(exp, corpus, "engine.max_steps=4")
     trainer.run(resume=True)
     said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resume:")]
     assert len(said) == 1 and "step-00000004" in said[0], said
@@ -206,10 +209,10 @@ def test_resume_falls_back_from_a_truncated_checkpoint(tmp_path, corpus, capsys)
 
 def test_no_readable_checkpoint_is_one_line(tmp_path, corpus):
     exp = tmp_path / "exp"
-    _acoustic(exp, corpus, "max_steps=2").run()
+    _acoustic(exp, corpus, "engine.max_steps=2").run()
     (exp / "checkpoints" / "step-00000002" / "train.json").write_text("{not json")
     with pytest.raises(StateError, match="no readable checkpoint"):
-        _acoustic(exp, corpus, "max_steps=4").run(resume=True)
+        _acoustic(exp, corpus, "engine.max_steps=4").run(resume=True)
 
 
 def test_failed_checkpoint_save_leaves_nothing_and_resume_ignores_leftovers(
@@ -264,14 +267,14 @@ def test_device_must_be_known_and_cuda_must_exist(tmp_path, corpus, monkeypatch)
 
     for bad in ("tpu", "gpu"):
         with pytest.raises(ConfigError, match=rf"device: expected one of .*{bad}"):
-            _acoustic(tmp_path / "exp", corpus, f"device={bad}")
+            _acoustic(tmp_path / "exp", corpus, f"engine.device={bad}")
         with pytest.raises(ConfigError, match=rf"device: expected one of .*{bad}"):
-            _lm(tmp_path / "exp", corpus, f"device={bad}")
+            _lm(tmp_path / "exp", corpus, f"engine.device={bad}")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(DeviceError, match="device: cuda, but torch sees no usable CUDA"):
         init_distributed("cuda")
     with pytest.raises(DeviceError, match="no usable CUDA"):
-        _acoustic(tmp_path / "exp", corpus, "device=cuda")
+        _acoustic(tmp_path / "exp", corpus, "engine.device=cuda")
     assert init_distributed("auto").device.type == "cpu"
 
 
@@ -281,11 +284,11 @@ def test_device_must_be_known_and_cuda_must_exist(tmp_path, corpus, monkeypatch)
         ("optim.lr=.nan", "optim.lr"),
         ("optim.lr=.inf", "optim.lr"),
         ("optim.min_lr=-.inf", "optim.min_lr"),
-        ("grad_clip=.nan", "grad_clip"),
-        ("ema_decay=.nan", "ema_decay"),
+        ("engine.grad_clip=.nan", "engine.grad_clip"),
+        ("engine.ema_decay=.nan", "engine.ema_decay"),
         ("data.max_batch_seconds=.nan", "data.max_batch_seconds"),
         ("model.frontend.num_mel_bins=-5", "num_mel_bins"),
-        ("max_nonfinite_steps=0", "max_nonfinite_steps"),
+        ("engine.max_nonfinite_steps=0", "max_nonfinite_steps"),
     ],
 )
 def test_numeric_fields_are_finite_and_named(tmp_path, corpus, override, field):

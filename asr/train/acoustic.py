@@ -38,7 +38,7 @@ from asr.models.io import export_model
 from asr.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import TrainConfig
-from asr.train.engine import Engine, EngineConfig, run_distributed
+from asr.train.engine import Engine, RunPlan, join_job, run_distributed
 from asr.train.exp import prepare_experiment
 from asr.train.runtime import seed_everything
 from asr.train.validate import validate
@@ -59,26 +59,32 @@ class AcousticTrainer:
         info: D.DistInfo | None = None,
     ) -> None:
         self.cfg, self.tokenizer, self.exp_dir = cfg, tokenizer, Path(exp_dir)
-        self.info = info or D.init_distributed(cfg.device)
-        seed_everything(cfg.seed)
+        self.info = join_job(cfg.engine, info)
+        seed_everything(cfg.engine.seed)
         spec = SpecAugment.from_config(cfg.data.augment)
         model = CTCModel(cfg.model, tokenizer.vocab_size, spec_augment=spec)
         if cfg.init_from:
             init_weights_from(model, cfg.init_from, tokenizer)
         self.loader = self._train_loader()
         self.valid = self._valid_dataset()
+        plan = run_plan(cfg, self.loader)
         self.engine = Engine(
-            engine_config(cfg, self.loader), model, self.loader, self, self.exp_dir, self.info
+            cfg.engine, cfg.optim, plan, model, self.loader, self, self.exp_dir, self.info
         )
         self.model: CTCModel = self.engine.model  # type: ignore[assignment]
 
+    @property
+    def sample_rate_hz(self) -> int:
+        """The rate audio is read at: the model's (its front-end's), as at inference."""
+        return self.cfg.model.frontend.sample_rate_hz
+
     def _train_loader(self) -> SpeechDataLoader:
-        data = self.cfg.data
+        data, seed = self.cfg.data, self.cfg.engine.seed
         utts = filter_by_duration(
             read_manifest(data.train_manifest), data.min_duration_s, data.max_duration_s
         )
         dataset = SpeechDataset(
-            utts, self.tokenizer, data.sample_rate_hz, augment=data.augment, seed=self.cfg.seed
+            utts, self.tokenizer, self.sample_rate_hz, augment=data.augment, seed=seed
         )
         sampler = DynamicBucketSampler(
             dataset.durations,
@@ -86,7 +92,7 @@ class AcousticTrainer:
             max_batch_size=data.max_batch_size,
             num_buckets=data.num_buckets,
             sorted_epochs=data.sorted_epochs,
-            seed=self.cfg.seed,
+            seed=seed,
             rank=self.info.rank,
             world_size=self.info.world_size,
         )
@@ -97,7 +103,7 @@ class AcousticTrainer:
         if not data.valid_manifest:
             return None
         utts = read_manifest(data.valid_manifest)
-        return SpeechDataset(utts, self.tokenizer, data.sample_rate_hz)
+        return SpeechDataset(utts, self.tokenizer, self.sample_rate_hz)
 
     # ------------------------------------------------------------------------------ task
     def loss(self, forward: Callable[..., Any], batch: Batch) -> tuple[Tensor, float, float]:
@@ -141,31 +147,17 @@ class AcousticTrainer:
         return self.engine.run(resume)
 
 
-def engine_config(cfg: TrainConfig, loader: SpeechDataLoader) -> EngineConfig:
-    """The engine's options for an acoustic-model run (the schedule spans every epoch)."""
-    per_epoch = math.ceil(loader.num_batches_per_epoch() / cfg.grad_accum)
-    total = per_epoch * cfg.epochs
-    total = min(total, cfg.max_steps) if cfg.max_steps else total
-    validating = bool(cfg.data.valid_manifest)
-    return EngineConfig(
-        optim=cfg.optim,
-        epochs=cfg.epochs,
+def run_plan(cfg: TrainConfig, loader: SpeechDataLoader) -> RunPlan:
+    """What the engine needs besides ``cfg.engine`` for an acoustic-model run: the schedule
+    spans every epoch (or ``max_steps``); throughput in audio hours per second."""
+    engine = cfg.engine
+    per_epoch = math.ceil(loader.num_batches_per_epoch() / engine.grad_accum)
+    total = per_epoch * engine.epochs
+    total = min(total, engine.max_steps) if engine.max_steps else total
+    return RunPlan(
         total_steps=total,
-        max_steps=cfg.max_steps,
-        grad_accum=cfg.grad_accum,
-        grad_clip=cfg.grad_clip,
-        amp=cfg.amp,
-        ema_decay=cfg.ema_decay,
-        compile=cfg.compile,
-        seed=cfg.seed,
-        checkpoint_every_steps=cfg.checkpoint_every_steps,
-        # without validation metrics the newest `average_best` checkpoints are averaged instead
-        keep_last=cfg.keep_last if validating else max(cfg.keep_last, cfg.average_best),
-        average_best=cfg.average_best,
-        average_newest=cfg.average_best,
         best_metric=cfg.best_metric,
-        log_every_steps=cfg.log_every_steps,
-        max_nonfinite_steps=cfg.max_nonfinite_steps,
+        validates=bool(cfg.data.valid_manifest),
         rate_name="audio_h_per_s",
         rate_divisor=3600.0,
     )
@@ -207,4 +199,4 @@ def train(
     prepare_experiment(exp_dir, "model", resume, overwrite, remove=False)  # check only
     tokenizer = load_tokenizer(tokenizer_dir)
     build = functools.partial(AcousticTrainer, cfg, tokenizer, exp_dir)  # (info) -> trainer
-    return run_distributed(cfg.device, build, resume=resume, overwrite=overwrite)
+    return run_distributed(cfg.engine, build, resume=resume, overwrite=overwrite)

@@ -1,36 +1,49 @@
 """The training configurations (one YAML file each, strict keys and types): :class:`TrainConfig`
 for the acoustic model (``asr train``), :class:`LMTrainConfig` for the LSTM LM (``asr train-lm``).
 
+Both have the same four sections: ``model``, ``data``, ``optim`` and ``engine`` (epochs, steps,
+clipping, AMP, EMA, checkpoints, seed, device, ...: one
+:class:`~asr.train.engine_config.EngineConfig`, the same keys and defaults in both), beside each
+trainer's own top-level keys (``init_from``; ``valid_batch_tokens``). An engine key at the top
+level (the layout before the ``engine:`` section, e.g. ``epochs: 10``) is a one-line ConfigError
+saying where it goes.
+
 ``model`` may be a path to a model YAML (relative to the training YAML, e.g.
 ``../../../conf/model/small.yaml``) or an inline mapping; overrides such as
-``optim.lr=3e-3`` or ``model.encoder.activation=relu`` apply after it is inlined. With
-``init_from: <model folder>`` and no ``model``, the model config is the pretrained model's.
+``optim.lr=3e-3``, ``engine.grad_clip=5`` or ``model.encoder.activation=relu`` apply after it is
+inlined. With ``init_from: <model folder>`` and no ``model``, the model config is the pretrained
+model's.
+
+The sample rate has one source, the model's front-end (``model.frontend.sample_rate_hz``):
+training reads and resamples audio to it, as every inference path does. The old
+``data.sample_rate_hz`` key is an error (delete it), not accepted even when equal, so no config
+keeps a second copy that could drift.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
 
 from asr import config as config_io
 from asr.data.augment import AugmentConfig
 from asr.lm.lstm import LSTMLMConfig
 from asr.lm.text_data import LMDataConfig
 from asr.models.ctc import ModelConfig, inline_frontend_preset, load_model_config
+from asr.train.engine_config import EngineConfig
 from asr.train.optim import OptimConfig
 
-# Where training runs: "auto" picks CUDA when available; "cuda" without CUDA is an error.
-Device = Literal["auto", "cpu", "cuda"]
+AM_METRICS = ("wer", "cer", "loss")  # asr train's validation metrics (the first ranks by default)
+LM_METRICS = ("loss", "ppl", "bits_per_token")  # asr train-lm's
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the training data comes from and how it is batched."""
+    """Where the training data comes from and how it is batched. Audio is read at the model's
+    rate (``model.frontend.sample_rate_hz``): the rate has no key here."""
 
     train_manifest: str  # JSONL manifest of the training utterances
     valid_manifest: str | None = None  # JSONL manifest for validation WER each epoch (None: none)
-    sample_rate_hz: int = 16000  # audio is resampled to this rate
     max_batch_seconds: float = 120.0  # padded seconds of audio per batch (batch x longest)
     max_batch_size: int | None = None  # cap on utterances per batch (None: no cap)
     num_buckets: int = 10  # duration buckets of the sampler (1: no bucketing)
@@ -52,35 +65,44 @@ class TrainConfig:
     model: ModelConfig  # front-end + encoder (vocabulary size comes from the tokenizer)
     data: DataConfig  # manifests, batching, augmentation
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # optimiser + LR schedule
-    epochs: int = 10  # passes over the training data
-    max_steps: int = 0  # stop after this many optimizer steps (0: run every epoch)
-    grad_accum: int = 1  # batches accumulated per optimizer step
-    grad_clip: float = 0.0  # clip the global gradient norm to this (0: no clipping)
-    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision (CUDA; bf16 also on CPU)
-    ema_decay: float = 0.0  # exponential moving average of the weights (0: off, e.g. 0.999)
-    seed: int = 0  # seeds model init, dropout, SpecAugment, augmentation and shuffling
-    checkpoint_every_steps: int = 0  # also checkpoint every N steps (0: at epoch ends only)
-    keep_last: int = 2  # newest checkpoints kept on disk
-    average_best: int = 5  # best checkpoints (by best_metric) averaged into the final model
-    best_metric: Literal["wer", "cer", "loss"] = "wer"  # validation metric that ranks checkpoints
-    # (lower is better); "cer" is steadier while the WER is still near 100 %
-    log_every_steps: int = 10  # scalars logged every N optimizer steps
-    device: Device = "auto"  # "auto" (CUDA when available), "cpu" or "cuda" (an error without)
-    compile: bool = False  # torch.compile the model
-    max_nonfinite_steps: int = 50  # stop (DivergedError) after this many steps in a row with a
-    # non-finite loss or gradient (each is skipped: no update)
+    engine: EngineConfig = dataclasses.field(default_factory=EngineConfig)  # epochs, steps, ...
     init_from: str | None = None  # model folder (asr import-nemo, a past run's model/) whose
     # weights initialise the model (fine-tuning); relative to the working directory
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.grad_accum < 1 or self.max_steps < 0:
-            raise ValueError("epochs and grad_accum must be >= 1 and max_steps >= 0")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-        if self.keep_last < 1 or self.average_best < 1:
-            raise ValueError("keep_last and average_best must be >= 1")
-        if self.grad_clip < 0 or self.max_nonfinite_steps < 1 or self.log_every_steps < 1:
-            raise ValueError("grad_clip must be >= 0, max_nonfinite_steps and log_every_steps >= 1")
+        _check_metric(self.engine, AM_METRICS, "asr train")
+
+    @property
+    def best_metric(self) -> str:
+        """The validation metric that ranks checkpoints (``engine.best_metric`` or wer)."""
+        return self.engine.best_metric or AM_METRICS[0]
+
+
+def _check_metric(engine: EngineConfig, metrics: tuple[str, ...], command: str) -> None:
+    if engine.best_metric is not None and engine.best_metric not in metrics:
+        raise ValueError(
+            f"engine.best_metric must be one of {', '.join(metrics)} (the validation metrics of "
+            f"{command}), got {engine.best_metric!r}"
+        )
+
+
+_ENGINE_KEYS = frozenset(f.name for f in dataclasses.fields(EngineConfig))
+
+
+def _check_layout(data: dict, where: str) -> None:
+    """One-line errors for the keys of the layout before ``engine:`` and one sample rate."""
+    moved = sorted(_ENGINE_KEYS & set(data))
+    if moved:
+        raise config_io.ConfigError(
+            f"{where} {moved[0]!r} is an engine setting: move it under 'engine:' "
+            f"(override: engine.{moved[0]}=...)"
+        )
+    section = data.get("data")
+    if isinstance(section, dict) and "sample_rate_hz" in section:
+        raise config_io.ConfigError(
+            f"{where} data.sample_rate_hz is gone: delete it; training reads audio at the "
+            "model's rate (model.frontend.sample_rate_hz)"
+        )
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
@@ -106,6 +128,7 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     elif isinstance(model, dict):
         inline_frontend_preset(model, path.parent)
     data = config_io.apply_overrides(data, overrides or [])
+    _check_layout(data, f"{path}:")
     return config_io.from_dict(TrainConfig, data, where=f"{path}:")
 
 
@@ -116,38 +139,29 @@ class LMTrainConfig:
     model: LSTMLMConfig = dataclasses.field(default_factory=LSTMLMConfig)  # architecture
     data: LMDataConfig = dataclasses.field(default_factory=LMDataConfig)  # reading, batching
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)  # optimiser + schedule
-    epochs: int = 1  # passes over the training text
-    max_steps: int = 0  # stop after this many steps; also the LR schedule's horizon
-    grad_clip: float = 1.0  # clip the global gradient norm (0: no clipping)
-    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision (fp16: CUDA only)
-    seed: int = 0  # seeds init, dropout, file and batch order
-    checkpoint_every_steps: int = 500  # validate + checkpoint every N steps (and at epoch ends)
-    keep_last: int = 2  # newest checkpoints kept
-    average_best: int = 1  # best checkpoints (validation loss) averaged into the exported LM
-    log_every_steps: int = 20  # scalars logged every N steps
+    engine: EngineConfig = dataclasses.field(default_factory=EngineConfig)  # epochs, steps, ...
     valid_batch_tokens: int = 16384  # padded tokens per validation batch
-    device: Device = "auto"  # "auto" (CUDA when available), "cpu" or "cuda" (an error without)
-    threads: int = 0  # torch CPU threads (0: leave torch's default)
-    max_nonfinite_steps: int = 50  # stop after this many non-finite (skipped) steps in a row
     init_from: str | None = None  # exported LM folder whose weights start the run (same model
     # config and vocabulary); a fresh optimizer and schedule; ignored on --resume
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.max_steps < 0 or self.checkpoint_every_steps < 1:
-            raise ValueError("epochs and checkpoint_every_steps must be >= 1, max_steps >= 0")
-        if self.optim.schedule != "constant" and self.max_steps == 0:
+        _check_metric(self.engine, LM_METRICS, "asr train-lm")
+        if self.optim.schedule != "constant" and self.engine.max_steps == 0:
             raise ValueError(
-                f"optim.schedule {self.optim.schedule!r} needs max_steps > 0 (the length of a "
-                "streamed corpus is unknown); set max_steps or optim.schedule=constant"
+                f"optim.schedule {self.optim.schedule!r} needs engine.max_steps > 0 (the length "
+                "of a streamed corpus is unknown); set engine.max_steps or optim.schedule=constant"
             )
-        if self.keep_last < 1 or self.average_best < 1 or self.log_every_steps < 1:
-            raise ValueError("keep_last, average_best and log_every_steps must be >= 1")
-        if self.grad_clip < 0 or self.max_nonfinite_steps < 1 or self.valid_batch_tokens < 1:
-            raise ValueError(
-                "grad_clip must be >= 0, max_nonfinite_steps and valid_batch_tokens >= 1"
-            )
+        if self.valid_batch_tokens < 1:
+            raise ValueError("valid_batch_tokens must be >= 1")
+
+    @property
+    def best_metric(self) -> str:
+        """The validation metric that ranks checkpoints (``engine.best_metric`` or loss)."""
+        return self.engine.best_metric or LM_METRICS[0]
 
 
 def load_lm_train_config(path: str | Path, overrides: list[str] | None = None) -> LMTrainConfig:
     """Read an LM training YAML and apply ``key=value`` overrides."""
-    return config_io.load(LMTrainConfig, path, overrides)
+    data = config_io.apply_overrides(config_io.read_yaml(path), overrides or [])
+    _check_layout(data, f"{path}:")
+    return config_io.from_dict(LMTrainConfig, data, where=f"{path}:")

@@ -2,13 +2,16 @@
 exact resume, the epoch loop and its logs.
 
 A trainer (:mod:`asr.train.acoustic`, :mod:`asr.train.lm`) builds its model and its resumable
-data source, then hands them to an :class:`Engine` with an :class:`EngineConfig` and itself as
-the :class:`TrainTask`: the task says how a batch becomes a loss, how to validate and how to
-export the averaged weights; the engine does everything else the same way for both.
+data source, then hands them to an :class:`Engine` with its config's ``engine:`` section (an
+:class:`~asr.train.engine_config.EngineConfig`: one type, one set of defaults for both YAMLs),
+its ``optim:`` section, a :class:`RunPlan` (what it works out itself: the schedule's horizon, the
+ranking metric, ...) and itself as the :class:`TrainTask`: the task says how a batch becomes a
+loss, how to validate and how to export the averaged weights; the engine does everything else
+the same way for both.
 
 Checkpoints (``exp_dir/checkpoints``, see :mod:`asr.train.checkpoint`) hold the model weights (the
 EMA weights when EMA is on, the raw ones then in the train state) and, besides, the step, epoch,
-optimizer, grad scaler, data position (under the trainer's ``data_key``) and every rank's RNG
+optimizer, grad scaler, data position (under the plan's ``data_key``) and every rank's RNG
 states, so a resumed run continues with the same batches and the same losses. Under ``torchrun``
 every rank trains on its shard; only rank 0 writes files.
 
@@ -33,7 +36,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sized
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +50,7 @@ from asr.train.checkpoint import (
     load_checkpoint,
     non_finite,
 )
+from asr.train.engine_config import EngineConfig
 from asr.train.logbook import TrainLogger
 from asr.train.optim import OptimConfig, build_optimizer, lr_at, set_lr
 from asr.train.runtime import autocast, rng_states, seed_everything, set_rng_states
@@ -58,29 +62,16 @@ class DivergedError(AsrError):
 
 
 @dataclasses.dataclass(frozen=True)
-class EngineConfig:
-    """What the engine needs to know; each trainer fills it from its own YAML config."""
+class RunPlan:
+    """What a trainer works out for the engine from its data and task (no YAML keys)."""
 
-    optim: OptimConfig  # optimiser + LR schedule
-    epochs: int  # passes over the training data
     total_steps: int  # the LR schedule's horizon (optimizer steps)
-    max_steps: int = 0  # stop after this many optimizer steps (0: run every epoch)
-    grad_accum: int = 1  # batches accumulated per optimizer step
-    grad_clip: float = 0.0  # clip the global gradient norm to this (0: no clipping)
-    amp: Literal["none", "bf16", "fp16"] = "none"  # mixed precision of the forward pass
-    ema_decay: float = 0.0  # exponential moving average of the weights (0: off)
-    compile: bool = False  # torch.compile the model
-    seed: int = 0  # per-rank streams (dropout, augmentation) are seeded with seed + 1000 * rank
-    checkpoint_every_steps: int = 0  # also checkpoint every N steps (0: at epoch ends only)
-    validate_at_checkpoints: bool = False  # validate at those checkpoints too (else epoch ends)
-    keep_last: int = 2  # newest checkpoints kept on disk
-    average_best: int = 5  # best checkpoints (by best_metric) kept and averaged at the end
-    average_newest: int = 1  # newest checkpoints averaged instead when none has a metric
-    best_metric: str = "loss"  # validation metric that ranks checkpoints (lower is better)
-    log_every_steps: int = 10  # scalars logged every N optimizer steps
+    best_metric: str  # the metric that ranks checkpoints (engine.best_metric, resolved)
+    validates: bool  # whether there is validation data (else the newest checkpoints average)
+    validate_at_checkpoints: bool = False  # validate at step checkpoints too (else epoch ends)
     rate_name: str = "items_per_s"  # logged throughput, train/<rate_name>
     rate_divisor: float = 1.0  # work units per throughput unit (3600: audio seconds -> hours)
-    max_nonfinite_steps: int = 50  # stop after this many skipped (non-finite) steps in a row
+    data_key: str = "loader"  # the name of the data position in the checkpoint's train state
 
 
 class ResumableData(Protocol):
@@ -134,36 +125,40 @@ class Engine:
     """Trains ``model`` on ``data`` for ``task``; see the module docstring.
 
     Args:
-        cfg: the engine's options.
+        cfg: the config's ``engine:`` section.
+        optim: the config's ``optim:`` section (optimiser and LR schedule).
+        plan: what the trainer worked out (schedule horizon, ranking metric, ...).
         model: the model to train (moved to ``info.device`` here).
         data: the training batches, resumable.
         task: loss, validation and export of the trainer.
         exp_dir: the experiment folder (checkpoints, logs).
         info: this process's place in the job.
-        data_key: the name of the data position in the checkpoint's train state.
     """
 
     def __init__(
         self,
         cfg: EngineConfig,
+        optim: OptimConfig,
+        plan: RunPlan,
         model: nn.Module,
         data: ResumableData,
         task: TrainTask,
         exp_dir: str | Path,
         info: D.DistInfo,
-        data_key: str = "loader",
     ) -> None:
-        self.cfg, self.data, self.task, self.data_key = cfg, data, task, data_key
+        self.cfg, self.optim, self.plan, self.data, self.task = cfg, optim, plan, data, task
         self.exp_dir, self.info, self.device = Path(exp_dir), info, info.device
         self.model = model.to(self.device)
         self.ddp = self._wrap(self.model)
-        self.optimizer = build_optimizer(self.model.parameters(), cfg.optim)
+        self.optimizer = build_optimizer(self.model.parameters(), optim)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
         self.ema: dict[str, Tensor] | None = None
         if cfg.ema_decay > 0:
             self.ema = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        # without validation metrics the newest average_best checkpoints are averaged: keep them
+        keep = cfg.keep_last if plan.validates else max(cfg.keep_last, cfg.average_best)
         self.checkpoints = CheckpointManager(
-            self.exp_dir, cfg.keep_last, cfg.average_best, metric=cfg.best_metric
+            self.exp_dir, keep, cfg.average_best, metric=plan.best_metric
         )
         self.step, self.epoch = 0, 0
         self.nonfinite_streak = 0  # skipped optimizer steps in a row
@@ -187,7 +182,7 @@ class Engine:
             "epoch": self.epoch,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            self.data_key: self.data.state_dict(),
+            self.plan.data_key: self.data.state_dict(),
             "rng": rngs,
         }
 
@@ -202,7 +197,7 @@ class Engine:
             raise DivergedError(
                 f"training diverged: the weights are not finite at step {self.step} ({bad[0]}); "
                 f"no checkpoint written, the last good one is kept ({self._last_good()}); "
-                f"lower optim.lr (now {self.cfg.optim.lr:g}) or set grad_clip"
+                f"lower optim.lr (now {self.optim.lr:g}) or set engine.grad_clip"
             )
         if self.info.is_main:
             self.checkpoints.save(self.step, self.epoch, weights, state, metrics=metrics)
@@ -243,7 +238,7 @@ class Engine:
         self.model.load_state_dict(model_state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.data.load_state_dict(state[self.data_key])
+        self.data.load_state_dict(state[self.plan.data_key])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         set_rng_states(state["rng"], self.info.rank)
         return True
@@ -286,7 +281,7 @@ class Engine:
 
         A non-finite norm skips the update (see the module docstring); the step still counts.
         """
-        set_lr(self.optimizer, lr_at(self.step, self.cfg.total_steps, self.cfg.optim))
+        set_lr(self.optimizer, lr_at(self.step, self.plan.total_steps, self.optim))
         self.scaler.unscale_(self.optimizer)
         max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
         norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
@@ -306,8 +301,8 @@ class Engine:
             raise DivergedError(
                 f"training diverged: {self.nonfinite_streak} steps in a row with a non-finite "
                 f"loss or gradient (up to step {self.step}); the last good checkpoint is kept "
-                f"({self._last_good()}); lower optim.lr (now {self.cfg.optim.lr:g}) or set "
-                "grad_clip"
+                f"({self._last_good()}); lower optim.lr (now {self.optim.lr:g}) or set "
+                "engine.grad_clip"
             )
         return norm
 
@@ -391,7 +386,7 @@ class Engine:
                 return False
             every = self.cfg.checkpoint_every_steps
             if every and self.step % every == 0:
-                self.save_checkpoint(self.validate(logger) if self.cfg.validate_at_checkpoints
+                self.save_checkpoint(self.validate(logger) if self.plan.validate_at_checkpoints
                                      else None)  # fmt: skip
                 self.ddp.train()
         bar.close()
@@ -403,9 +398,9 @@ class Engine:
             [window.loss_sum, window.weight, window.work], self.info
         )
         loss = loss_sum / weight if weight > 0 else math.nan  # no finite loss: NaN, not 0
-        rate = work / self.cfg.rate_divisor / max(seconds, 1e-9)
+        rate = work / self.plan.rate_divisor / max(seconds, 1e-9)
         lr = self.optimizer.param_groups[0]["lr"]
-        shown = {"loss": f"{loss:.3f}", "lr": f"{lr:.2e}", self.cfg.rate_name: f"{rate:.4g}"}
+        shown = {"loss": f"{loss:.3f}", "lr": f"{lr:.2e}", self.plan.rate_name: f"{rate:.4g}"}
         bar.set_postfix(shown)
         if bar.disable and self.info.is_main:  # not a terminal: one line per logged step
             line = ", ".join(f"{k} {v}" for k, v in shown.items())
@@ -413,7 +408,7 @@ class Engine:
         scalars = {"train/loss": loss, "train/lr": lr, "train/grad_norm": norm}
         if window.skipped:
             scalars["train/skipped_steps"] = window.skipped
-        logger.log(self.step, {**scalars, f"train/{self.cfg.rate_name}": rate})
+        logger.log(self.step, {**scalars, f"train/{self.plan.rate_name}": rate})
 
     def validate(self, logger: TrainLogger) -> dict[str, float]:
         """The task's validation metrics, logged as ``valid/<name>`` and printed (rank 0)."""
@@ -432,7 +427,7 @@ class Engine:
             return None
         paths = [i.path for i in self.checkpoints.best()]
         if not paths:  # no validation metrics: average the newest checkpoints
-            paths = [i.path for i in self.checkpoints.list()[-self.cfg.average_newest :]]
+            paths = [i.path for i in self.checkpoints.list()[-self.cfg.average_best :]]
         state = average_model_states(paths)
         bad = non_finite(state)
         if bad:  # checkpoints written before non-finite weights were refused
@@ -445,10 +440,20 @@ class Engine:
         return out
 
 
-def run_distributed(device: str, build: Callable[[D.DistInfo], Any], **run: Any) -> Path | None:
+def join_job(cfg: EngineConfig, info: D.DistInfo | None = None) -> D.DistInfo:
+    """Apply ``cfg.threads`` and join the torchrun job on ``cfg.device`` (unless ``info`` says
+    this process already did); a trainer calls it first."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    return info or D.init_distributed(cfg.device)
+
+
+def run_distributed(
+    cfg: EngineConfig, build: Callable[[D.DistInfo], Any], **run: Any
+) -> Path | None:
     """Join the torchrun job (if any), build a trainer with ``build(info)``, call its
     ``run(**run)`` and leave the job; returns what ``run`` returns."""
-    info = D.init_distributed(device)
+    info = join_job(cfg)
     try:
         return build(info).run(**run)
     finally:

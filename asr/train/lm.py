@@ -29,33 +29,27 @@ from torch import Tensor
 from asr import config as config_io
 from asr.errors import AsrError
 from asr.lm.io import load_lm, save_lm
-from asr.lm.lstm import LSTMLM, sentence_batch
+from asr.lm.lstm import LSTMLM
 from asr.lm.text_data import LMBatch, LMBatchStream, make_batches, read_valid_sentences
 from asr.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import LMTrainConfig
-from asr.train.engine import Engine, EngineConfig, run_distributed
+from asr.train.engine import Engine, RunPlan, join_job, run_distributed
 from asr.train.exp import prepare_experiment
 from asr.train.runtime import seed_everything
 
 
-@torch.no_grad()
 def evaluate_nll(
     model: LSTMLM, sentences: Sequence[Sequence[int]], max_batch_tokens: int = 16384
 ) -> tuple[float, int]:
-    """Total negative log-likelihood (nats) and token count (``</s>`` included) of sentences."""
+    """Total negative log-likelihood (nats) and token count (``</s>`` included) of sentences,
+    scored in eval mode by :meth:`LSTMLM.score_sentences` (as ``asr lm-ppl`` scores them)."""
     was_training = model.training
     model.eval()
-    device = model.embedding.weight.device
     total, count = 0.0, 0
     for chunk in make_batches([list(s) for s in sentences], max_batch_tokens, 256):
-        inputs, targets, mask = sentence_batch(chunk, device)
-        logits, _ = model(inputs)
-        nll = torch.nn.functional.cross_entropy(
-            logits.float().transpose(1, 2), targets, reduction="none"
-        )
-        total += float((nll * mask).sum())
-        count += int(mask.sum())
+        total -= float(model.score_sentences(chunk).sum())
+        count += sum(len(s) + 1 for s in chunk)
     model.train(was_training)
     return total, count
 
@@ -77,10 +71,8 @@ class LMTrainer:
         info: D.DistInfo | None = None,
     ) -> None:
         self.cfg, self.tokenizer, self.exp_dir = cfg, tokenizer, Path(exp_dir)
-        if cfg.threads > 0:
-            torch.set_num_threads(cfg.threads)
-        self.info = info or D.init_distributed(cfg.device)
-        seed_everything(cfg.seed)
+        self.info = join_job(cfg.engine, info)
+        seed_everything(cfg.engine.seed)
         model = LSTMLM(cfg.model, tokenizer.vocab)
         if cfg.init_from:
             init_lm_from(model, cfg.init_from)
@@ -88,15 +80,23 @@ class LMTrainer:
             text_files,
             tokenizer,
             cfg.data,
-            seed=cfg.seed,
+            seed=cfg.engine.seed,
             rank=self.info.rank,
             world_size=self.info.world_size,
             exclude_valid=not valid_files,
         )
         self.valid = read_valid_sentences(tokenizer, cfg.data, valid_files, text_files)
         self.export_dir: Path | None = None
+        plan = RunPlan(  # a stream's length is unknown: max_steps is the schedule's horizon
+            total_steps=max(cfg.engine.max_steps, 1),
+            best_metric=cfg.best_metric,
+            validates=bool(self.valid),
+            validate_at_checkpoints=True,
+            rate_name="tokens_per_s",
+            data_key="stream",
+        )
         self.engine = Engine(
-            engine_config(cfg), model, self.stream, self, self.exp_dir, self.info, "stream"
+            cfg.engine, cfg.optim, plan, model, self.stream, self, self.exp_dir, self.info
         )
         self.model: LSTMLM = self.engine.model  # type: ignore[assignment]
 
@@ -111,11 +111,19 @@ class LMTrainer:
         loss = (nll * batch.mask).sum() / batch.num_tokens
         return loss, float(batch.num_tokens), float(batch.num_tokens)
 
+    def _eval_model(self) -> LSTMLM:
+        if self.engine.ema is None:
+            return self.model
+        model = LSTMLM(self.cfg.model, self.tokenizer.vocab)
+        model.load_state_dict(self.engine.ema)
+        return model.to(self.engine.device)
+
     def validate(self) -> dict[str, float]:
-        """Loss (nats/token), perplexity and bits per token on the validation sentences."""
+        """Loss (nats/token), perplexity and bits per token on the validation sentences (the
+        EMA weights when EMA is on)."""
         if not self.valid:
             return {}
-        nll, count = evaluate_nll(self.model, self.valid, self.cfg.valid_batch_tokens)
+        nll, count = evaluate_nll(self._eval_model(), self.valid, self.cfg.valid_batch_tokens)
         loss = nll / max(count, 1)
         return {"loss": loss, "ppl": math.exp(loss), "bits_per_token": loss / math.log(2)}
 
@@ -164,29 +172,6 @@ def init_lm_from(model: LSTMLM, lm_dir: str | Path) -> None:
     model.load_state_dict({k: v.float() for k, v in pretrained.state_dict().items()})
 
 
-def engine_config(cfg: LMTrainConfig) -> EngineConfig:
-    """The engine's options for an LM run (a stream's length is unknown: max_steps is the
-    schedule's horizon; every checkpoint is validated)."""
-    return EngineConfig(
-        optim=cfg.optim,
-        epochs=cfg.epochs,
-        total_steps=max(cfg.max_steps, 1),
-        max_steps=cfg.max_steps,
-        grad_clip=cfg.grad_clip,
-        amp=cfg.amp,
-        seed=cfg.seed,
-        checkpoint_every_steps=cfg.checkpoint_every_steps,
-        validate_at_checkpoints=True,
-        keep_last=cfg.keep_last,
-        average_best=cfg.average_best,
-        average_newest=1,
-        best_metric="loss",
-        log_every_steps=cfg.log_every_steps,
-        max_nonfinite_steps=cfg.max_nonfinite_steps,
-        rate_name="tokens_per_s",
-    )
-
-
 def check_lm_outputs(
     exp_dir: str | Path,
     export_dir: str | Path | None,
@@ -218,5 +203,5 @@ def train_lm(
     tokenizer = load_tokenizer(tokenizer_dir)
     build = functools.partial(LMTrainer, cfg, tokenizer, text_files, exp_dir, valid_files)
     return run_distributed(
-        cfg.device, build, resume=resume, export_dir=export_dir, overwrite=overwrite
+        cfg.engine, build, resume=resume, export_dir=export_dir, overwrite=overwrite
     )

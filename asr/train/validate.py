@@ -6,7 +6,8 @@ import torch
 
 from asr.data.dataset import SpeechDataset, make_dataloader
 from asr.data.sampler import DynamicBucketSampler
-from asr.models.ctc import CTCModel, ctc_loss, greedy_decode
+from asr.decode.greedy import greedy_decode
+from asr.models.ctc import CTCModel, ctc_loss
 from asr.scoring import score
 from asr.tokenizer import Tokenizer
 from asr.train import distributed as D

@@ -33,9 +33,9 @@ dev_subsets="dev-clean dev-other"     # decoded and scored; all of them tune the
 test_subsets="test-clean test-other"  # decoded and scored
 ngpu=8                 # GPUs for torchrun (1: plain "asr train" on cuda; 0: CPU)
 am_config="$here/conf/train.yaml"
-am_overrides=""        # extra key=value overrides, e.g. "epochs=2 optim.lr=0.005"
+am_overrides=""        # extra key=value overrides, e.g. "engine.epochs=2 optim.lr=0.005"
 lm_config="$ASR_ROOT/conf/lm/librispeech.yaml"
-lm_overrides=""        # e.g. "max_steps=100000"
+lm_overrides=""        # e.g. "engine.max_steps=100000"
 decode_config="$here/conf/decode.yaml"
 tune_alphas="0,0.25,0.5,0.75,1.0"
 tune_betas="0,0.5,1,2"
@@ -52,7 +52,7 @@ help_message="Usage: $0 [--stage N] [--stop-stage N] [--data DIR] [--exp DIR] [-
 manifests="$data/manifests"
 lang="$data/lang_char"
 device_overrides=()
-[ "$ngpu" -eq 0 ] && device_overrides=(device=cpu amp=none)
+[ "$ngpu" -eq 0 ] && device_overrides=(engine.device=cpu engine.amp=none)
 launcher=""
 torchrun="$(command -v torchrun || echo "$ASR_ROOT/.venv/bin/torchrun")"
 [ "$ngpu" -gt 1 ] && launcher="$torchrun --standalone --nproc_per_node=$ngpu"

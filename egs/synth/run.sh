@@ -54,13 +54,13 @@ real_split=egs/synth/local/real_split.tsv # speaker -> dev/train (dev: never tra
 real_repeat=6                          # times real_train is repeated in train_mix.jsonl
 am_config=egs/synth/conf/train.yaml
 am_config2=""                          # optional phase 2, initialised from phase 1
-am_overrides=""                        # both phases, e.g. "epochs=2 data.max_batch_seconds=60"
+am_overrides=""                        # both phases, e.g. "engine.epochs=2 data.num_workers=0"
 am2_overrides=""                       # phase 2 only, after --am-overrides
 real_finetunes=0                       # fine-tunes on the real train split, averaged (0: none)
 ft_config=egs/synth/conf/train_real_ft.yaml
-ft_overrides=""                        # every fine-tune (not --am-overrides), e.g. "max_steps=300"
+ft_overrides=""                        # every fine-tune only, e.g. "engine.max_steps=300"
 lm_config=conf/lm/small_char.yaml
-lm_overrides=""                        # e.g. "max_steps=700 data.max_batch_tokens=2048"
+lm_overrides=""                        # e.g. "engine.max_steps=700 data.max_batch_tokens=2048"
 decode_config=conf/decode/beam.yaml
 tune_alphas="0,0.25,0.5,0.75,1.0"
 tune_betas="0,0.5,1,2"
@@ -167,7 +167,7 @@ real_split_finetunes() {
         echo "stage 5: real-split fine-tune $i/$real_finetunes -> $exp/am_ft$i ($what, seed $seed)"
         # shellcheck disable=SC2086
         finetune_am "$exp/am/model" "$train" "$valid" "$ft_config" "$exp/am_ft$i" \
-            "data.augment.noise_manifest=$manifests/train.jsonl" "seed=$seed" \
+            "data.augment.noise_manifest=$manifests/train.jsonl" "engine.seed=$seed" \
             ${variant[@]+"${variant[@]}"} $ft_overrides
         models+=("$exp/am_ft$i/model")
     done

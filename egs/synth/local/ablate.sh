@@ -61,8 +61,9 @@ for row in $rows; do
         # shellcheck disable=SC2086
         $asr train --config egs/synth/conf/train_real.yaml --tokenizer "$run9" --exp "$exp" --resume \
             init_from="$run9" data.train_manifest="$train" data.valid_manifest="$m/real_dev.jsonl" \
-            data.augment.noise_manifest="$m/train.jsonl" epochs=100 max_steps="$steps" \
-            checkpoint_every_steps=$((steps / 4)) $extra > "$exp.log" 2>&1
+            data.augment.noise_manifest="$m/train.jsonl" engine.epochs=100 \
+            engine.max_steps="$steps" engine.checkpoint_every_steps=$((steps / 4)) $extra \
+            > "$exp.log" 2>&1
     fi
     for set in real_dev:$m/real_dev.jsonl synth_test:$synth_test; do
         name=${set%%:*}; manifest=${set#*:}

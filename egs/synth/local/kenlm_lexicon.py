@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
+from asr.api import load_model
 from asr.decode.beam import BeamSearchConfig
 from asr.decode.kenlm_backend import KenLMDecoder, KenLMOptions
-from asr.models.io import load_model
 from asr.scoring import score
 from asr.text import normalize_text
 from asr.tune import compute_emissions
@@ -47,8 +47,9 @@ def decode_all(decoder: KenLMDecoder, log_probs: Sequence[torch.Tensor]) -> list
 
 def sweep(args: argparse.Namespace) -> list[list[object]]:
     """One table row per unigram list x offset x alpha x beta."""
-    em = compute_emissions(args.model, args.manifest, args.emissions)
-    _, tokenizer = load_model(args.model)
+    model = load_model(args.model, device="cpu")
+    em = compute_emissions(model.network, model.path, args.manifest, args.emissions)
+    tokenizer = model.tokenizer
     refs = [normalize_text(t) for t in em.texts]
     cfg = BeamSearchConfig(beam_size=args.beam_size)
     rows: list[list[object]] = []

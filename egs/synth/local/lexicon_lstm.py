@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
+from asr.api import load_model
 from asr.decode.beam import beam_search
 from asr.decode.kenlm_backend import read_unigrams
 from asr.decode.spec import load_search_config
 from asr.lm.io import load_lm
 from asr.lm.lexicon import LexiconLM
-from asr.models.io import load_model
 from asr.scoring import score
 from asr.text import normalize_text
 from asr.tune import compute_emissions
@@ -39,8 +39,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = Path(args.model)
-    em = compute_emissions(model, args.manifest, cache=args.cache)
-    _, tokenizer = load_model(model)
+    loaded = load_model(model, device="cpu")
+    em = compute_emissions(loaded.network, model, args.manifest, cache=args.cache)
+    tokenizer = loaded.tokenizer
     lstm, _ = load_lm(model / "lm")
     cfg, _ = load_search_config(model / "decode.yaml")
     lengths = torch.tensor([len(x) for x in em.log_probs])
