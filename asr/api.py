@@ -1,20 +1,24 @@
 """The one-call Python API: ``asr.load_model(name_or_path)`` and ``asr.transcribe(audio, ...)``.
 
-A :class:`Model` holds an acoustic model (``.network``, an :class:`asr.models.ctc.CTCModel`), its
-``.tokenizer`` and ``.sample_rate``, and transcribes files, lists of files or arrays with
-:meth:`Model.transcribe`, through the same pipeline as ``asr transcribe`` (VAD chunking of long
-audio, batched decoding, word timings: :mod:`asr.transcription`). The results are
+:func:`load_model` is the one way to load an acoustic model for recognition (by registry name or
+folder, with the torch or the onnxruntime backend; the commands use it too), once: the
+:class:`Model` is then passed around. A :class:`Model` holds an acoustic model (``.network``,
+an :class:`asr.models.ctc.CTCModel`), its ``.tokenizer`` and ``.sample_rate``, and transcribes
+files, lists of files or arrays with :meth:`Model.transcribe`, through the same pipeline as
+``asr transcribe`` (VAD chunking of long audio, batched decoding, word timings:
+:mod:`asr.transcription`). The results are
 :class:`asr.transcription.Transcript` s (``.text``, ``.words`` with ``start``/``end`` seconds and
 ``confidence``, ``.duration_s``); :func:`asr.transcribe_output.transcript_json` gives the CLI's
 JSON object of one.
 
 Audio is always fed at the model's rate: files are resampled when read, and an array must come
-with its ``sample_rate`` (no default: a wrong guess gives garbage without a word) and is
-resampled with :func:`asr.audio.resample`.
+with its ``sample_rate`` (no default: a wrong guess gives garbage without a word), is resampled
+with :func:`asr.audio.resample` and read from memory (:class:`asr.audio.Waveform`).
 
 Decoding keywords are the options of :func:`asr.decode.spec.build_spec` (``decoder``, ``lm``,
 ``beam_size``, ``alpha``, ...; an unknown one is a one-line error); without any, a model folder's
-recommended decoding is used (the bundled model's beam search + LSTM LM), as in the CLI.
+recommended decoding is used (the bundled model's beam search + LSTM LM), as in the CLI
+(:meth:`Model.decode_spec` and :meth:`Model.decoder`, through :mod:`asr.decoding`).
 
 Example::
 
@@ -29,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -37,37 +40,40 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import torch
 
-from asr.audio import resample, save_audio
+from asr.audio import Waveform, resample
 from asr.data.inputs import AudioItem
-from asr.decode.registry import make_decoder
-from asr.decode.spec import DecodeSpec, build_spec
-from asr.inference import load_inference_model, resolve_device
+from asr.decoding import decoding_spec, make_decoder
+from asr.inference import InferenceError, resolve_device
+from asr.models.io import ONNX_FILE
 from asr.models.io import load_model as load_model_dir
-from asr.pretrained import bundled_decoding, resolve_lm, resolve_model_dir
+from asr.pretrained import resolve_model_dir
 from asr.transcription import TranscribeConfig, TranscribeError, Transcript, transcribe_items
 
 if TYPE_CHECKING:
     from asr.decode.base import Decoder
+    from asr.decode.spec import DecodeSpec
     from asr.models.ctc import CTCModel
     from asr.tokenizer import Tokenizer
 
 # What an array input is called in its result (``Transcript.item.path``).
 ARRAY_NAME = "<array>"
 Audio = Union[str, Path, Sequence[str | Path], np.ndarray, torch.Tensor]  # noqa: UP007
+BACKENDS = ("torch", "onnxruntime")  # what runs the acoustic model's forward
 
 
 class Model:
     """A loaded acoustic model that transcribes (see the module docstring).
 
     Args:
-        network: the acoustic model (eval mode).
+        network: the acoustic model (eval mode): a :class:`CTCModel`, or an
+            :class:`asr.onnx.runtime.OnnxCTCModel` (the onnxruntime backend).
         tokenizer: its tokenizer.
         path: the model folder it was loaded from (its decode.yaml and lm/ are the default
             decoding).
     """
 
     def __init__(self, network: CTCModel, tokenizer: Tokenizer, path: Path) -> None:
-        self.network = network  # the CTCModel nn.Module: (batch, samples) -> log-probs
+        self.network = network  # (batch, samples) -> log-probs
         self.tokenizer = tokenizer
         self.path = path
         self._decoders: dict[DecodeSpec, Decoder] = {}
@@ -91,18 +97,25 @@ class Model:
 
     def decode_spec(self, **decoding: Any) -> DecodeSpec:
         """The decoding spec of ``decoding`` (no keywords: the folder's recommended decoding);
-        ``lm`` may be a registry name (``librispeech-3gram``), fetched once."""
-        if "bundled" in decoding:
-            raise TranscribeError("unknown decoding option 'bundled'")
-        if decoding.get("lm") is not None:
-            decoding["lm"] = resolve_lm(str(decoding["lm"]))
-        return build_spec(bundled=bundled_decoding(self.path), **decoding)
+        ``lm`` may be a registry name (``librispeech-3gram``), fetched once
+        (:func:`asr.decoding.decoding_spec`)."""
+        return decoding_spec(self.path, **decoding)
 
     def decoder(self, spec: DecodeSpec) -> Decoder:
-        """The decoder of ``spec``, built once per model (an LM is loaded once)."""
+        """The decoder of ``spec`` (:func:`asr.decoding.make_decoder`), built once per model
+        (an LM is loaded once)."""
         if spec not in self._decoders:
             self._decoders[spec] = make_decoder(spec, self.tokenizer)
         return self._decoders[spec]
+
+    def stream(self, config: Any = None, **decoding: Any) -> Any:
+        """A live stream over this model (:class:`asr.streaming.Stream`): ``accept(samples)``,
+        ``partial``, ``finals`` and ``finish()``; ``config`` an
+        :class:`asr.streaming.StreamConfig` (None: its defaults), ``decoding`` the keywords of
+        :meth:`transcribe` (none: the folder's recommended decoding)."""
+        from asr.streaming import open_stream
+
+        return open_stream(self, config, **decoding)
 
     def transcribe(
         self,
@@ -175,22 +188,16 @@ class Model:
         config: TranscribeConfig | None,
         on_error: str,
     ) -> Transcript:
-        """An array resampled to the model's rate, written losslessly (32-bit float WAV) to a
-        temporary folder and transcribed like a file (so long arrays are VAD-chunked too)."""
+        """An array resampled to the model's rate and transcribed from memory like a file (so
+        long arrays are VAD-chunked too)."""
         samples = check_array(audio, sample_rate, self.sample_rate)
-        with tempfile.TemporaryDirectory(prefix="asr-array-") as tmp:
-            wav = Path(tmp) / "audio.wav"
-            save_audio(
-                wav,
-                resample(samples, int(sample_rate), self.sample_rate),
-                self.sample_rate,
-                "FLOAT",
-            )  # type: ignore[arg-type]
-            (result,) = self._run([AudioItem(str(wav))], decoder, config, "keep")
-        error = result.error.replace(str(wav), ARRAY_NAME) if result.error else None
-        if error is not None and on_error == "raise":
+        resampled = resample(samples, int(sample_rate), self.sample_rate)  # type: ignore[arg-type]
+        wave = Waveform(resampled, self.sample_rate, ARRAY_NAME)
+        (result,) = self._run([AudioItem(ARRAY_NAME, audio=wave)], decoder, config, "keep")
+        if result.error is not None and on_error == "raise":
+            error = result.error
             raise TranscribeError(error if ARRAY_NAME in error else f"{ARRAY_NAME}: {error}")
-        return dataclasses.replace(result, item=AudioItem(ARRAY_NAME), error=error)
+        return dataclasses.replace(result, item=AudioItem(ARRAY_NAME))
 
 
 def check_array(
@@ -226,7 +233,12 @@ def check_array(
 
 
 def load_model(
-    name_or_path: str | Path = "default", device: str = "auto", backend: str = "torch"
+    name_or_path: str | Path = "default",
+    device: str = "auto",
+    backend: str = "torch",
+    threads: int = 0,
+    base_url: str | None = None,
+    progress: bool = True,
 ) -> Model:
     """Load a model by registry name (``asr models``; downloaded and imported once) or folder.
 
@@ -235,15 +247,29 @@ def load_model(
             ``"quartznet15x5"``, or an exported model folder.
         device: ``"auto"`` (default: CUDA when available), ``"cpu"``, ``"cuda"``.
         backend: ``"torch"`` (default) or ``"onnxruntime"``: the network forward runs in
-            onnxruntime on the CPU (an ONNX export folder, or a model exported on the fly;
-            :func:`asr.inference.load_inference_model`), decoding is unchanged.
+            onnxruntime on the CPU (an ONNX export folder, or a model folder exported on the
+            fly: :func:`asr.onnx.runtime.load_onnx_model`), decoding is unchanged.
+        threads: onnxruntime intra-op threads (0: its default); torch's are the caller's.
+        base_url, progress: where and how a named model is downloaded
+            (:func:`asr.pretrained.resolve_model_dir`).
+    Raises:
+        InferenceError / AsrError: unknown backend, onnxruntime asked to run on CUDA, a bad
+            folder or a missing extra (one line).
     """
-    path = resolve_model_dir(name_or_path)
+    path = resolve_model_dir(name_or_path, base_url, progress)
     if backend == "torch":
+        if (path / ONNX_FILE).is_file():
+            raise InferenceError(f"{path}: an ONNX export folder, run with --backend onnxruntime")
         network, tokenizer = load_model_dir(path, device=resolve_device(device))
-    else:  # onnxruntime, or an unknown backend: a one-line error
-        network, tokenizer = load_inference_model(path, backend, device)
-    return Model(network, tokenizer, path)
+    elif backend == "onnxruntime":
+        if device.startswith("cuda"):
+            raise InferenceError("--backend onnxruntime runs on the CPU (use --device cpu)")
+        from asr.onnx.runtime import load_onnx_model
+
+        network, tokenizer = load_onnx_model(path, threads)
+    else:
+        raise InferenceError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return Model(network, tokenizer, path)  # type: ignore[arg-type]
 
 
 # Models loaded by transcribe(), by (folder, device): reused between calls.

@@ -16,6 +16,7 @@ Example::
     samples, rate = load_audio("utt.flac", sample_rate=16000)   # (samples,) float32, 16000
     info = audio_info("utt.flac")                               # rate, length, channels, format
     save_audio("out.wav", samples, rate)                        # 16-bit PCM, atomic
+    part, _ = load_audio(Waveform(samples, rate), rate, 1.0, 2.0)   # audio already in memory
 """
 
 from __future__ import annotations
@@ -80,6 +81,29 @@ class AudioInfo:
     subtype: str = ""  # libsndfile encoding: "PCM_16", "PCM_24", "FLOAT", "VORBIS", ...
 
 
+@dataclass(frozen=True, eq=False)
+class Waveform:
+    """Audio already in memory, read like a file by :func:`audio_info` and :func:`load_audio`
+    (segments, resampling, the same checks); ``name`` stands for the path in messages."""
+
+    samples: np.ndarray  # (samples,) mono float32
+    sample_rate: int  # Hz
+    name: str = "<array>"
+
+    def __post_init__(self) -> None:
+        if np.ndim(self.samples) != 1:
+            raise AudioError(
+                f"{self.name}: expected mono (samples,) audio, got {np.shape(self.samples)}"
+            )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# What audio_info / load_audio read: a file, or a Waveform.
+AudioSource = str | Path | Waveform
+
+
 def _open(path: Path) -> sf.SoundFile:
     """Open ``path`` for reading, turning every failure into an :class:`AudioError`."""
     if not path.exists():
@@ -133,17 +157,19 @@ def _riff_data_shortfall(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def audio_info(path: str | Path) -> AudioInfo:
+def audio_info(path: AudioSource) -> AudioInfo:
     """Read the header of an audio file.
 
     Args:
-        path: audio file in any format libsndfile reads.
+        path: audio file in any format libsndfile reads, or a :class:`Waveform`.
 
     Returns:
         :class:`AudioInfo`. Raises :class:`AudioError` for a missing, unreadable or
         unsupported file, one that holds no samples, or one whose sample rate is below
         ``MIN_SAMPLE_RATE_HZ``.
     """
+    if isinstance(path, Waveform):
+        return _checked_info(path.name, len(path.samples), path.sample_rate, 1, "array", "FLOAT")
     path = Path(path)
     with _open(path) as fh:
         return _info(path, fh)
@@ -151,25 +177,33 @@ def audio_info(path: str | Path) -> AudioInfo:
 
 def _info(path: Path, fh: sf.SoundFile) -> AudioInfo:
     """AudioInfo of an open file; zero-length audio and absurd sample rates are errors."""
-    if fh.frames <= 0:
+    return _checked_info(path, fh.frames, fh.samplerate, fh.channels, fh.format, fh.subtype)
+
+
+def _checked_info(
+    path: str | Path, frames: int, rate: int, channels: int, fmt: str, subtype: str
+) -> AudioInfo:
+    """AudioInfo of audio with these properties; zero-length audio and absurd sample rates are
+    errors."""
+    if frames <= 0:
         raise AudioError(f"{path}: zero-length audio (no samples)")
-    if fh.samplerate < MIN_SAMPLE_RATE_HZ:
+    if rate < MIN_SAMPLE_RATE_HZ:
         raise AudioError(
-            f"{path}: sample rate {fh.samplerate} Hz is below {MIN_SAMPLE_RATE_HZ} Hz, too low "
+            f"{path}: sample rate {rate} Hz is below {MIN_SAMPLE_RATE_HZ} Hz, too low "
             "for speech (corrupt header?)"
         )
     return AudioInfo(
-        sample_rate=int(fh.samplerate),
-        num_samples=int(fh.frames),
-        channels=int(fh.channels),
-        duration_s=fh.frames / fh.samplerate,
-        format=str(fh.format),
-        subtype=str(fh.subtype),
+        sample_rate=int(rate),
+        num_samples=int(frames),
+        channels=int(channels),
+        duration_s=frames / rate,
+        format=str(fmt),
+        subtype=str(subtype),
     )
 
 
 def _segment_frames(
-    path: Path, info: AudioInfo, offset_s: float, duration_s: float | None
+    path: str | Path, info: AudioInfo, offset_s: float, duration_s: float | None
 ) -> tuple[int, int]:
     """Turn (offset_s, duration_s) into (start, count) in samples, checked against the file."""
     if not math.isfinite(offset_s) or offset_s < 0:
@@ -223,7 +257,7 @@ def _check_complete(path: Path, info: AudioInfo, wanted: int, got: int) -> None:
     )
 
 
-def _check_finite(path: Path, samples: np.ndarray, rate: int, start: int) -> None:
+def _check_finite(path: str | Path, samples: np.ndarray, rate: int, start: int) -> None:
     """Raise on NaN or Inf samples, naming the first bad sample's time."""
     finite = np.isfinite(samples)
     if finite.all():
@@ -258,7 +292,7 @@ def _seek(fh: sf.SoundFile, start: int) -> None:
 
 
 def load_audio(
-    path: str | Path,
+    path: AudioSource,
     sample_rate: int | None = None,
     offset_s: float = 0.0,
     duration_s: float | None = None,
@@ -266,7 +300,8 @@ def load_audio(
     """Read an audio file (or a segment of it) as mono float32.
 
     Args:
-        path: audio file in any format libsndfile reads (WAV, FLAC, OGG, MP3, ...).
+        path: audio file in any format libsndfile reads (WAV, FLAC, OGG, MP3, ...), or a
+            :class:`Waveform`.
         sample_rate: resample to this rate with soxr; None (default) keeps the file's rate.
         offset_s: start of the segment in seconds (default 0.0). Reached by seeking.
         duration_s: length of the segment in seconds; None (default) reads to the end. A segment
@@ -283,6 +318,8 @@ def load_audio(
             audio; a sample rate below ``MIN_SAMPLE_RATE_HZ``; NaN/Inf samples; a segment
             beyond the end of the file.
     """
+    if isinstance(path, Waveform):
+        return _load_waveform(path, sample_rate, offset_s, duration_s)
     path = Path(path)
     with _open(path) as fh:
         info = _info(path, fh)
@@ -299,6 +336,19 @@ def load_audio(
     _check_finite(path, data, info.sample_rate, start)
     samples = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if sample_rate is not None and sample_rate != info.sample_rate:
+        return resample(samples, info.sample_rate, sample_rate), int(sample_rate)
+    return samples, info.sample_rate
+
+
+def _load_waveform(
+    wave: Waveform, sample_rate: int | None, offset_s: float, duration_s: float | None
+) -> tuple[np.ndarray, int]:
+    """:func:`load_audio` of audio in memory: the segment's samples (a copy), resampled."""
+    info = audio_info(wave)
+    start, count = _segment_frames(wave.name, info, offset_s, duration_s)
+    samples = np.array(wave.samples[start : start + count], dtype=np.float32)
+    _check_finite(wave.name, samples, info.sample_rate, start)
     if sample_rate is not None and sample_rate != info.sample_rate:
         return resample(samples, info.sample_rate, sample_rate), int(sample_rate)
     return samples, info.sample_rate

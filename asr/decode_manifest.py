@@ -1,16 +1,24 @@
-"""Decode a manifest with an exported model into a NeMo-style prediction JSONL.
+"""Decode a manifest with a loaded model into a NeMo-style prediction JSONL.
 
+The manifest is read and checked first (:func:`read_decode_manifest`), the model and its decoder
+are loaded once by the caller (:func:`asr.api.load_model`, :meth:`asr.api.Model.decoder`).
 Utterances are sorted by duration and cut into batches of at most ``batch_seconds`` padded
 seconds (an utterance longer than that is a batch of one), run through the model by
-:mod:`asr.inference`, decoded with the decoder of a :class:`asr.decode.spec.DecodeSpec`, and
-written in manifest order. An utterance whose audio cannot be read is reported, written with an
-empty ``pred_text`` and an ``error`` field (so scoring counts it as deleted words), and does not
-stop the others.
+:mod:`asr.inference`, decoded, and written in manifest order. An utterance whose audio cannot
+be read is reported, written with an empty ``pred_text`` and an ``error`` field (so scoring
+counts it as deleted words), and does not stop the others.
 
 Output line (``asr score`` reads ``pred_text`` and matches by ``utt_id`` or ``audio_filepath``)::
 
     {"audio_filepath": "...", "duration": 6.35, "text": "NO NO ...", "pred_text": "NO NO ...",
      "utt_id": "0_0_0_0_1_1_1_1", "tokens": ["N", "O", ...], "token_times_s": [0.52, 0.6, ...]}
+
+Example::
+
+    items = read_decode_manifest("data/test.jsonl")
+    model = asr.load_model("exp/model")
+    decoder = model.decoder(model.decode_spec(decoder="greedy"))
+    decode_manifest(model.network, model.tokenizer, decoder, items, "exp/decode/hyp.jsonl")
 """
 
 from __future__ import annotations
@@ -28,8 +36,7 @@ from tqdm import tqdm
 
 from asr.atomic import atomic_open
 from asr.decode.base import DecodeError, Decoder, Hypothesis
-from asr.decode.spec import DecodeSpec
-from asr.inference import duration_batches, iter_emissions, load_inference_model
+from asr.inference import duration_batches, iter_emissions
 
 if TYPE_CHECKING:
     from asr.data.inputs import AudioItem
@@ -114,49 +121,51 @@ class DecodeSummary:
         return self.wall_seconds / max(self.audio_seconds, 1e-9)
 
 
-def decode_manifest(
-    model_path: str | Path,
-    manifest: str | Path,
-    out: str | Path,
-    spec: DecodeSpec | None = None,
-    batch_seconds: float = 300.0,
-    device: str = "cpu",
-    num_workers: int = 0,
-    progress: bool = False,
-    backend: str = "torch",
-    threads: int = 0,
-) -> DecodeSummary:
-    """Decode every utterance of ``manifest`` with the model in ``model_path`` into ``out``.
+def read_decode_manifest(manifest: str | Path) -> list[AudioItem]:
+    """The utterances of ``manifest`` to decode, checked before any model loads.
 
-    Args:
-        model_path: exported model folder (``asr.models.io.export_model``).
-        manifest: JSONL manifest to decode (``text`` is copied through as the reference).
-        out: prediction JSONL, written atomically in manifest order.
-        spec: how to decode (default greedy).
-        batch_seconds: padded audio seconds per batch (default 300).
-        device: "cpu", "cuda" or "auto" (cuda when available).
-        num_workers: processes reading audio.
-        progress: show a progress bar.
-        backend: "torch" or "onnxruntime" (:func:`asr.inference.load_inference_model`).
-        threads: onnxruntime intra-op threads (0: its default).
-    Per-file audio errors are reported in the summary (and on stderr), not raised.
+    Raises:
+        DecodeError: no utterances, or two with one id (``asr score`` matches by id);
+            ManifestError: a bad line.
     """
     from asr.data.inputs import manifest_items
-    from asr.decode.registry import make_decoder
 
     items = manifest_items(manifest)
     if not items:
         raise DecodeError(f"{manifest}: no utterances to decode")
     seen: dict[str, int] = {}
-    for line, item in enumerate(items, 1):  # `asr score` matches by id: refuse them up front
+    for line, item in enumerate(items, 1):
         if item.name in seen:
             raise DecodeError(
                 f"{manifest}: utterance {line} has the id {item.name!r} "
                 f"of utterance {seen[item.name]}"
             )
         seen[item.name] = line
-    model, tokenizer = load_inference_model(model_path, backend, device, threads)
-    decoder = make_decoder(spec or DecodeSpec(), tokenizer)
+    return items
+
+
+def decode_manifest(
+    model: CTCModel,
+    tokenizer: Tokenizer,
+    decoder: Decoder,
+    items: Sequence[AudioItem],
+    out: str | Path,
+    batch_seconds: float = 300.0,
+    num_workers: int = 0,
+    progress: bool = False,
+) -> DecodeSummary:
+    """Decode every utterance of ``items`` (:func:`read_decode_manifest`) into ``out``.
+
+    Args:
+        model: the acoustic model (torch or onnxruntime, :func:`asr.api.load_model`).
+        tokenizer: its tokenizer; decoder: turns its log-probs into hypotheses.
+        items: the manifest's utterances (``text`` is copied through as the reference).
+        out: prediction JSONL, written atomically in manifest order.
+        batch_seconds: padded audio seconds per batch (default 300).
+        num_workers: processes reading audio.
+        progress: show a progress bar.
+    Per-file audio errors are reported in the summary (and on stderr), not raised.
+    """
     start = time.perf_counter()
     results: list[Decoded | None] = [None] * len(items)
     errors = []

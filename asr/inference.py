@@ -5,14 +5,15 @@ decoder tuning (:mod:`asr.tune`) all get their CTC log-probabilities here. The c
 the batches (:func:`duration_batches` for manifests; transcription batches chunks as it plans
 them) as lists of ``(key, AudioItem)``; each batch comes back as one :class:`EmissionBatch`
 whose rows carry the caller's keys. An item whose audio cannot be read is a failure of its
-batch (with the reason), never an exception, and does not stop the others.
+batch (with the reason), never an exception, and does not stop the others. The model is
+loaded once by the caller (:func:`asr.api.load_model`: torch or onnxruntime) and passed in.
 
 Example::
 
-    model, tokenizer = load_model("exp/model", device=resolve_device("auto"))
+    model = asr.load_model("exp/model", device="auto")
     items = manifest_items("data/test.jsonl")
     batches = [[(i, items[i]) for i in b] for b in duration_batches(durations, 300.0)]
-    for batch in iter_emissions(model, batches):
+    for batch in iter_emissions(model.network, batches):
         for row, key in enumerate(batch.keys):
             log_probs = batch.utterance(row)  # (frames, vocab) float32 on the CPU
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,13 +35,13 @@ from asr.errors import AsrError
 if TYPE_CHECKING:
     from asr.data.inputs import AudioItem
     from asr.models.ctc import CTCModel
-    from asr.tokenizer import Tokenizer
 
 Keyed = tuple[int, "AudioItem"]  # the caller's key and what to read
 
 
 class InferenceError(AsrError):
-    """Inference cannot run with these options (no CUDA device, bad batch size)."""
+    """Inference cannot run with these options (no CUDA device, bad batch size, a backend that
+    cannot run this model folder)."""
 
 
 def resolve_device(name: str) -> str:
@@ -55,39 +55,6 @@ def resolve_device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InferenceError("--device cuda: no CUDA device available (use --device cpu)")
     return name
-
-
-BACKENDS = ("torch", "onnxruntime")  # what runs the acoustic model's forward
-
-
-def load_inference_model(
-    path: str | Path, backend: str = "torch", device: str = "cpu", threads: int = 0
-) -> tuple[CTCModel, Tokenizer]:
-    """(model, tokenizer) for :func:`iter_emissions` / :func:`infer_batch`.
-
-    Args:
-        path: a model folder; for ``onnxruntime`` also an ONNX export folder
-            (``asr export --format onnx``; a model folder is exported on the fly).
-        backend: ``torch`` (default) or ``onnxruntime`` (CPU; needs the ``onnx`` extra).
-        device: ``cpu``, ``cuda`` or ``auto`` (torch backend).
-        threads: onnxruntime intra-op threads (0: its default); torch's are set by the caller.
-    Raises:
-        InferenceError / AsrError: unknown backend, onnxruntime asked to run on CUDA, a bad
-            folder or a missing extra (one line).
-    """
-    if backend == "torch":
-        from asr.models.io import ONNX_FILE, load_model
-
-        if (Path(path) / ONNX_FILE).is_file():
-            raise InferenceError(f"{path}: an ONNX export folder, run with --backend onnxruntime")
-        return load_model(path, device=resolve_device(device))
-    if backend != "onnxruntime":
-        raise InferenceError(f"--backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if device.startswith("cuda"):
-        raise InferenceError("--backend onnxruntime runs on the CPU (use --device cpu)")
-    from asr.onnx.runtime import load_onnx_model
-
-    return load_onnx_model(path, threads)  # type: ignore[return-value]
 
 
 def duration_batches(
@@ -123,7 +90,7 @@ def read_item(item: AudioItem, sample_rate: int) -> np.ndarray:
     Raises:
         AsrError: the file cannot be read, or the segment has no samples.
     """
-    samples, _ = load_audio(item.path, sample_rate, item.offset_s, item.duration_s)
+    samples, _ = load_audio(item.source, sample_rate, item.offset_s, item.duration_s)
     if len(samples) == 0:
         raise InferenceError(f"{item.path}: no samples")
     return samples

@@ -4,15 +4,16 @@
 front-end's filterbank/MFCC frames, after its normalisation), the CTC posteriors as an image
 (one row per symbol that ever gets probability >= ``min_posterior``; the blank on top), and the
 recognised tokens written under the frames where they are emitted. The tokens and the title's
-text come from the decoder ``asr transcribe`` would use (a model folder's decode.yaml and LM, or
-the options given); the title names it.
+text come from the decoder given (``asr plot utterance`` passes the one ``asr transcribe`` would
+use: a model folder's decode.yaml and LM, or the options given); the title names it.
 
 matplotlib is in the ``train`` extra (``pip install 'asr[train]'``).
 
 Example::
 
     plot_curves("exp/run1", "curves.png")
-    plot_utterance("exp/model", "utt.flac", "utt.png")
+    model = asr.load_model("exp/model")
+    plot_utterance(model.network, model.tokenizer, "utt.flac", "utt.png")   # greedy
 """
 
 from __future__ import annotations
@@ -181,28 +182,26 @@ def draw_utterance(
 
 
 def plot_utterance(
-    model_dir: str | Path,
+    model: CTCModel,
+    tokenizer: Tokenizer,
     audio: str | Path,
     out: str | Path,
     offset_s: float = 0.0,
     duration_s: float | None = None,
-    device: str = "cpu",
-    spec: DecodeSpec | None = None,
+    decoder: Decoder | None = None,
+    label: str = "greedy",
 ) -> Path:
     """Spectrogram-like features, CTC posteriors and recognised tokens of one utterance.
 
     Args:
-        model_dir: exported model folder.
+        model: the acoustic model (torch: its front-end is drawn); tokenizer: its tokenizer.
         audio: audio file (any format, rate and channel count).
         out: PNG to write.
         offset_s, duration_s: draw only this segment (at most ``MAX_UTTERANCE_S`` seconds).
-        device: where the model runs.
-        spec: how to decode (default None: greedy); the title names it.
+        decoder: how to decode (default None: greedy); label: its name in the title
+            (:func:`decoding_label`).
     """
     from asr.audio import audio_info, load_audio
-    from asr.decode.registry import make_decoder
-    from asr.decode.spec import DecodeSpec
-    from asr.models.io import load_model
 
     pyplot()
     length = duration_s if duration_s is not None else audio_info(audio).duration_s - offset_s
@@ -211,14 +210,11 @@ def plot_utterance(
             f"{audio}: {length:.1f} s is too long to draw (at most {MAX_UTTERANCE_S:.0f} s): "
             "pick a segment with --offset/--duration"
         )
-    model, tokenizer = load_model(model_dir, device=device)
     rate = model.cfg.frontend.sample_rate_hz
     samples, _ = load_audio(audio, rate, offset_s, duration_s)
-    spec = spec or DecodeSpec()
-    decoder = make_decoder(spec, tokenizer)
     features, posteriors, tokens = utterance_outputs(model, samples, decoder)
     text = tokenizer.decode([t for _, t in tokens]) or "(nothing recognised)"
-    title = textwrap.fill(f"{Path(audio).name}, {decoding_label(spec)}: {text}", 120)
+    title = textwrap.fill(f"{Path(audio).name}, {label}: {text}", 120)
     return draw_utterance(
         features,
         posteriors,

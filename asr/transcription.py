@@ -8,7 +8,7 @@ Pipeline for each input (a file, a folder searched recursively, or the lines of 
 2. decode: chunks (of this and the following inputs) are batched, at most ``batch_seconds``
    padded seconds at a time (as ``asr decode`` batches), through the model by
    :func:`asr.inference.infer_batch` and decoded by any decoder of
-   :func:`asr.decode.registry.make_decoder` (greedy, beam, beam + LM, kenlm).
+   :func:`asr.decoding.make_decoder` (greedy, beam, beam + LM, kenlm).
 3. join: each token's frames give its time (chunk start + frame x ``model.frame_shift_s``) and
    the tokens are grouped into words with confidences (:mod:`asr.word_timing`).
 
@@ -20,10 +20,10 @@ other files go on.
 
 Example::
 
-    model, tokenizer = load_model("exp/model")
-    decoder = make_decoder(DecodeSpec("greedy"), tokenizer)
+    model = asr.load_model("exp/model")
+    decoder = model.decoder(model.decode_spec(decoder="greedy"))
     items, bad = collect_inputs(["talk.flac", "corpus/"])   # asr.data.inputs
-    for t in transcribe_items(model, tokenizer, decoder, items):
+    for t in transcribe_items(model.network, model.tokenizer, decoder, items):
         print(t.item.path, t.text, t.words[:3])
 """
 
@@ -95,7 +95,7 @@ class Transcript:
 
 def item_duration(item: AudioItem) -> float:
     """Length of ``item`` in seconds (reads the file header; AudioError when unreadable)."""
-    total = audio_info(item.path).duration_s - item.offset_s
+    total = audio_info(item.source).duration_s - item.offset_s
     if total <= 0:
         raise TranscribeError(f"{item.path}: offset {item.offset_s} s is past the end of the audio")
     return total if item.duration_s is None else min(item.duration_s, total)
@@ -107,7 +107,7 @@ def plan_chunks(item: AudioItem, cfg: TranscribeConfig) -> tuple[float, list[Seg
     duration = item_duration(item)
     if duration <= cfg.max_chunk_s:
         return duration, [Segment(0.0, duration)]
-    vad = detect_speech(item.path, cfg.vad, item.offset_s, duration)
+    vad = detect_speech(item.source, cfg.vad, item.offset_s, duration)
     cuts = split_points(vad, cfg.max_chunk_s)
     chunks = [
         Segment(a, b)
@@ -161,7 +161,8 @@ def _plan_all(
 
 def _chunk_item(item: AudioItem, chunk: Segment) -> AudioItem:
     """The segment of ``item`` that ``chunk`` (times relative to the item) covers."""
-    return AudioItem(item.path, item.offset_s + chunk.start, chunk.end - chunk.start)
+    start = item.offset_s + chunk.start
+    return AudioItem(item.path, start, chunk.end - chunk.start, audio=item.audio)
 
 
 def _decode_jobs(

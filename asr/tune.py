@@ -30,6 +30,7 @@ from asr.errors import AsrError
 
 if TYPE_CHECKING:
     from asr.decode.beam import BeamSearchConfig
+    from asr.models.ctc import CTCModel
 
 
 class WeightedDecoder(Protocol):
@@ -97,24 +98,25 @@ def load_emissions(path: str | Path) -> Emissions:
 
 
 def compute_emissions(
+    model: CTCModel,
     model_path: str | Path,
     manifest: str | Path,
     cache: str | Path | None = None,
-    device: str = "cpu",
     batch_seconds: float = 300.0,
 ) -> Emissions:
     """Log-probabilities of every utterance of ``manifest`` (from ``cache`` when up to date).
 
     Args:
-        model_path: exported model folder; manifest: the development manifest.
+        model: the acoustic model, loaded once by the caller (:func:`asr.api.load_model`).
+        model_path: the folder it was loaded from (the cache's identity with the manifest).
+        manifest: the development manifest.
         cache: emission cache file (None: no cache).
-        device: "cpu", "cuda" or "auto"; batch_seconds: padded audio seconds per batch.
+        batch_seconds: padded audio seconds per batch.
     Returns:
         per utterance its ``(frames, vocab)`` float32 log-probs, in manifest order.
     """
     from asr.data.inputs import manifest_items
-    from asr.inference import duration_batches, iter_emissions, resolve_device
-    from asr.models.io import load_model
+    from asr.inference import duration_batches, iter_emissions
 
     key = _identity(model_path, manifest)
     if cache is not None and Path(cache).is_file():
@@ -124,7 +126,6 @@ def compute_emissions(
     items = manifest_items(manifest)
     if not items:
         raise TuneError(f"{manifest}: no utterances")
-    model, _tokenizer = load_model(model_path, device=resolve_device(device))
     durations = [item.duration_s or 0.0 for item in items]
     batches = ([(i, items[i]) for i in b] for b in duration_batches(durations, batch_seconds))
     rows: list[Tensor | None] = [None] * len(items)

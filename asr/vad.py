@@ -31,12 +31,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from asr.audio import audio_info, load_audio, resample
+from asr.audio import AudioSource, audio_info, load_audio, resample
 from asr.errors import AsrError
 
 # Analysis frame (and hop) of both backends, milliseconds (webrtcvad takes 10, 20 or 30).
@@ -129,7 +128,7 @@ def _resolve_backend(name: str) -> str:
 
 
 def iter_blocks(
-    path: str | Path, block_samples: int, offset_s: float = 0.0, duration_s: float | None = None
+    path: AudioSource, block_samples: int, offset_s: float = 0.0, duration_s: float | None = None
 ) -> Iterator[tuple[np.ndarray, int]]:
     """Read ``path`` (or its segment) in consecutive blocks of ``block_samples`` samples.
 
@@ -263,7 +262,7 @@ def smooth_regions(
 
 
 def detect_speech(
-    path: str | Path,
+    path: AudioSource,
     cfg: VadConfig | None = None,
     offset_s: float = 0.0,
     duration_s: float | None = None,
@@ -271,7 +270,8 @@ def detect_speech(
     """Find the speech regions of an audio file (or of its segment), reading it in blocks.
 
     Args:
-        path: audio file in any format :func:`asr.audio.load_audio` reads.
+        path: audio file in any format :func:`asr.audio.load_audio` reads (or a
+            :class:`asr.audio.Waveform`).
         cfg: options (default :class:`VadConfig`).
         offset_s, duration_s: analyse only this segment (default the whole file); times in the
             result are relative to ``offset_s``.

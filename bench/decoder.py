@@ -337,10 +337,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     parts = []
     if args.model:
-        from asr.models.io import load_model
+        from asr.api import load_model
 
-        em = compute_emissions(args.model, args.manifest, work / "emissions.safetensors")
-        tok = load_model(args.model)[1]
+        model = load_model(args.model, device="cpu")
+        cache = work / "emissions.safetensors"
+        em = compute_emissions(model.network, model.path, args.manifest, cache)
+        tok = model.tokenizer
         rows = run(args, em, tok, args.lstm, args.arpa)
         parts.append(
             f"### Real emissions: `{args.model}` on `{args.manifest}`\n\n"

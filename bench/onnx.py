@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from asr.data.inputs import AudioItem, manifest_items
-from asr.decode.registry import make_decoder
 from asr.decode.spec import DecodeSpec, load_search_config
+from asr.decoding import make_decoder
 from asr.inference import pad_waves, read_item
 from asr.models.io import export_model, load_model
 from asr.onnx.export import export_onnx

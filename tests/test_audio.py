@@ -11,7 +11,15 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from asr.audio import AudioError, AudioInfo, audio_info, load_audio, resample, save_audio
+from asr.audio import (
+    AudioError,
+    AudioInfo,
+    Waveform,
+    audio_info,
+    load_audio,
+    resample,
+    save_audio,
+)
 from asr.errors import AsrError
 
 RNG = np.random.default_rng(1234)
@@ -340,3 +348,30 @@ def test_header_rate_below_the_minimum_is_an_error(tmp_path, rate):
     ok = _write(tmp_path / "ok.wav", _test_signal(8000, 0.5), MIN_SAMPLE_RATE_HZ, "WAV", "PCM_16")
     y, got = load_audio(ok, sample_rate=16000)
     assert got == 16000 and len(y) == 4 * 4000
+
+
+def test_waveform_reads_like_a_float_wav(tmp_path):
+    """Audio in memory (an array given to asr.transcribe) reads exactly as the same samples
+    written to a 32-bit float WAV: segments, resampling, end tolerance and errors."""
+    samples = _test_signal(16000, 2.0).astype(np.float32)
+    path = tmp_path / "a.wav"
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    wave = Waveform(samples, 16000, "<array>")
+    info = audio_info(wave)
+    assert (info.sample_rate, info.num_samples, info.channels) == (16000, 32000, 1)
+    assert info.duration_s == audio_info(path).duration_s
+    for args in [(None,), (16000, 0.25, 1.0), (8000, 0.5), (22050, 1.99, 0.02)]:
+        ours, rate = load_audio(wave, *args)
+        theirs, their_rate = load_audio(path, *args)
+        assert rate == their_rate and np.array_equal(ours, theirs)
+    ours, _ = load_audio(wave)
+    ours[:] = 0.0  # a copy: the caller's array is never changed
+    assert np.array_equal(wave.samples, samples)
+    with pytest.raises(AudioError, match=r"^<array>: segment offset 3\.000 s is beyond"):
+        load_audio(wave, offset_s=3.0)
+    with pytest.raises(AudioError, match=r"^<array>: 1 NaN"):
+        load_audio(Waveform(np.array([0.0, np.nan, 0.0], dtype=np.float32), 16000))
+    with pytest.raises(AudioError, match=r"^<array>: zero-length"):
+        audio_info(Waveform(np.zeros(0, dtype=np.float32), 16000))
+    with pytest.raises(AudioError, match="mono"):
+        Waveform(np.zeros((10, 2), dtype=np.float32), 16000)

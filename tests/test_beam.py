@@ -17,13 +17,7 @@ from asr.tokenizer import CharTokenizer
 OPEN = dict(token_min_logp=None, beam_threshold=None)  # no pruning but the beam size
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensor ops: threads only add contention (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def random_log_probs(batch: int, frames: int, vocab: int, seed: int, scale: float = 2.0):

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr.decode import registry
+import asr.decoding as registry
+from asr.api import load_model
 from asr.decode.base import DecodeError, Decoder
-from asr.decode.registry import decoder_names, make_decoder, register_decoder
 from asr.decode.spec import DecodeSpec
-from asr.decode_manifest import decode_manifest
+from asr.decode_manifest import DecodeSummary, decode_manifest, read_decode_manifest
+from asr.decoding import decoder_names, make_decoder, register_decoder
 from tests.tone_corpus import TINY_MODEL, make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,16 @@ def model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     return make_corpus(tmp_path_factory.mktemp("audio"), 7, seed=3, name="test")
+
+
+def _decode(
+    model_dir: Path, manifest: Path, out: Path, spec: DecodeSpec | None = None, **kwargs
+) -> DecodeSummary:
+    """What asr decode does: read the manifest, load the model once, build the decoder."""
+    items = read_decode_manifest(manifest)
+    model = load_model(model_dir, device="cpu")
+    decoder = make_decoder(spec or DecodeSpec(), model.tokenizer)
+    return decode_manifest(model.network, model.tokenizer, decoder, items, out, **kwargs)
 
 
 def _reference(model_dir: Path, manifest: Path) -> list[tuple[str, list[int]]]:
@@ -65,7 +76,7 @@ def _read(path: Path) -> list[dict]:
 @pytest.mark.parametrize("batch_seconds", [1.0, 4.0, 100.0])
 def test_batched_equals_one_at_a_time(model_dir, corpus, tmp_path, batch_seconds):
     out = tmp_path / "hyp.jsonl"
-    summary = decode_manifest(model_dir, corpus, out, batch_seconds=batch_seconds)
+    summary = _decode(model_dir, corpus, out, batch_seconds=batch_seconds)
     assert summary.errors == () and summary.num_utterances == 7
     records = _read(out)
     manifest = _read(corpus)
@@ -113,7 +124,7 @@ def test_score_reads_the_predictions(model_dir, corpus, tmp_path):
     """asr score (manifest, hyp.jsonl) equals jiwer on the same pairs."""
     jiwer = pytest.importorskip("jiwer")
     out = tmp_path / "hyp.jsonl"
-    decode_manifest(model_dir, corpus, out)
+    _decode(model_dir, corpus, out)
     proc = subprocess.run(
         [sys.executable, "-m", "asr", "score", str(corpus), str(out), "--json"],
         cwd=ROOT, capture_output=True, text=True, check=True,
@@ -145,7 +156,7 @@ def test_decoder_registry(model_dir, corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "DECODERS", dict(registry.DECODERS))
     register_decoder("test-constant", lambda spec, tokenizer: Constant("B"))
     out = tmp_path / "hyp.jsonl"
-    decode_manifest(model_dir, corpus, out, DecodeSpec("test-constant"))
+    _decode(model_dir, corpus, out, DecodeSpec("test-constant"))
     records = _read(out)
     assert {r["pred_text"] for r in records} == {"B"}
     assert all("token_times_s" not in r for r in records)
@@ -155,7 +166,7 @@ def test_errors_before_decoding(model_dir, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     with pytest.raises(DecodeError, match="no utterances"):
-        decode_manifest(model_dir, empty, tmp_path / "h.jsonl")
+        read_decode_manifest(empty)
     assert not (tmp_path / "h.jsonl").exists()
 
 
@@ -178,7 +189,7 @@ def test_one_cli_convention_for_decoding_commands():
 def test_existing_output_needs_overwrite(model_dir, corpus, tmp_path, capsys, monkeypatch):
     """An existing --out (maybe the only copy of a long decode) is a one-line error before the
     model loads, and stays as it was; --overwrite replaces it; the manifest never."""
-    import asr.decode_manifest as decode_module
+    import asr.api
     from asr.cli import main
 
     out = tmp_path / "hyp.jsonl"
@@ -188,7 +199,7 @@ def test_existing_output_needs_overwrite(model_dir, corpus, tmp_path, capsys, mo
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the output was checked")
 
-    monkeypatch.setattr(decode_module, "load_inference_model", refuse)
+    monkeypatch.setattr(asr.api, "load_model", refuse)
     capsys.readouterr()
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -201,3 +212,36 @@ def test_existing_output_needs_overwrite(model_dir, corpus, tmp_path, capsys, mo
     monkeypatch.undo()
     assert main([*args, "--overwrite", "--no-progress"]) == 0
     assert [r["pred_text"] for r in _read(out)] == [t for t, _ in _reference(model_dir, corpus)]
+
+
+def test_decode_package_is_algorithms_only():
+    """asr.decode holds algorithms over log-probs: importing all of it loads no acoustic model,
+    no LM file loading, no onnx and no model registry; files are opened by asr.decoding."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import asr.decode as d\n"
+        "for m in pkgutil.iter_modules(d.__path__):\n"
+        "    importlib.import_module(f'asr.decode.{m.name}')\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('asr.'))))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    loaded = proc.stdout.split()
+    assert "asr.decode.greedy" in loaded and "asr.decode.kenlm_backend" in loaded
+    above = ("asr.models", "asr.lm", "asr.onnx", "asr.pretrained", "asr.inference", "asr.api")
+    assert [m for m in loaded if m.startswith(above)] == []
+
+
+def test_decoding_spec_uses_the_model_folders_decoding_unless_told(tmp_path):
+    from asr.decode.spec import DecodeSpecError
+    from asr.decoding import decoding_spec
+    from asr.pretrained import DEFAULT_MODEL_DIR
+
+    bundled = decoding_spec(DEFAULT_MODEL_DIR)
+    assert bundled.decoder == "beam" and bundled.lm == str(DEFAULT_MODEL_DIR / "lm")
+    assert decoding_spec(DEFAULT_MODEL_DIR, decoder="greedy") == DecodeSpec("greedy")
+    assert decoding_spec(tmp_path) == DecodeSpec("greedy")  # a folder without decode.yaml
+    assert decoding_spec(tmp_path, beam_size=4).search.beam_size == 4
+    with pytest.raises(DecodeSpecError, match="unknown decoding option 'bundled'"):
+        decoding_spec(tmp_path, bundled=(None, None))

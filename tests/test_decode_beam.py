@@ -18,8 +18,8 @@ from asr.data.manifest import Utterance, write_manifest
 from asr.decode.base import DecodeError
 from asr.decode.beam import BeamSearchConfig, beam_search
 from asr.decode.beam_decoder import BeamDecoder
-from asr.decode.registry import make_decoder
 from asr.decode.spec import DecodeSpec, DecodeSpecError, load_search_config
+from asr.decoding import make_decoder
 from asr.errors import AsrError
 from asr.lm.io import load_lm, save_lm
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
@@ -31,13 +31,7 @@ from asr.tokenizer import CharTokenizer
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensor ops: threads only add contention (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from asr.models.ctc import greedy_decode
+from asr.decode.greedy import greedy_decode
 
 
 class _Letters:

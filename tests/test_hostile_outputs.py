@@ -126,7 +126,8 @@ def _runs(root: Path) -> None:
     _texts(root)
     _thesis(root)
     CharTokenizer().save(root / "tok")
-    cfg = {"model": TINY_MODEL, "data": {"train_manifest": "train.jsonl"}, "device": "cpu"}
+    cfg = {"model": TINY_MODEL, "data": {"train_manifest": "train.jsonl"}}
+    cfg["engine"] = {"device": "cpu"}
     (root / "train.yaml").write_text(yaml.safe_dump(cfg))
 
 
@@ -236,7 +237,7 @@ REFUSED: list[tuple[str, Callable[[Path], None], list[str], str]] = [
     ("train-into-a-run", _runs, [*TRAIN, "--exp", "x"], "x"),
     ("train-overwrite-foreign", _runs, [*TRAIN, "--exp", "x", "--overwrite"], "x/checkpoints"),
     ("train-under-a-file", _runs, [*TRAIN, "--exp", "notes.txt/x"], "notes.txt/x"),
-    ("train-device-typo", _runs, [*TRAIN, "--exp", "new", "device=tpu"], "train.yaml"),
+    ("train-device-typo", _runs, [*TRAIN, "--exp", "new", "engine.device=tpu"], "train.yaml"),
     ("train-lr-nan", _runs, [*TRAIN, "--exp", "new", "optim.lr=.nan"], "train.yaml"),
     ("train-lm-into-a-run", _runs, [*TRAIN_LM, "--exp", "x"], "x"),
     ("train-lm-export-into-a-folder", _runs, [*TRAIN_LM, "--exp", "new", "--export", "v"], "v"),
@@ -408,7 +409,7 @@ def test_transcribe_replaces_existing_outputs_only_with_overwrite(tmp_path, monk
     """asr transcribe replaced an existing --out file, and any ``<name>.<ext>`` in an --out
     folder, unasked. Each refusal comes before the model loads; --overwrite replaces exactly the
     files the run writes (``a``, then ``a-2`` for a second ``a.wav``), nothing else there."""
-    import asr.inference
+    import asr.api
 
     def never(*args, **kwargs):
         raise AssertionError("the model was loaded before the outputs were checked")
@@ -427,12 +428,12 @@ def test_transcribe_replaces_existing_outputs_only_with_overwrite(tmp_path, monk
         ([*base, "--format", "all", "--out", "out/"], "out/a-2.json", "(1 of the 10 files"),
         ([*base, "--out", "hyp.txt"], "hyp.txt", "exists; pass --overwrite to replace it"),
     ]
-    loader = asr.inference.load_inference_model
-    monkeypatch.setattr(asr.inference, "load_inference_model", never)
+    loader = asr.api.load_model
+    monkeypatch.setattr(asr.api, "load_model", never)
     for argv, culprit, detail in runs:
         err = _refused(tmp_path, argv, culprit, capsys)
         assert detail in err and "pass --overwrite" in err, err
-    monkeypatch.setattr(asr.inference, "load_inference_model", loader)
+    monkeypatch.setattr(asr.api, "load_model", loader)
     assert main([*runs[0][0], "--overwrite"]) == 0
     assert sorted(os.listdir("out")) == ["a-2.json", "a.json", "notes.txt"]
     assert (tmp_path / "out" / "notes.txt").read_text() == "not ours\n"

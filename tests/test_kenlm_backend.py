@@ -41,13 +41,7 @@ ngram 2=4
 """
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensor ops: threads only add contention (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture()

@@ -200,7 +200,7 @@ def _tiny_config() -> ModelConfig:
 
 def test_overfits_one_batch():
     """A tiny model drives the CTC loss of one fixed batch near zero and then decodes it."""
-    from asr.models.ctc import greedy_decode
+    from asr.decode.greedy import greedy_decode
 
     torch.manual_seed(0)
     model = CTCModel(_tiny_config(), vocab_size=6)

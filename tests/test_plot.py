@@ -91,15 +91,17 @@ def test_utterance_png(tmp_path, model_dir):
 
 
 def test_utterance_too_long_and_missing_matplotlib(tmp_path, model_dir, monkeypatch):
+    from asr.api import load_model
     from asr.plot import plot_utterance
 
+    model = load_model(model_dir, device="cpu")
     long = tmp_path / "long.wav"
     sf.write(long, np.zeros(61 * 8000, dtype=np.float32), 8000)
     with pytest.raises(PlotError, match="too long"):
-        plot_utterance(model_dir, long, tmp_path / "x.png")
+        plot_utterance(model.network, model.tokenizer, long, tmp_path / "x.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(PlotError, match="matplotlib is not installed"):
-        plot_utterance(model_dir, long, tmp_path / "x.png")
+        plot_utterance(model.network, model.tokenizer, long, tmp_path / "x.png")
 
 
 def test_utterance_title_is_what_transcribe_prints_and_names_the_decoding(

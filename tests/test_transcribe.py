@@ -24,8 +24,8 @@ import asr.inference as inference_module
 import asr.pretrained as pretrained
 from asr.cli import main
 from asr.data.inputs import AudioItem, collect_inputs
-from asr.decode.registry import make_decoder
 from asr.decode.spec import DecodeSpec
+from asr.decoding import make_decoder
 from asr.tokenizer import CharTokenizer
 from asr.transcription import TranscribeConfig, plan_chunks, transcribe_items
 from asr.vad import VadConfig

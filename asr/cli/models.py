@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from asr.cli.decode import add_base_url_argument
+from asr.cli._options import add_base_url_argument
 
 if TYPE_CHECKING:
     from asr.pretrained.registry import Registry, RegistryEntry

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asr.cli._options import add_decoding_arguments, add_model_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``plot`` subcommand with its ``curves`` and ``utterance`` pictures."""
-    from asr.cli.decode import add_beam_arguments
-
     p = subparsers.add_parser(
         "plot",
         help="draw training curves or one utterance's posteriors as PNG",
@@ -38,20 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     curves.set_defaults(func=run_curves)
     utt = kinds.add_parser("utterance", help="features, CTC posteriors and tokens of one file")
     utt.add_argument("audio", help="audio file")
-    utt.add_argument("--model", help="exported model folder (default: the bundled model)")
     utt.add_argument("--out", required=True, help="PNG file to write (new; see --overwrite)")
     utt.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     utt.add_argument("--offset", type=float, default=0.0, help="start, seconds (default 0)")
     utt.add_argument("--duration", type=float, help="length, seconds (default: to the end)")
-    utt.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto"
-    )
-    utt.add_argument(
-        "--decoder",
-        choices=("greedy", "beam"),
-        help="default: the model folder's decode.yaml (as asr transcribe), else greedy",
-    )
-    add_beam_arguments(utt)
+    add_model_arguments(utt, backend=False)  # the front-end's features are drawn: torch
+    add_decoding_arguments(utt, decoders=("greedy", "beam"))
     utt.set_defaults(func=run_utterance)
 
 
@@ -67,15 +59,14 @@ def run_curves(args: argparse.Namespace) -> int:
 
 def run_utterance(args: argparse.Namespace) -> int:
     """Draw one utterance."""
-    from asr.cli.decode import decode_spec
-    from asr.inference import resolve_device
+    from asr.cli._options import decoding_options, load_for_decoding
     from asr.outputs import check_output_file
-    from asr.plot import plot_utterance
-    from asr.pretrained import bundled_decoding, resolve_model_dir
+    from asr.plot import decoding_label, plot_utterance
 
     check_output_file(args.out, args.overwrite, inputs=[args.audio])
-    model = resolve_model_dir(args.model)
-    spec = decode_spec(args, bundled_decoding(model))
-    device = resolve_device(args.device)
-    print(plot_utterance(model, args.audio, args.out, args.offset, args.duration, device, spec))
+    model, spec, decoder = load_for_decoding(args, decoding_options(args), progress=True)
+    segment = (args.offset, args.duration)
+    label = decoding_label(spec)
+    net, tokenizer = model.network, model.tokenizer
+    print(plot_utterance(net, tokenizer, args.audio, args.out, *segment, decoder, label))
     return 0

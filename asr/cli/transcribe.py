@@ -28,6 +28,8 @@ import argparse
 import sys
 import time
 
+from asr.cli._options import add_decoding_arguments, add_model_arguments
+
 # asr.transcribe_output.FORMATS and "all" (spelled out: that module imports torch).
 FORMAT_CHOICES = ("txt", "tsv", "json", "srt", "vtt", "manifest", "all")
 # A single input longer than this gets a progress bar, seconds.
@@ -36,8 +38,6 @@ _LONG_INPUT_S = 120.0
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``transcribe`` subcommand."""
-    from asr.cli.decode import add_backend_argument, add_base_url_argument, add_beam_arguments
-
     p = subparsers.add_parser(
         "transcribe",
         help="transcribe audio files (any length) to text, JSON, subtitles or a manifest",
@@ -45,26 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio file, folder or manifest")
-    p.add_argument(
-        "--model",
-        help="exported model folder, or a name from `asr models` (e.g. quartznet15x5: "
-        "downloaded once); default: the bundled model",
-    )
-    p.add_argument(
-        "--decoder",
-        choices=("greedy", "beam", "kenlm"),
-        help="default greedy, or beam when --lm or --decode-config is given",
-    )
-    add_beam_arguments(p)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
-    add_backend_argument(p)
+    add_model_arguments(p)
+    add_decoding_arguments(p, decoders=("greedy", "beam", "kenlm"))
     p.add_argument(
         "--batch-seconds",
         type=float,
         default=240.0,
         help="padded audio seconds per batch (default 240: 8 chunks of 30 s)",
     )
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument(
         "--max-chunk-s", type=float, default=30.0, help="longest chunk, seconds (default 30)"
     )
@@ -91,7 +79,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="replace existing output file(s) (a folder's other files are never touched)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_base_url_argument(p)
     p.set_defaults(func=run)
 
 
@@ -121,36 +108,27 @@ def _want_progress(args: argparse.Namespace, items) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Transcribe; 0 when every input succeeded, 1 when some failed."""
-    import torch
-
-    from asr.cli.decode import decode_spec, resolve_names
+    from asr.cli._options import decoding_options, load_for_decoding
     from asr.data.inputs import collect_inputs
-    from asr.decode.registry import make_decoder
-    from asr.inference import load_inference_model
     from asr.malloc import bound_malloc_heap
     from asr.outputs import check_output_files
-    from asr.pretrained import bundled_decoding
     from asr.transcribe_output import OutputWriter
     from asr.transcription import transcribe_items
 
     bound_malloc_heap()
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     cfg = _config(args)
     items, failures = collect_inputs(args.inputs)
     writer = OutputWriter(args.format, args.out, [i.name for i in items])  # checks: before work
     sources = [i.path for i in items] + args.inputs  # never an output, even with --overwrite
     check_output_files(writer.files(), args.overwrite, inputs=sources)
-    resolve_names(args, progress=not args.no_progress)  # a named model: downloaded once
-    model_dir = args.model
-    spec = decode_spec(args, bundled_decoding(model_dir))
+    # a named model: downloaded once; the decoding options are checked before the model loads
+    model, _, decoder = load_for_decoding(args, decoding_options(args), not args.no_progress)
     for message in failures:
         print(f"error: {message}", file=sys.stderr)
-    model, tokenizer = load_inference_model(model_dir, args.backend, args.device, args.threads)
-    decoder = make_decoder(spec, tokenizer)
     start, seconds, failed = time.perf_counter(), 0.0, 0
     progress = _want_progress(args, items)
-    for t in transcribe_items(model, tokenizer, decoder, items, cfg, progress):
+    network, tokenizer = model.network, model.tokenizer
+    for t in transcribe_items(network, tokenizer, decoder, items, cfg, progress):
         if t.error is not None:
             failed += 1
             message = t.error if t.item.path in t.error else f"{t.item.path}: {t.error}"

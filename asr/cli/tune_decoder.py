@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from asr.cli._options import add_model_arguments
+
 
 def _floats(text: str) -> list[float]:
     try:
@@ -28,17 +30,13 @@ def _floats(text: str) -> list[float]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``tune-decoder`` subcommand."""
-    from asr.cli.decode import add_base_url_argument
-
     p = subparsers.add_parser(
         "tune-decoder",
         help="tune LM weight and length bonus on a dev set",
         description=__doc__.split("\n\n", 1)[1].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--model", required=True, help="exported model folder, or a name from `asr models`"
-    )
+    add_model_arguments(p, required=True)
     p.add_argument(
         "--lm",
         required=True,
@@ -56,41 +54,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--betas", type=_floats, default=_floats("0,0.5,1,2"), help="length bonuses")
     p.add_argument("--method", choices=("grid", "coordinate"), default="grid", help="default grid")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
     p.add_argument("--batch-seconds", type=float, default=300.0, help="acoustic model batches")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    add_base_url_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Tune and write the results; prints the best weights."""
-    import torch
-
-    from asr.cli.decode import resolve_names
-    from asr.decode.kenlm_backend import is_kenlm_path
-    from asr.decode.registry import make_decoder
-    from asr.decode.spec import DecodeSpec, load_search_config
-    from asr.models.io import load_model
+    from asr.cli._options import load_for_decoding
     from asr.outputs import check_output_files
     from asr.tune import compute_emissions, default_cache, result_files, tune_weights, write_results
 
     inputs = [args.manifest, args.lm, *([args.decode_config] if args.decode_config else [])]
     check_output_files(result_files(args.out), args.overwrite, inputs=inputs)  # before the work
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    resolve_names(args, progress=sys.stderr.isatty())
-    args.model, args.lm = str(args.model), str(args.lm)
-    search, lm_int8 = load_search_config(args.decode_config, beam_size=args.beam_size)
-    kind = "kenlm" if is_kenlm_path(args.lm) else "beam"
-    spec = DecodeSpec(kind, search, args.lm, bool(lm_int8) and kind == "beam")
-    em = compute_emissions(
-        args.model, args.manifest, default_cache(args.out), args.device, args.batch_seconds
-    )
-    _, tokenizer = load_model(args.model)
-    decoder = make_decoder(spec, tokenizer)
-    rows = tune_weights(decoder, em, args.alphas, args.betas, args.method)
-    info = {"model": args.model, "lm": args.lm, "manifest": args.manifest, "method": args.method}
+    options = {"lm": args.lm, "decode_config": args.decode_config, "beam_size": args.beam_size}
+    model, spec, decoder = load_for_decoding(args, options, progress=sys.stderr.isatty())
+    cache = default_cache(args.out)
+    em = compute_emissions(model.network, model.path, args.manifest, cache, args.batch_seconds)
+    rows = tune_weights(decoder, em, args.alphas, args.betas, args.method)  # type: ignore[arg-type]
+    info = {"model": str(model.path), "lm": spec.lm, "manifest": args.manifest}
+    info["method"] = args.method
     best = write_results(args.out, rows, decoder, info)
     print(
         f"{args.out}: best alpha={best['alpha']:g} beta={best['beta']:g} "

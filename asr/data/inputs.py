@@ -20,6 +20,7 @@ from pathlib import Path
 
 import soundfile as sf
 
+from asr.audio import Waveform
 from asr.data.manifest import Utterance, read_manifest, utterance_id
 from asr.errors import AsrError
 
@@ -34,7 +35,7 @@ MANIFEST_SUFFIXES = frozenset({".jsonl", ".json"})
 
 @dataclasses.dataclass(frozen=True)
 class AudioItem:
-    """One thing to recognise: a whole audio file, or a segment of it."""
+    """One thing to recognise: a whole audio file (or audio in memory), or a segment of it."""
 
     path: str  # audio file
     offset_s: float = 0.0  # start of the segment in the file, seconds
@@ -42,6 +43,13 @@ class AudioItem:
     utt_id: str | None = None  # explicit id (a manifest's), else derived from path and offset
     text: str | None = None  # reference transcript (manifests)
     speaker: str | None = None  # speaker id (manifests)
+    # Audio in memory (an array given to asr.transcribe); ``path`` then only names it.
+    audio: Waveform | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def source(self) -> str | Waveform:
+        """What to read: the in-memory audio, else the file (:func:`asr.audio.load_audio`)."""
+        return self.audio if self.audio is not None else self.path
 
     @property
     def name(self) -> str:

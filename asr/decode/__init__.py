@@ -1,12 +1,15 @@
-"""Decoding algorithms over CTC log-probabilities (never audio, never the acoustic model).
+"""Decoding algorithms over CTC log-probabilities: never audio, never the acoustic model, no files.
 
 - ``base``: the :class:`Decoder` interface and :class:`Hypothesis` records;
-- ``greedy``: best path; ``prefix`` + ``beam`` + ``lm_cache``: batched CTC prefix beam search
-  shallow-fused with any :class:`asr.lm.base.LanguageModel`; ``beam_decoder``: it as a decoder;
-- ``kenlm_backend``: word n-gram fusion through pyctcdecode (the ``kenlm`` decoder);
-- ``spec``: the frozen :class:`DecodeSpec`; ``registry``: decoders by name, built from a spec.
+- ``greedy``: best path (training validates with it); ``prefix`` + ``beam`` + ``lm_cache``:
+  batched CTC prefix beam search shallow-fused with any :class:`asr.lm.base.LanguageModel`
+  object; ``beam_decoder``: it as a decoder;
+- ``kenlm_backend``: word n-gram fusion through pyctcdecode (the ``kenlm`` decoder; pyctcdecode
+  reads the KenLM file it is given);
+- ``spec``: the frozen :class:`DecodeSpec` and the options that build it.
 
-Log-probabilities come from :mod:`asr.inference`.
+Log-probabilities come from :mod:`asr.inference`. Decoders are made from names, paths and a
+model folder's recommended decoding in one factory above this package, :mod:`asr.decoding`.
 """
 
 from asr.decode.greedy import GreedyHypothesis, greedy_decode

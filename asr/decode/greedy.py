@@ -1,19 +1,69 @@
-"""Batched greedy (best-path) CTC decoding as a decoder; the algorithm itself lives in
-:mod:`asr.models.ctc` (training uses it)."""
+"""Greedy (best-path) CTC decoding: the best symbol at every frame, repeats collapsed, blanks
+dropped. :func:`greedy_decode` is the algorithm (training validates with it);
+:class:`GreedyDecoder` the same as a :class:`asr.decode.base.Decoder`."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
+import torch
 from torch import Tensor
 
 from asr.decode.base import Decoder
-from asr.models.ctc import GreedyHypothesis, greedy_decode
 
 if TYPE_CHECKING:
     from asr.tokenizer import Tokenizer
 
 __all__ = ["GreedyDecoder", "GreedyHypothesis", "greedy_decode"]
+
+
+@dataclasses.dataclass(frozen=True)
+class GreedyHypothesis:
+    """The best path of one utterance."""
+
+    token_ids: tuple[int, ...]  # emitted tokens (repeats collapsed, blanks dropped)
+    frames: tuple[int, ...]  # for each token, the first frame of its run of argmax frames
+    text: str | None  # tokenizer.decode(token_ids), or None without a tokenizer
+    log_prob: float  # sum over valid frames of the best-path log-probability
+
+
+def greedy_decode(
+    log_probs: Tensor,
+    lengths: Tensor | None = None,
+    tokenizer: Tokenizer | None = None,
+    blank_id: int = 0,
+) -> list[GreedyHypothesis]:
+    """Decode a batch of CTC outputs by taking the best symbol at every frame.
+
+    Args:
+        log_probs: (batch, frames, vocab) log-probabilities (or logits: only the argmax and the
+            summed maxima are used).
+        lengths: (batch,) valid frames per utterance; default all frames.
+        tokenizer: turns token ids into text (``text`` is None without it).
+        blank_id: index of the CTC blank. Default 0.
+    Returns:
+        one :class:`GreedyHypothesis` per utterance, in batch order.
+    """
+    if log_probs.dim() != 3:
+        raise ValueError(f"log_probs must be (batch, frames, vocab), got {tuple(log_probs.shape)}")
+    batch, frames, _ = log_probs.shape
+    if lengths is None:
+        lengths = torch.full((batch,), frames, dtype=torch.long)
+    lengths = lengths.to(log_probs.device).long().clamp(0, frames)
+    best, ids = log_probs.detach().max(dim=-1)  # (batch, frames)
+    valid = torch.arange(frames, device=ids.device)[None, :] < lengths[:, None]
+    previous = torch.nn.functional.pad(ids, (1, 0), value=blank_id)[:, :-1]
+    keep = valid & (ids != blank_id) & (ids != previous)
+    scores = (best.float() * valid).sum(dim=-1)
+    ids, keep, scores = ids.cpu(), keep.cpu(), scores.cpu()
+    out = []
+    for b in range(batch):
+        frame_idx = keep[b].nonzero().squeeze(-1)
+        tokens = tuple(ids[b, frame_idx].tolist())
+        text = tokenizer.decode(list(tokens)) if tokenizer is not None else None
+        out.append(GreedyHypothesis(tokens, tuple(frame_idx.tolist()), text, float(scores[b])))
+    return out
 
 
 class GreedyDecoder(Decoder):

@@ -1,8 +1,5 @@
 """The CTC acoustic model: front-end -> [SpecAugment] -> conv encoder -> CTC head, and the loss.
 
-Also here: :func:`greedy_decode`, the best-path CTC collapse over log-probs (training validates
-with it; ``asr.decode`` reuses it).
-
 The front-end runs inside the model (on the model's device) and its config is part of
 :class:`ModelConfig`, so training and inference always compute the same features.
 
@@ -14,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +19,6 @@ from torch import Tensor, nn
 from asr import config as config_io
 from asr.frontend import Frontend, FrontendConfig
 from asr.models.tcn import Encoder, EncoderConfig
-
-if TYPE_CHECKING:
-    from asr.tokenizer import Tokenizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,51 +167,3 @@ def ctc_loss(
         zero_infinity=True,
     )
     return (per_utt / target_lengths.clamp(min=1).to(per_utt.dtype)).mean()
-
-
-@dataclasses.dataclass(frozen=True)
-class GreedyHypothesis:
-    """The best path of one utterance."""
-
-    token_ids: tuple[int, ...]  # emitted tokens (repeats collapsed, blanks dropped)
-    frames: tuple[int, ...]  # for each token, the first frame of its run of argmax frames
-    text: str | None  # tokenizer.decode(token_ids), or None without a tokenizer
-    log_prob: float  # sum over valid frames of the best-path log-probability
-
-
-def greedy_decode(
-    log_probs: Tensor,
-    lengths: Tensor | None = None,
-    tokenizer: Tokenizer | None = None,
-    blank_id: int = 0,
-) -> list[GreedyHypothesis]:
-    """Decode a batch of CTC outputs by taking the best symbol at every frame.
-
-    Args:
-        log_probs: (batch, frames, vocab) log-probabilities (or logits: only the argmax and the
-            summed maxima are used).
-        lengths: (batch,) valid frames per utterance; default all frames.
-        tokenizer: turns token ids into text (``text`` is None without it).
-        blank_id: index of the CTC blank. Default 0.
-    Returns:
-        one :class:`GreedyHypothesis` per utterance, in batch order.
-    """
-    if log_probs.dim() != 3:
-        raise ValueError(f"log_probs must be (batch, frames, vocab), got {tuple(log_probs.shape)}")
-    batch, frames, _ = log_probs.shape
-    if lengths is None:
-        lengths = torch.full((batch,), frames, dtype=torch.long)
-    lengths = lengths.to(log_probs.device).long().clamp(0, frames)
-    best, ids = log_probs.detach().max(dim=-1)  # (batch, frames)
-    valid = torch.arange(frames, device=ids.device)[None, :] < lengths[:, None]
-    previous = torch.nn.functional.pad(ids, (1, 0), value=blank_id)[:, :-1]
-    keep = valid & (ids != blank_id) & (ids != previous)
-    scores = (best.float() * valid).sum(dim=-1)
-    ids, keep, scores = ids.cpu(), keep.cpu(), scores.cpu()
-    out = []
-    for b in range(batch):
-        frame_idx = keep[b].nonzero().squeeze(-1)
-        tokens = tuple(ids[b, frame_idx].tolist())
-        text = tokenizer.decode(list(tokens)) if tokenizer is not None else None
-        out.append(GreedyHypothesis(tokens, tuple(frame_idx.tolist()), text, float(scores[b])))
-    return out
