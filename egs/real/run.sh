@@ -33,7 +33,7 @@ exp=exp/real
 split=egs/real/local/split.tsv
 ls_repeat=2                                 # times the LibriSpeech train utterances repeat
 am_config=egs/real/conf/train.yaml
-am_overrides=""                             # e.g. "epochs=2 data.max_batch_seconds=60"
+am_overrides=""                             # e.g. "engine.epochs=2 data.max_batch_seconds=60"
 lang=asr/pretrained/default                 # the bundled 29-symbol tokenizer (the LM's too)
 lm=asr/pretrained/default/lm                # the bundled character LSTM LM (novels only)
 decode_config=conf/decode/beam.yaml
