@@ -125,22 +125,11 @@ fi
 
 if [[ $stage -le 4 && $stop_stage -ge 4 ]]; then
     echo "stage 4: score -> $exp/results.md"
-    dirs=()
-    for decoder in greedy beam_lstm; do
-        for subset in "${eval_sets[@]}"; do
-            folder="$exp/decode/$decoder/$subset"
-            recipes/score.sh "$data/$subset.jsonl" "$folder/hyp.jsonl" "$folder"
-            dirs+=("$folder")
-        done
-    done
-    recipes/wer_table.sh "$exp/results.md" "${dirs[@]}"
+    recipes/score_sets.sh --decoders "greedy beam_lstm" "$exp/results.md" "$data" "$exp/decode" \
+        "${eval_sets[@]}"
 fi
 
 if [[ $stage -le 5 && $stop_stage -ge 5 ]]; then
     echo "stage 5: bundle -> $exp/default (copy it to asr/pretrained/default to ship it)"
-    rm -rf "$exp/default"
-    "$asr" export "$exp/am/model" "$exp/default" --dtype float16
-    "$asr" export "$lm" "$exp/default/lm" --dtype float16
-    cp "$exp/tune/decode.yaml" "$exp/default/decode.yaml"
-    du -sh "$exp/default"
+    recipes/bundle.sh "$exp/am/model" "$lm" "$exp/tune/decode.yaml" "$exp/default"
 fi

@@ -265,22 +265,10 @@ fi
 
 if [[ $stage -le 8 && $stop_stage -ge 8 ]]; then
     echo "stage 8: score -> $exp/results.md"
-    dirs=()
-    for decoder in greedy beam beam_lstm; do
-        for subset in "${eval_sets[@]}"; do
-            folder="$exp/decode/$decoder/$subset"
-            recipes/score.sh "$manifests/$subset.jsonl" "$folder/hyp.jsonl" "$folder"
-            dirs+=("$folder")
-        done
-    done
-    recipes/wer_table.sh "$exp/results.md" "${dirs[@]}"
+    recipes/score_sets.sh "$exp/results.md" "$manifests" "$exp/decode" "${eval_sets[@]}"
 fi
 
 if [[ $stage -le 9 && $stop_stage -ge 9 ]]; then
     echo "stage 9: bundle -> $exp/default (copy it to asr/pretrained/default to ship it)"
-    rm -rf "$exp/default"
-    "$asr" export "$am_model" "$exp/default" --dtype float16
-    "$asr" export "$exp/lm/lm" "$exp/default/lm" --dtype float16
-    cp "$exp/tune/decode.yaml" "$exp/default/decode.yaml"
-    du -sh "$exp/default"
+    recipes/bundle.sh "$am_model" "$exp/lm/lm" "$exp/tune/decode.yaml" "$exp/default"
 fi
