@@ -2,9 +2,11 @@
 
 Reading goes through ``soundfile`` (libsndfile >= 1.1: WAV PCM 16/24/32 and float, FLAC, OGG
 Vorbis/Opus, MP3 and the other libsndfile containers). Multi-channel audio is mixed to mono by
-averaging the channels. A segment (``offset_s``, ``duration_s``) is read by seeking, so only that
-part of the file is decoded (MP3 and OGG excepted: libsndfile's seek is inexact there, so the
-head is decoded and dropped).
+averaging the channels, unless the channels cancel out (phase-inverted, the mix's RMS below
+``CANCELLED_MIX_RATIO`` of the channels' mean RMS): then the loudest channel is used, with a
+one-line warning naming the file. A segment (``offset_s``, ``duration_s``) is read by seeking,
+so only that part of the file is decoded (MP3 and OGG excepted: libsndfile's seek is inexact
+there, so the head is decoded and dropped).
 
 Everything that can go wrong with a file raises :class:`AudioError`, one line naming the path and
 the reason: missing file, unreadable/corrupt/truncated file, unsupported format, zero-length
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +63,10 @@ _KNOWN_SUFFIXES = frozenset(
 # band); below this a header is corrupt or hostile, and resampling it would multiply the samples
 # without bound (an 8 KB file claiming 1 Hz became 64 M samples at 16 kHz).
 MIN_SAMPLE_RATE_HZ = 4000
+
+# A channel mix whose RMS is below this fraction of the channels' mean RMS has cancelled out
+# (phase-inverted channels average to silence): the loudest channel is used instead.
+CANCELLED_MIX_RATIO = 0.1
 
 # soxr quality used by resample(): "HQ" (20-bit, the soxr default); "VHQ" for 28-bit.
 RESAMPLE_QUALITY = "HQ"
@@ -309,8 +316,9 @@ def load_audio(
             further is an error.
 
     Returns:
-        ``(samples, rate)``: samples of shape ``(samples,)``, float32, channels averaged. PCM
-        files give values in [-1, 1); float files are returned as stored (not clipped).
+        ``(samples, rate)``: samples of shape ``(samples,)``, float32, channels averaged (or the
+        loudest alone when they cancel out). PCM files give values in [-1, 1); float files are
+        returned as stored (not clipped).
         ``rate`` is ``sample_rate`` when given, else the file's rate.
 
     Raises:
@@ -334,11 +342,28 @@ def load_audio(
             raise AudioError(msg) from None
     _check_complete(path, info, count, len(data))
     _check_finite(path, data, info.sample_rate, start)
-    samples = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
+    samples = data[:, 0] if data.shape[1] == 1 else _mix_to_mono(path, data)
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     if sample_rate is not None and sample_rate != info.sample_rate:
         return resample(samples, info.sample_rate, sample_rate), int(sample_rate)
     return samples, info.sample_rate
+
+
+def _mix_to_mono(path: Path, data: np.ndarray) -> np.ndarray:
+    """The mean of the channels of ``data`` (samples, channels), or the loudest channel when the
+    mean cancels out (see ``CANCELLED_MIX_RATIO``); says so on stderr in one line."""
+    mix = data.mean(axis=1, dtype=np.float32)
+    channel_rms = np.sqrt(np.mean(np.square(data, dtype=np.float64), axis=0))
+    mix_rms = float(np.sqrt(np.mean(np.square(mix, dtype=np.float64))))
+    if mix_rms >= CANCELLED_MIX_RATIO * float(channel_rms.mean()):
+        return mix
+    loudest = int(np.argmax(channel_rms))
+    print(
+        f"warning: {path}: the {data.shape[1]} channels cancel out when mixed (phase-inverted?); "
+        f"using channel {loudest + 1} alone",
+        file=sys.stderr,
+    )
+    return data[:, loudest]
 
 
 def _load_waveform(

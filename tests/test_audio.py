@@ -156,6 +156,24 @@ def test_mixes_channels_to_mono(tmp_path, fmt, subtype, suffix):
         np.testing.assert_allclose(y, x.mean(axis=1), atol=3 / 2**15)
 
 
+def test_phase_inverted_stereo_uses_one_channel_with_a_warning(tmp_path, capsys):
+    """Issue 25 item 4: channels in opposite phase averaged to silence (an empty transcript), with
+    no warning."""
+    rng = np.random.default_rng(0)
+    voice = (0.3 * rng.standard_normal(8000)).astype(np.float32)
+    stereo = np.stack([voice, -0.9 * voice], axis=1)
+    path = tmp_path / "inverted.wav"
+    save_audio(path, stereo, 16000, subtype="FLOAT")
+    y, _ = load_audio(path)
+    np.testing.assert_allclose(y, voice, atol=1e-7)  # channel 1, the louder, not ~0
+    err = capsys.readouterr().err
+    assert "inverted.wav" in err and "channel 1" in err and err.count("\n") == 1, err
+    ordinary = tmp_path / "ordinary.wav"  # correlated channels: still averaged, silently
+    save_audio(ordinary, np.stack([voice, 0.5 * voice], axis=1), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(ordinary)[0], 0.75 * voice, atol=1e-7)
+    assert capsys.readouterr().err == ""
+
+
 def _peak_hz(x: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     return float(np.argmax(spectrum) * rate / len(x))

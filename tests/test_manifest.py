@@ -73,7 +73,8 @@ def test_relative_paths_resolve_against_manifest_folder(tmp_path: Path, monkeypa
     [
         ('{"audio_filepath": "a.wav", "duration": 1.0, "text": "A"', "bad JSON"),
         ("[1, 2]", "expected a JSON object"),
-        ('{"audio_filepath": "a.wav", "text": "A"}', "missing key 'duration'"),
+        ('{"audio_filepath": "a.wav", "text": "A"}', "no 'duration', and the audio cannot be"),
+        ('{"audio_filepath": "a.wav", "duration": 1}', "missing key 'text'"),
         ('{"duration": 1.0, "text": "A"}', "missing key 'audio_filepath'"),
         ('{"audio_filepath": "a.wav", "duration": "1.0", "text": "A"}', "'duration' must be"),
         ('{"audio_filepath": "a.wav", "duration": true, "text": "A"}', "'duration' must be"),
@@ -176,3 +177,20 @@ def test_failed_write_leaves_old_manifest(tmp_path: Path) -> None:
         write_manifest(out, broken())
     assert [u.text for u in read_manifest(out)] == ["OLD"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.jsonl"]
+
+
+def test_hand_written_manifest_gets_duration_from_the_audio(tmp_path: Path) -> None:
+    """Issue 25 item 22: ``{audio_filepath, text}`` without ``duration`` failed on the key."""
+    import numpy as np
+
+    from asr.audio import save_audio
+
+    save_audio(tmp_path / "x.wav", np.zeros(8000, dtype=np.float32), 16000)  # 0.5 s
+    lines = ['{"audio_filepath": "x.wav", "text": "A"}',
+             '{"audio_filepath": "x.wav", "text": "B", "offset": 0.2}']  # fmt: skip
+    utts = read_manifest(_write_lines(tmp_path / "m.jsonl", lines), check_files=True)
+    assert [u.duration for u in utts] == [0.5, 0.3]
+    past = _write_lines(tmp_path / "p.jsonl", ['{"audio_filepath": "x.wav", "text": "A", '
+                                               '"offset": 0.6}'])  # fmt: skip
+    with pytest.raises(ManifestError, match=r"p\.jsonl:1: no 'duration'.*beyond the end"):
+        read_manifest(past)

@@ -190,6 +190,17 @@ def test_huge_learning_rate_never_writes_non_finite_weights(tmp_path, corpus):
     assert 0.0 not in losses, losses  # a NaN was once summed as 0.0
 
 
+def test_a_run_with_most_steps_skipped_exports_nothing(tmp_path, corpus, monkeypatch):
+    """Issue 25 item 4: ``optim.lr=1e30`` skipped 14 of 15 steps as NaN, exited 0 and exported
+    a useless model (the streak limit was never reached)."""
+    _poison(monkeypatch, {1, 2, 3, 5, 6, 7})  # 6 of 8 steps, never 4 in a row
+    exp = tmp_path / "exp"
+    trainer = _acoustic(exp, corpus, "engine.epochs=4", "engine.max_nonfinite_steps=4")
+    with pytest.raises(DivergedError, match=r"6 of 8 steps were skipped.*nothing exported"):
+        trainer.run()
+    assert not (exp / "model").exists()
+
+
 # -------------------------------------------------------- items 8, 9: resume that recovers
 def test_resume_falls_back_from_a_truncated_checkpoint(tmp_path, corpus, capsys):
     """Old: a ``SafetensorError`` traceback."""

@@ -88,3 +88,31 @@ def test_wrong_folder_is_a_clear_error(tmp_path: Path) -> None:
         prepare_yesno(tmp_path, tmp_path / "m")
     with pytest.raises(YesNoError, match="unknown yesno split 'random'"):
         prepare_yesno(tmp_path, tmp_path / "m", split="random")
+
+
+def _fake_yesno(folder: Path) -> Path:
+    """60 short, well-named WAV files (no tarball needed)."""
+    folder.mkdir(parents=True)
+    for n in range(60):
+        name = "_".join(format(n * 4 + 1, "08b"))
+        sf.write(str(folder / f"{name}.wav"), np.zeros(800, dtype=np.float32), 8000)
+    return folder
+
+
+def test_another_split_into_a_prepared_folder_is_refused(tmp_path: Path, capsys) -> None:
+    """Issue 25 item 13: ``--split icefall`` over kaldi manifests said success and kept them."""
+    root, out = _fake_yesno(tmp_path / "waves_yesno"), tmp_path / "m"
+    argv = ["prepare", "yesno", "--root", str(root), "--out", str(out)]
+    assert main([*argv, "--split", "kaldi"]) == 0
+    kaldi = (out / "train.jsonl").read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--split", "icefall"]) == 2
+    err = capsys.readouterr().err
+    assert "kaldi split, not icefall" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (out / "train.jsonl").read_bytes() == kaldi
+    assert main([*argv, "--split", "kaldi"]) == 0  # the same split: kept, fine
+    assert main([*argv, "--split", "icefall", "--overwrite"]) == 0
+    assert (out / ".yesno-split").read_text().strip() == "icefall"
+    (out / ".yesno-split").unlink()  # manifests of an older version: the split is worked out
+    with pytest.raises(YesNoError, match="icefall split, not kaldi"):
+        prepare_yesno(root, out, split="kaldi")

@@ -34,10 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_override(arg: str) -> bool:
+    """Whether ``arg`` reads as a config override ``KEY=VALUE`` (not an option)."""
+    return not arg.startswith("-") and "=" in arg
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``asr`` console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "overrides_anywhere", False) and all(_is_override(a) for a in extra):
+        args.overrides = [*args.overrides, *extra]  # KEY=VALUE split around the options
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+from pathlib import Path
+
+from asr.outputs import OutputError, same_or_inside
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,9 +26,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and curves.png (nothing else; refused if they hold other files)"
     )  # fmt: skip
     p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=3e-3"
-    )
-    p.set_defaults(func=run)
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=3e-3 "
+        "(anywhere on the line, before or after the options)"
+    )  # fmt: skip
+    p.set_defaults(func=run, overrides_anywhere=True)
+
+
+def check_exp_not_input(exp: str | Path, inputs: Iterable[tuple[str, str | Path | None]]) -> None:
+    """Refuse an experiment folder that is, contains or lies inside an input of the run.
+
+    Args:
+        exp: the ``--exp`` folder (training writes into it).
+        inputs: ``(what, path)`` pairs: the tokenizer folder, manifests, text files, init_from;
+            a None or missing path is skipped.
+    Raises:
+        OutputError: one line naming the input and the option.
+    """
+    exp_path = Path(exp)
+    for what, path in inputs:
+        if path is None or not Path(path).exists():
+            continue
+        source = Path(path)
+        if same_or_inside(exp_path, source) or same_or_inside(source, exp_path):
+            where = "contains"
+            if same_or_inside(exp_path, source):
+                where = "is" if exp_path.resolve() == source.resolve() else "is inside"
+            raise OutputError(
+                f"{exp}: --exp {where} the {what} {path}, an input of this run; training "
+                "writes into --exp, so choose a separate folder"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,5 +62,11 @@ def run(args: argparse.Namespace) -> int:
     from asr.train.config import load_train_config
 
     cfg = load_train_config(args.config, args.overrides)
+    check_exp_not_input(args.exp, [
+        ("tokenizer folder", args.tokenizer),
+        ("training manifest", cfg.data.train_manifest),
+        ("validation manifest", cfg.data.valid_manifest),
+        ("init_from model", cfg.init_from),
+    ])  # fmt: skip
     train(cfg, args.tokenizer, args.exp, resume=args.resume, overwrite=args.overwrite)
     return 0

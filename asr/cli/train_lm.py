@@ -31,20 +31,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "curves.png; nothing else) and replace an LM folder at --export"
     )  # fmt: skip
     p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=2e-3"
-    )
-    p.set_defaults(func=run)
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=2e-3 "
+        "(anywhere on the line, before or after the options)"
+    )  # fmt: skip
+    p.set_defaults(func=run, overrides_anywhere=True)
 
 
 def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from asr.cli.train import check_exp_not_input
     from asr.tokenizer import CharTokenizer
     from asr.train.config import load_lm_train_config
     from asr.train.lm import train_lm
 
     cfg = load_lm_train_config(args.config, args.overrides)
+    inputs = [("tokenizer folder", args.tokenizer), ("init_from LM", cfg.init_from)]
+    inputs += [("training text", t) for t in args.text]
+    inputs += [("validation text", t) for t in args.valid_text]
+    check_exp_not_input(args.exp, inputs)
     tokenizer_dir = args.tokenizer
     with tempfile.TemporaryDirectory() as tmp:
         if tokenizer_dir == "char" and not Path("char").exists():

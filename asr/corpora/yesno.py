@@ -10,6 +10,9 @@ Splits (both 30/30, both from the file names sorted in byte order):
 - ``"icefall"``: even positions train, odd positions test, as lhotse's yesno recipe (used by
   icefall's ``egs/yesno``) does.
 
+The split is recorded in ``out_dir/.yesno-split`` beside the manifests; preparing the folder
+again with another split is refused (``--overwrite`` rewrites it).
+
 openslr publishes no checksum for this tarball, so a download is not md5-verified (a warning
 says so; a local tarball, ``source``, gets none); instead the extracted folder must hold exactly
 60 well-named WAV files.
@@ -20,9 +23,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from asr.atomic import atomic_write_text
 from asr.audio import AudioError, audio_info
 from asr.corpora.download import Resource, extract_tar, fetch
-from asr.data.manifest import Utterance, write_manifest
+from asr.data.manifest import Utterance, read_manifest, write_manifest
 from asr.errors import AsrError
 from asr.outputs import OVERWRITE_FLAG, check_output_file
 
@@ -113,6 +117,26 @@ def _utterance(wav: Path) -> Utterance:
     return Utterance(str(wav.resolve()), duration, transcript(wav), 0.0, wav.stem, None)
 
 
+SPLIT_STAMP = ".yesno-split"  # in the manifests' folder: the split they were written with
+
+
+def _prepared_split(out_dir: Path, paths: dict[str, Path]) -> str | None:
+    """The split of existing manifests: the stamp, else worked out from their utt_ids."""
+    stamp = out_dir / SPLIT_STAMP
+    if stamp.is_file():
+        return stamp.read_text().strip()
+    try:
+        train = [u.utt_id or "" for u in read_manifest(paths["train"])]
+        test = [u.utt_id or "" for u in read_manifest(paths["test"])]
+    except AsrError:
+        return None
+    names = [Path(f"{i}.wav") for i in sorted(train + test)]
+    for split in SPLITS:
+        if [p.stem for p in split_files(names, split)[0]] == train:
+            return split
+    return None
+
+
 def prepare_yesno(
     root: str | Path, out_dir: str | Path, split: str = "kaldi", overwrite: bool = False
 ) -> dict[str, Path]:
@@ -133,6 +157,12 @@ def prepare_yesno(
         raise YesNoError(f"unknown yesno split {split!r} (known: {', '.join(SPLITS)})")
     existing = [p for p in paths.values() if p.exists()]
     if not overwrite and len(existing) == len(paths) and all(p.is_file() for p in existing):
+        done = _prepared_split(out_dir, paths)
+        if done not in (None, split):
+            raise YesNoError(
+                f"{out_dir}: holds manifests of the {done} split, not {split}; pass "
+                f"{OVERWRITE_FLAG} to rewrite them with the {split} split"
+            )
         return paths
     if not overwrite and existing:  # not both: not a finished run of ours, so not ours
         raise YesNoError(f"{existing[0]}: exists; pass {OVERWRITE_FLAG} to rewrite it")
@@ -141,4 +171,5 @@ def prepare_yesno(
     train, test = split_files(find_wavs(root), split)
     for name, files in (("train", train), ("test", test)):
         write_manifest(paths[name], [_utterance(wav) for wav in files])
+    atomic_write_text(out_dir / SPLIT_STAMP, split + "\n")
     return paths

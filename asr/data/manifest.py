@@ -3,8 +3,10 @@
 Each line is a JSON object with ``audio_filepath`` (str), ``duration`` (seconds, number >= 0) and
 ``text`` (str), plus the optional ``offset`` (seconds into the file, default 0), ``utt_id`` and
 ``speaker``. Other keys are allowed and ignored (NeMo manifests carry e.g. ``lang``). Blank lines
-are skipped. A relative ``audio_filepath`` is resolved against the manifest's own folder, so a
-corpus folder with its manifests can be moved as a whole.
+are skipped. A line without ``duration`` (a hand-written ``{audio_filepath, text}``) gets the
+audio file's length from its header (less ``offset``). A relative ``audio_filepath`` is
+resolved against the manifest's own folder, so a corpus folder with its manifests can be moved
+as a whole.
 
 Anything wrong with a line raises :class:`ManifestError`, one line naming the manifest path and
 line number: bad JSON, a missing key, a wrong type, a negative or non-finite duration/offset and,
@@ -30,7 +32,7 @@ from typing import Any
 from asr.atomic import atomic_open
 from asr.errors import AsrError
 
-REQUIRED_KEYS = ("audio_filepath", "duration", "text")
+REQUIRED_KEYS = ("audio_filepath", "text")  # duration: read from the audio file when absent
 
 
 class ManifestError(AsrError):
@@ -114,6 +116,23 @@ def _optional_id(obj: dict[str, Any], key: str, where: str) -> str | None:
     return str(value)
 
 
+def _duration_from_file(audio: str, offset: float, where: str) -> float:
+    """The length of ``audio`` after ``offset`` (seconds), for a line without ``duration``."""
+    from asr.audio import AudioError, audio_info
+
+    try:
+        length = audio_info(audio).duration_s
+    except AudioError as err:
+        msg = f"{where}: no 'duration', and the audio cannot be read: {err}"
+        raise ManifestError(msg) from None
+    if offset >= length:
+        raise ManifestError(
+            f"{where}: no 'duration', and 'offset' {offset:g} s is beyond the end of {audio} "
+            f"({length:.3f} s)"
+        )
+    return round(length - offset, 6)
+
+
 def parse_line(line: str, where: str, base_dir: Path | None = None) -> Utterance:
     """Parse one manifest line; ``where`` ("path:line") prefixes any error message.
 
@@ -135,11 +154,16 @@ def parse_line(line: str, where: str, base_dir: Path | None = None) -> Utterance
         raise ManifestError(f"{where}: 'text' must be a string, got {obj['text']!r}")
     if base_dir is not None and not os.path.isabs(audio):
         audio = os.path.normpath(base_dir / audio)
+    offset = _number(obj, "offset", where, default=0.0)
+    if "duration" in obj:
+        duration = _number(obj, "duration", where)
+    else:
+        duration = _duration_from_file(audio, offset, where)
     return Utterance(
         audio_filepath=audio,
-        duration=_number(obj, "duration", where),
+        duration=duration,
         text=obj["text"],
-        offset=_number(obj, "offset", where, default=0.0),
+        offset=offset,
         utt_id=_optional_id(obj, "utt_id", where),
         speaker=_optional_id(obj, "speaker", where),
     )

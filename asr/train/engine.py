@@ -17,7 +17,8 @@ every rank trains on its shard; only rank 0 writes files.
 
 Divergence: an optimizer step whose gradient norm is not finite (a NaN/Inf loss, an overflow) is
 skipped (no update, no EMA, batch-norm statistics restored) and counted; ``max_nonfinite_steps``
-such steps in a row stop the run with a one-line :class:`DivergedError`. A checkpoint or an export
+such steps in a row stop the run with a one-line :class:`DivergedError`, and so does a run that
+ends with more than half of its steps skipped (nothing is exported). A checkpoint or an export
 with a non-finite tensor is never written, so the last good checkpoint survives. The logged
 ``train/loss`` is the mean over finite losses, NaN when there was none (and
 ``train/skipped_steps`` counts the skipped steps of the window).
@@ -162,6 +163,7 @@ class Engine:
         )
         self.step, self.epoch = 0, 0
         self.nonfinite_streak = 0  # skipped optimizer steps in a row
+        self.nonfinite_total = 0  # skipped optimizer steps of the run (kept across resumes)
         seed_everything(cfg.seed + 1000 * info.rank)  # per-rank dropout/augmentation streams
 
     def _wrap(self, model: nn.Module) -> nn.Module:
@@ -184,6 +186,7 @@ class Engine:
             "scaler": self.scaler.state_dict(),
             self.plan.data_key: self.data.state_dict(),
             "rng": rngs,
+            "skipped_steps": self.nonfinite_total,
         }
 
     def save_checkpoint(self, metrics: dict[str, float] | None = None) -> None:
@@ -240,6 +243,7 @@ class Engine:
         self.scaler.load_state_dict(state["scaler"])
         self.data.load_state_dict(state[self.plan.data_key])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.nonfinite_total = int(state.get("skipped_steps", 0))
         set_rng_states(state["rng"], self.info.rank)
         return True
 
@@ -296,6 +300,7 @@ class Engine:
                 self._ema_update()
         else:
             self.nonfinite_streak += 1
+            self.nonfinite_total += 1
         self.step += 1
         if self.nonfinite_streak >= self.cfg.max_nonfinite_steps:
             raise DivergedError(
@@ -423,6 +428,12 @@ class Engine:
 
     def _finish(self, logger: TrainLogger) -> Path | None:
         """Average the best checkpoints (else the newest) and export them (rank 0)."""
+        if 2 * self.nonfinite_total > self.step:  # every rank: the same counts
+            raise DivergedError(
+                f"training diverged: {self.nonfinite_total} of {self.step} steps were skipped "
+                f"(non-finite loss or gradient); nothing exported; lower optim.lr (now "
+                f"{self.optim.lr:g}) or set engine.grad_clip"
+            )
         if not self.info.is_main:
             return None
         paths = [i.path for i in self.checkpoints.best()]
