@@ -180,6 +180,8 @@ def test_export_folder_is_self_describing(default_onnx, torch_default) -> None:
     assert config["frame_shift_s"] == model.frame_shift_s and config["sample_rate_hz"] == 16000
     assert sorted(p.name for p in default_onnx.iterdir()) == [
         "config.json",
+        "decode.yaml",  # the source's recommended decoding, carried over (issue 25 item 3)
+        "lm",
         "model.onnx",
         "tokenizer.yaml",
     ]

@@ -14,7 +14,9 @@ pip install 'asr[onnx]'). `asr transcribe --backend onnxruntime --model OUT` run
 
 The kind of folder is found from its files (``config.yaml``: acoustic model, ``lm.yaml``: LSTM
 LM). Weights are loaded without unpickling and written atomically; the loaders compute in
-float32 whatever the stored dtype.
+float32 whatever the stored dtype. A model folder's recommended decoding (decode.yaml and its
+lm/ LSTM LM, as the bundled model has) is carried over, so OUT transcribes as SRC does: the LM
+in --dtype, or float32 for --format onnx.
 
 OUT must be new or empty; ``--overwrite`` replaces an exported folder of the same kind. A folder
 holding anything else (an experiment's checkpoints and logs, your files, the source itself) is
@@ -84,7 +86,7 @@ def export_folder(src: str | Path, out: str | Path, dtype: str, overwrite: bool 
         save_lm(lm, tokenizer, out, dtype=dtype)  # type: ignore[arg-type]
         return kind
     model, tokenizer = load_model(src)
-    export_model(model, tokenizer, out, dtype=dtype)  # type: ignore[arg-type]
+    export_model(model, tokenizer, out, dtype=dtype, decoding_from=src)  # type: ignore[arg-type]
     return kind
 
 

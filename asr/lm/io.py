@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +24,14 @@ from asr import config as config_io
 from asr.lm.base import LMError, vocab_difference
 from asr.lm.int8 import int8_available
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
-from asr.models.io import _DTYPES, _replace_dir
+from asr.models.io import (
+    _DTYPES,
+    DECODE_FILE,
+    LM_DIR,
+    _replace_dir,
+    make_temp_dir,
+    write_error,
+)
 from asr.tokenizer import Tokenizer, load_tokenizer
 
 FORMAT = "asr-lstm-lm"
@@ -76,8 +82,7 @@ def save_lm(
         raise LMError(f"cannot export: model and tokenizer vocabularies differ: {diff}")
     out_dir = Path(out_dir)
     dest = out_dir.resolve()  # "." has no name to derive the temporary folder's name from
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = make_temp_dir(dest, out_dir)
     try:
         state = {
             k: v.detach()
@@ -91,10 +96,28 @@ def save_lm(
         config_io.save(ExportedLM(len(model.vocab), model.cfg, dtype=dtype), tmp / CONFIG_FILE)
         tokenizer.save(tmp)
         _replace_dir(tmp, dest)
+    except (OSError, SafetensorError) as err:
+        raise write_error(out_dir, err) from None
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def carry_decoding(
+    src: str | Path, dest: str | Path, dtype: Literal["float32", "float16", "bfloat16"]
+) -> None:
+    """Copy a model folder's recommended decoding into the folder ``dest`` being exported: its
+    ``decode.yaml`` and its ``lm/`` LSTM LM (re-saved with ``dtype`` weights), when it has them
+    (:func:`asr.pretrained.bundled_decoding` reads them back; an LM is only used with its
+    decode.yaml, so ``lm/`` alone is not carried)."""
+    src, dest = Path(src), Path(dest)
+    if not (src / DECODE_FILE).is_file():
+        return
+    shutil.copyfile(src / DECODE_FILE, dest / DECODE_FILE)
+    if is_lstm_lm_dir(src / LM_DIR):
+        lm, tokenizer = load_lm(src / LM_DIR)
+        save_lm(lm, tokenizer, dest / LM_DIR, dtype=dtype)
 
 
 def is_lstm_lm_dir(path: str | Path) -> bool:

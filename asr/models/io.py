@@ -7,13 +7,18 @@ Layout of a model directory::
     <tokenizer files>   written by ``Tokenizer.save`` and read by ``load_tokenizer``
 
 The directory is written next to its destination under a temporary name and renamed into place,
-so a reader sees either the old model or the complete new one.
+so a reader sees either the old model or the complete new one. A folder may also hold its
+recommended decoding, ``decode.yaml`` and ``lm/`` (an exported LSTM LM), which ``asr export``
+carries over. What a killed writer leaves (its temporary folder ``.NAME.PID.*.tmp``, the old
+folder ``.NAME.old-PID`` set aside while replacing) is recovered by the next writer of that
+folder once process PID is gone (:func:`recover_model_out`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -42,6 +47,10 @@ LM_CONFIG_FILE = "lm.yaml"
 # An ONNX export folder (asr.onnx.export): the graph and the JSON that describes it.
 ONNX_FILE = "model.onnx"
 ONNX_CONFIG_FILE = "config.json"
+# A model folder's recommended decoding (asr.pretrained.bundled_decoding): the beam search config
+# and the LSTM LM folder it was tuned with.
+DECODE_FILE = "decode.yaml"
+LM_DIR = "lm"
 # Every name an exported model or LM folder holds: a folder holding anything else (a checkpoint
 # folder, a log, a user's file) is not ours to replace, whatever flag is given.
 MODEL_DIR_NAMES = frozenset(
@@ -53,6 +62,7 @@ MODEL_DIR_NAMES = frozenset(
         SENTENCEPIECE_FILE,
         ONNX_FILE,
         ONNX_CONFIG_FILE,
+        DECODE_FILE,
     }
 )
 ACOUSTIC_MODEL = "acoustic model"
@@ -99,6 +109,7 @@ def export_model(
     tokenizer: Tokenizer,
     out_dir: str | Path,
     dtype: Literal["float32", "float16", "bfloat16"] = "float32",
+    decoding_from: str | Path | None = None,
 ) -> Path:
     """Write ``model`` and ``tokenizer`` to the directory ``out_dir`` atomically.
 
@@ -109,6 +120,8 @@ def export_model(
             holding anything else is refused: see :func:`check_model_out`).
         dtype: parameter storage dtype; "float16" halves the file (the loader computes in
             float32). Batch-norm statistics and front-end tensors stay float32.
+        decoding_from: a model folder whose ``decode.yaml`` and ``lm/`` are written too (the
+            LM in ``dtype``: :func:`asr.lm.io.carry_decoding`).
     Returns:
         ``Path(out_dir)``.
     """
@@ -120,18 +133,90 @@ def export_model(
         )
     out_dir = Path(out_dir)
     dest = out_dir.resolve()  # "." has no name to derive the temporary folder's name from
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = make_temp_dir(dest, out_dir)
     try:
         save_file(_export_state(model, dtype), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         exported = ExportedConfig(vocab_size=model.vocab_size, model=model.cfg, dtype=dtype)
         config_io.save(exported, tmp / CONFIG_FILE)
         tokenizer.save(tmp)
+        if decoding_from is not None:
+            from asr.lm.io import carry_decoding
+
+            carry_decoding(decoding_from, tmp, dtype)
         _replace_dir(tmp, dest)
+    except (OSError, SafetensorError) as err:
+        raise write_error(out_dir, err) from None
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def write_error(out: str | Path, err: Exception) -> ModelFileError:
+    """The one-line error of a model folder that could not be written (a full disk, ...): the
+    folder there before, if any, is kept."""
+    why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    return ModelFileError(f"{out}: cannot write the model folder ({why}); nothing was replaced")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (True when it cannot be told)."""
+    if os.name != "posix" or pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True
+    return True
+
+
+def recover_model_out(dest: Path) -> None:
+    """Undo what a killed writer of the model folder ``dest`` left next to it, once its process
+    is gone: a folder set aside while replacing (``.NAME.old-PID``) is moved back when ``dest``
+    is missing, else removed; temporary folders (``.NAME.PID.*.tmp``) are removed. Only these
+    names of ours, holding only model files, are touched; errors leave them where they are."""
+    parent = dest.parent
+    if not parent.is_dir():
+        return
+    name = re.escape(dest.name)
+    old_re = re.compile(rf"\.{name}\.old-(\d+)")
+    tmp_re = re.compile(rf"\.{name}\.(\d+)\.[A-Za-z0-9_]+\.tmp")
+    try:
+        entries = sorted(parent.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for path in entries:
+        old, tmp = old_re.fullmatch(path.name), tmp_re.fullmatch(path.name)
+        match = old or tmp
+        if match is None or not path.is_dir() or path.is_symlink():
+            continue
+        if _pid_alive(int(match.group(1))):
+            continue
+        try:
+            if tmp is not None:
+                shutil.rmtree(path)
+            elif not dest.exists() and not dest.is_symlink():
+                check_replaceable(path)
+                os.replace(path, dest)
+            else:
+                check_replaceable(path)
+                shutil.rmtree(path)
+        except (OSError, ModelFileError):
+            continue
+
+
+def make_temp_dir(dest: Path, shown: str | Path | None = None) -> Path:
+    """A new temporary folder next to ``dest`` (``.NAME.PID.*.tmp``), after recovering what a
+    killed writer left there (:func:`recover_model_out`)."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        recover_model_out(dest)
+        prefix = f".{dest.name}.{os.getpid()}."
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=dest.parent))
+    except OSError as err:
+        raise write_error(shown or dest, err) from None
 
 
 def model_dir_kind(path: str | Path) -> str | None:
@@ -177,15 +262,21 @@ def _onnx_kind(config: Path) -> str | None:
 def check_replaceable(path: Path, shown: Path | None = None) -> None:
     """Raise unless ``path`` is an exported model/LM folder holding only the files we write
     (``shown``: the name to give in the message, default ``path``)."""
-    foreign = sorted(
-        p.name for p in path.iterdir() if p.name not in MODEL_DIR_NAMES or not p.is_file()
-    )
+    foreign = sorted(p.name for p in path.iterdir() if not _ours(p))
     if foreign or model_dir_kind(path) is None:
         holds = f"it holds {', '.join(foreign[:3])}" if foreign else "no model files"
         raise ModelFileError(
             f"{shown or path}: not a model folder written by asr ({holds}); refusing to "
             "replace it, whatever the flags: choose another output folder"
         )
+
+
+def _ours(path: Path) -> bool:
+    """A file we write in a model folder, or its ``lm/`` folder holding only LM files."""
+    if path.name == LM_DIR and path.is_dir() and not path.is_symlink():
+        names_ok = all(p.name in MODEL_DIR_NAMES and p.is_file() for p in path.iterdir())
+        return names_ok and model_dir_kind(path) is not None
+    return path.name in MODEL_DIR_NAMES and path.is_file()
 
 
 def check_model_out(
@@ -210,6 +301,7 @@ def check_model_out(
     """
     given = Path(out)  # named in messages as the user wrote it
     out = given.resolve()
+    recover_model_out(out)
     for source in sources:
         if same_or_inside(Path(source), out):
             raise ModelFileError(f"{given}: the output folder is or holds the source {source}")

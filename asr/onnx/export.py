@@ -6,6 +6,9 @@ Layout of an exported folder::
     config.json     what the graph is: kind, inputs/outputs with shapes, sample rate, frame
                     shift, vocabulary, the model config, exporter, opset
     <tokenizer>     ``tokenizer.yaml`` (and ``tokenizer.model`` for sentencepiece)
+    decode.yaml     (acoustic model) the source folder's recommended decoding, when it has one,
+    lm/             with its LSTM LM as an exported LM folder (float32 safetensors), which
+                    :func:`asr.pretrained.bundled_decoding` finds for the onnxruntime backend too
 
 Acoustic model graph: ``waveforms (batch, samples) float32``, ``lengths (batch,) int64`` ->
 ``log_probs (batch, frames, vocab) float32`` (natural log, blank = 0, padded frames hold
@@ -31,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -265,7 +267,15 @@ def export_onnx(
         ModelFileError / OnnxError: bad source or output folder, missing extra, an option the
             graph cannot express.
     """
-    from asr.models.io import LSTM_LM, _replace_dir, check_model_out, source_kind
+    from asr.lm.io import carry_decoding
+    from asr.models.io import (
+        LSTM_LM,
+        _replace_dir,
+        check_model_out,
+        make_temp_dir,
+        source_kind,
+        write_error,
+    )
 
     src = Path(src)
     kind = ONNX_LM if source_kind(src) == LSTM_LM else ONNX_ACOUSTIC
@@ -273,8 +283,7 @@ def export_onnx(
     if quantize not in ("none", "int8"):
         raise OnnxError(f"--quantize must be none or int8, got {quantize!r}")
     dest = check_model_out(out, kind, overwrite=overwrite, sources=(src,))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = make_temp_dir(dest, out)
     try:
         int8 = quantize == "int8"
         fields = _lm(src, tmp) if kind == ONNX_LM else _acoustic(src, tmp, int8)
@@ -292,8 +301,12 @@ def export_onnx(
             "torch": torch.__version__,
         }
         (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+        if kind == ONNX_ACOUSTIC:  # its decode.yaml and lm/ (float32 weights, as the graph's)
+            carry_decoding(src, tmp, "float32")
         _replace_dir(tmp, dest)
+    except OSError as err:
+        raise write_error(out, err) from None
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
     return kind
