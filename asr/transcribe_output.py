@@ -47,7 +47,8 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from asr.atomic import atomic_write_text
+from asr.atomic import OutputExistsError, atomic_write_text
+from asr.outputs import OutputError
 from asr.subtitles import Cue, SubtitleStyle, format_srt, format_vtt, make_cues, wrap_lines
 from asr.transcription import TranscribeError, Transcript
 
@@ -185,6 +186,12 @@ class OutputWriter:
         names: the names (:attr:`asr.data.inputs.AudioItem.name`) of the transcripts that will
             come, in the order :meth:`add` receives them (one stream of subtitles holds one).
         stdout: the stream used when ``out`` is None.
+        overwrite: replace files that exist when written; False: a file that appeared since
+            the run's up-front check (another run writing it) is an :class:`OutputError`,
+            never replaced.
+
+    A file output is written only when some transcript succeeded: when every input failed,
+    an existing file is left as it was and no empty file is made.
     """
 
     def __init__(
@@ -193,6 +200,7 @@ class OutputWriter:
         out: str | Path | None,
         names: Sequence[str],
         stdout: TextIO | None = None,
+        overwrite: bool = True,
     ) -> None:
         if fmt not in FORMATS and fmt != "all":
             known = ", ".join([*FORMATS, "all"])
@@ -223,6 +231,8 @@ class OutputWriter:
         self.records: list[dict[str, Any]] = []
         self.written: list[Path] = []
         self.count = 0  # transcripts added
+        self.succeeded = 0  # ...of which without an error
+        self.overwrite = overwrite
 
     def _folder_files(self, name: str) -> dict[str, Path]:
         """Format -> file of the input ``name`` in the output folder."""
@@ -241,11 +251,12 @@ class OutputWriter:
         """Write (or queue) the next transcript; failed ones appear only in manifests and JSON."""
         name = self.ids[self.count]
         self.count += 1
+        self.succeeded += t.error is None
         if self.folder is not None:
             if t.error is None:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 for fmt, path in self._folder_files(name).items():
-                    atomic_write_text(path, render(t, fmt))
+                    self._write(path, render(t, fmt))
                     self.written.append(path)
             return
         t = dataclasses.replace(t, item=dataclasses.replace(t.item, utt_id=name))
@@ -274,8 +285,15 @@ class OutputWriter:
             if self.file is None:
                 self.stdout.write(self.parts[0])
                 return []
-        if self.file is None:
+        if self.file is None or not self.succeeded:  # nothing transcribed: nothing replaced
             return []
         self.file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.file, "".join(self.parts))
+        self._write(self.file, "".join(self.parts))
         return [self.file]
+
+    def _write(self, path: Path, text: str) -> None:
+        """Write one file atomically; without ``overwrite`` only if it still does not exist."""
+        try:
+            atomic_write_text(path, text, exclusive=not self.overwrite)
+        except OutputExistsError as err:
+            raise OutputError(f"{err}; pass --overwrite to replace it") from None

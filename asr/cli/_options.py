@@ -11,12 +11,54 @@ keywords of :func:`asr.decoding.decoding_spec` (:func:`decoding_options`), and
 from __future__ import annotations
 
 import argparse
+import os
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from asr.api import Model
     from asr.decode.base import Decoder
     from asr.decode.spec import DecodeSpec
+
+
+# Most --threads accepted: more only thrashes (100000 crashed torch).
+MAX_THREADS = 4 * (os.cpu_count() or 64)
+# Negative numbers in exponent form (--alpha -1e-3) are values, not options (argparse's own
+# pattern knows only -1 and -1.5).
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"must be from 0 (torch's default) to {MAX_THREADS} (4 per CPU), got {value}"
+        )
+    return value
+
+
+def _search_option(name: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` for the search option ``name``, checked against its bounds
+    (:func:`asr.decode.spec.search_option_problem`) when the command line is read."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            kind = "an integer" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        from asr.decode.spec import search_option_problem
+
+        problem = search_option_problem(name, value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    return parse
 
 
 def add_base_url_argument(p: argparse.ArgumentParser) -> None:
@@ -50,7 +92,12 @@ def add_model_arguments(
             "(asr export --format onnx; a model folder is exported on the fly); CPU only, "
             "needs pip install 'asr[onnx]'",
         )
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default=0,
+        help=f"torch CPU threads (0: torch default; at most {MAX_THREADS})",
+    )
     add_base_url_argument(p)
 
 
@@ -72,9 +119,12 @@ def add_decoding_arguments(p: argparse.ArgumentParser, decoders: tuple[str, ...]
         "a language model name from `asr models` (e.g. librispeech-3gram)",
     )
     g.add_argument("--decode-config", help="beam search YAML (e.g. conf/decode/beam.yaml)")
-    g.add_argument("--beam-size", type=int, help="beams per utterance")
-    g.add_argument("--alpha", type=float, help="LM weight")
-    g.add_argument("--beta", type=float, help="length bonus")
+    p._negative_number_matcher = _NEGATIVE_NUMBER  # --alpha -1e-3 is a value
+    g.add_argument(
+        "--beam-size", type=_search_option("beam_size", int), help="beams per utterance (1-1024)"
+    )
+    g.add_argument("--alpha", type=_search_option("alpha", float), help="LM weight (-100 to 100)")
+    g.add_argument("--beta", type=_search_option("beta", float), help="length bonus (-100 to 100)")
     g.add_argument("--length-unit", choices=("tokens", "words"), help="what beta counts")
     g.add_argument(
         "--lm-int8", action="store_true", default=None, help="LSTM LM steps in int8 (CPU)"

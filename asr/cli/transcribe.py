@@ -113,12 +113,15 @@ def run(args: argparse.Namespace) -> int:
     from asr.malloc import bound_malloc_heap
     from asr.outputs import check_output_files
     from asr.transcribe_output import OutputWriter
-    from asr.transcription import transcribe_items
+    from asr.transcription import TranscribeError, transcribe_items
 
     bound_malloc_heap()
     cfg = _config(args)
     items, failures = collect_inputs(args.inputs)
-    writer = OutputWriter(args.format, args.out, [i.name for i in items])  # checks: before work
+    if not items and not failures:  # an empty manifest: nothing to do is not a success
+        raise TranscribeError(f"{', '.join(args.inputs)}: no audio to transcribe")
+    names = [i.name for i in items]
+    writer = OutputWriter(args.format, args.out, names, overwrite=args.overwrite)  # checks first
     sources = [i.path for i in items] + args.inputs  # never an output, even with --overwrite
     check_output_files(writer.files(), args.overwrite, inputs=sources)
     # a named model: downloaded once; the decoding options are checked before the model loads
@@ -139,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     written = writer.close()
     wall = time.perf_counter() - start
     where = f" -> {written[0] if len(written) == 1 else f'{len(written)} files'}" if written else ""
+    if args.out and not written and writer.file is not None:
+        where = f" ({args.out} not written: nothing transcribed)"
     rtf = f" (RTF {wall / seconds:.3f})" if seconds > 0 else ""  # nothing read: no rate
     print(
         f"transcribed {len(items) - failed}/{len(items)} input(s), "

@@ -33,6 +33,41 @@ class DecodeSpecError(DecodeError):
     """A decoding spec with a bad value; the message names the field."""
 
 
+# Bounds of the search options given as flags or keywords, checked before any work: a beam
+# wider than this only allocates (B x beams x vocabulary tensors), a weight beyond this drowns
+# the acoustic scores (an empty transcript).
+MAX_BEAM_SIZE = 1024
+MAX_TOKEN_TOP_K = 4096
+MAX_LM_CACHE_SIZE = 10_000_000
+MAX_WEIGHT = 100.0
+_INT_BOUNDS = {
+    "beam_size": (1, MAX_BEAM_SIZE),
+    "nbest": (1, MAX_BEAM_SIZE),
+    "token_top_k": (1, MAX_TOKEN_TOP_K),
+    "lm_cache_size": (0, MAX_LM_CACHE_SIZE),
+}
+_WEIGHTS = ("alpha", "beta")  # |x| <= MAX_WEIGHT
+_FINITE = ("token_min_logp", "beam_threshold", "blank_skip_threshold")
+
+
+def search_option_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` is bad for the search option ``name`` (a BeamSearchConfig field), or None.
+
+    Integers must lie in their bounds (``beam_size`` 1 to :data:`MAX_BEAM_SIZE`), ``alpha`` and
+    ``beta`` be finite with magnitude at most :data:`MAX_WEIGHT`, thresholds finite.
+    """
+    if name in _INT_BOUNDS:
+        low, high = _INT_BOUNDS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be an integer from {low} to {high}, got {value!r}"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if name in _WEIGHTS + _FINITE and not (number and math.isfinite(value)):
+        return f"must be a finite number, got {value!r}"
+    if name in _WEIGHTS and abs(value) > MAX_WEIGHT:
+        return f"must lie between {-MAX_WEIGHT:g} and {MAX_WEIGHT:g}, got {value!r}"
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodeSpec:
     """Everything that decides how log-probabilities become text."""
@@ -108,6 +143,17 @@ def load_search_config(
     return config_io.from_dict(BeamSearchConfig, data, where=where), lm_int8
 
 
+def _checked_search(search: dict[str, Any]) -> dict[str, Any]:
+    """The set (not None) search options, each checked: a bad value is named here, not blamed
+    on the decode config file it overrides."""
+    search = {k: v for k, v in search.items() if v is not None}
+    for name, value in search.items():
+        problem = search_option_problem(name, value)
+        if problem is not None:
+            raise DecodeSpecError(f"decoding option {name}: {problem}")
+    return search
+
+
 # The options of build_spec besides the BeamSearchConfig fields.
 SPEC_OPTIONS = (
     "decoder",
@@ -157,7 +203,7 @@ def build_spec(
         raise DecodeSpecError(
             f"unknown decoding option {unknown[0]!r} (known: {', '.join(decoding_options())})"
         )
-    search = {k: v for k, v in search.items() if v is not None}
+    search = _checked_search(search)
     config = decode_config
     if decoder is None and lm is None and not config and bundled[0] is not None:
         config, lm = str(bundled[0]), (str(bundled[1]) if bundled[1] is not None else None)

@@ -94,8 +94,13 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
                 handle = tar.extractfile(members[name])
                 assert handle is not None  # regular files always have a handle
                 blobs[name] = handle.read()
+    except tarfile.ReadError:  # tarfile's message lists every compression it tried
+        raise NemoImportError(
+            f"{path}: cannot read the .nemo archive: {_not_a_tar(path)}"
+        ) from None
     except (OSError, tarfile.TarError) as err:
-        raise NemoImportError(f"{path}: cannot read the .nemo archive: {err}") from None
+        problem = (getattr(err, "strerror", None) or str(err)).splitlines()[0]
+        raise NemoImportError(f"{path}: cannot read the .nemo archive: {problem}") from None
     try:
         cfg = yaml.safe_load(blobs[CONFIG_MEMBER].decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as err:
@@ -104,6 +109,20 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
     if not isinstance(cfg, dict):
         raise NemoImportError(f"{path}: {CONFIG_MEMBER} is not a mapping")
     return cfg, _load_weights(path, blobs[WEIGHTS_MEMBER])
+
+
+def _not_a_tar(path: Path) -> str:
+    """What a file that is no (compressed) tar archive is, in a few words."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512).lstrip().lower()
+    except OSError as err:
+        return str(err.strerror or err)
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        return "it is an HTML page (a login or error page saved instead of the model?)"
+    if not head:
+        return "the file is empty"
+    return "not a tar file (possibly compressed), as a .nemo is"
 
 
 def _refusal_reason(err: Exception) -> str:
