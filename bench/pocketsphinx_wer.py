@@ -1,5 +1,9 @@
 """pocketsphinx next to our model on the same utterances: WER and CER with our scorer.
 
+``bench/reference_wer.py`` generalises this script (pocketsphinx, Whisper tiny.en and Whisper
+base, several manifests and subsets, per-utterance RTF) and reuses its helpers; this one keeps
+writing the ``pocketsphinx`` section of bench/RESULTS.md.
+
 pocketsphinx 5.1.1 (CMU's bundled en-us continuous HMM acoustic model, ``cmudict-en-us.dict`` and
 ``en-us.lm.bin`` 3-gram, its default search settings) decodes every utterance of a manifest from
 audio read by :func:`asr.audio.load_audio` (resampled to 16 kHz, mono) and converted to 16-bit PCM.
