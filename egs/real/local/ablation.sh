@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Data ablation of egs/real at a fixed compute budget: the bundled model fine-tuned for the same
+# number of updates (conf/train_ft.yaml, the cosine schedule spanning --steps) on each training
+# mix, then decoded greedy and beam + LSTM on the dev sets and scored into $exp/ablation.md.
+#
+#   bash egs/real/local/ablation.sh --data /work/real/data --exp /work/real/ablation
+#
+# Mixes (manifests of egs/real/run.sh stage 0, which must have run):
+#   ls        LibriSpeech train-clean-100 only (the shared samples + the csukuangfj subset)
+#   ls_so     + speechocean762 (250 Mandarin-L1 adults and children)
+#   all       + LJSpeech, VCTK p239, Common Voice (= train.jsonl with LibriSpeech once)
+# Every stage skips finished work; a killed run resumes from its checkpoints.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."   # the repository root
+
+data=data/real
+exp=exp/real/ablation
+steps=3000                                  # updates per mix (30 s of audio each)
+mixes="ls ls_so all"
+am_config=egs/real/conf/train_ft.yaml
+lang=asr/pretrained/default
+lm=asr/pretrained/default/lm
+decode_config=asr/pretrained/default/decode.yaml
+asr="${ASR:-asr}"
+help_message="usage: $0 [--data DIR] [--exp DIR] [--steps N] [--mixes 'ls ls_so all']"
+. recipes/parse_options.sh
+command -v "$asr" >/dev/null || asr=".venv/bin/asr"
+
+ls_sets=(ls_samples_train ls_subset_train)
+rest_sets=(ljspeech-prerna vctk-p239 commonvoice-en-rigved commonvoice-en-samples
+    commonvoice-kaggle-valid-test51)
+eval_sets=(real_dev dev_clean)
+
+mix_inputs() {  # the manifests of one mix
+    local sets=("${ls_sets[@]}")
+    case $1 in
+        ls) ;;
+        ls_so) sets+=(speechocean762) ;;
+        all) sets+=(speechocean762 "${rest_sets[@]}") ;;
+        *) echo "$0: unknown mix '$1' (ls, ls_so, all)" >&2; exit 1 ;;
+    esac
+    local s
+    for s in "${sets[@]}"; do echo "$data/$s.jsonl"; done
+}
+
+mkdir -p "$exp"
+dirs=()
+for mix in $mixes; do
+    manifest=$exp/$mix/train.jsonl
+    mkdir -p "$exp/$mix"
+    if [[ ! -f $manifest ]]; then
+        mapfile -t inputs < <(mix_inputs "$mix")
+        "$asr" prepare mix "${inputs[@]}" --out "$manifest"
+    fi
+    recipes/train_am.sh --train "$manifest" --valid "$data/real_dev.jsonl" \
+        "$am_config" "$lang" "$exp/$mix/am" "data.augment.noise_manifest=$manifest" \
+        "engine.max_steps=$steps" engine.epochs=100 engine.average_best=1
+    for subset in "${eval_sets[@]}"; do
+        out=$exp/$mix/decode
+        recipes/decode.sh --decoder greedy --decode-opts "--no-progress --threads 1" \
+            "$exp/$mix/am/model" "$data/$subset.jsonl" "$out/greedy/$subset"
+        recipes/decode.sh --decoder beam --decode-opts \
+            "--lm $lm --decode-config $decode_config --no-progress --threads 1" \
+            "$exp/$mix/am/model" "$data/$subset.jsonl" "$out/beam_lstm/$subset"
+        for decoder in greedy beam_lstm; do
+            folder=$out/$decoder/$subset
+            recipes/score.sh --score-opts --normalize "$data/$subset.jsonl" "$folder/hyp.jsonl" "$folder"
+            dirs+=("$folder")
+        done
+    done
+done
+recipes/wer_table.sh "$exp/ablation.md" "${dirs[@]}"
+echo "wrote $exp/ablation.md"
