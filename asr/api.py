@@ -6,19 +6,20 @@ folder, with the torch or the onnxruntime backend; the commands use it too), onc
 an :class:`asr.models.ctc.CTCModel`), its ``.tokenizer`` and ``.sample_rate``, and transcribes
 files, lists of files or arrays with :meth:`Model.transcribe`, through the same pipeline as
 ``asr transcribe`` (VAD chunking of long audio, batched decoding, word timings:
-:mod:`asr.transcription`). The results are
-:class:`asr.transcription.Transcript` s (``.text``, ``.words`` with ``start``/``end`` seconds and
-``confidence``, ``.duration_s``); :func:`asr.transcribe_output.transcript_json` gives the CLI's
+:mod:`asr.inference.transcribe`). The results are
+:class:`asr.inference.transcribe.Transcript` s (``.text``, ``.words`` with ``start``/``end``
+seconds and
+``confidence``, ``.duration_s``); :func:`asr.inference.writers.transcript_json` gives the CLI's
 JSON object of one.
 
 Audio is always fed at the model's rate: files are resampled when read, and an array must come
 with its ``sample_rate`` (no default: a wrong guess gives garbage without a word), is resampled
-with :func:`asr.audio.resample` and read from memory (:class:`asr.audio.Waveform`).
+with :func:`asr.io.audio.resample` and read from memory (:class:`asr.io.audio.Waveform`).
 
 Decoding keywords are the options of :func:`asr.decode.spec.build_spec` (``decoder``, ``lm``,
 ``beam_size``, ``alpha``, ...; an unknown one is a one-line error); without any, a model folder's
 recommended decoding is used (the bundled model's beam search + LSTM LM), as in the CLI
-(:meth:`Model.decode_spec` and :meth:`Model.decoder`, through :mod:`asr.decoding`).
+(:meth:`Model.decode_spec` and :meth:`Model.decoder`, through :mod:`asr.inference.decoding`).
 
 Example::
 
@@ -40,20 +41,20 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import torch
 
-from asr.audio import Waveform, resample
 from asr.data.inputs import AudioItem
-from asr.decoding import decoding_spec, make_decoder
-from asr.inference import InferenceError, resolve_device
+from asr.inference.decoding import decoding_spec, make_decoder
+from asr.inference.forward import InferenceError, resolve_device
+from asr.inference.transcribe import TranscribeConfig, TranscribeError, Transcript, transcribe_items
+from asr.io.audio import Waveform, resample
 from asr.models.io import ONNX_FILE
 from asr.models.io import load_model as load_model_dir
 from asr.pretrained import resolve_model_dir
-from asr.transcription import TranscribeConfig, TranscribeError, Transcript, transcribe_items
 
 if TYPE_CHECKING:
     from asr.decode.base import Decoder
     from asr.decode.spec import DecodeSpec
     from asr.models.ctc import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 # What an array input is called in its result (``Transcript.item.path``).
 ARRAY_NAME = "<array>"
@@ -98,11 +99,12 @@ class Model:
     def decode_spec(self, **decoding: Any) -> DecodeSpec:
         """The decoding spec of ``decoding`` (no keywords: the folder's recommended decoding);
         ``lm`` may be a registry name (``librispeech-3gram``), fetched once
-        (:func:`asr.decoding.decoding_spec`)."""
+        (:func:`asr.inference.decoding.decoding_spec`)."""
         return decoding_spec(self.path, **decoding)
 
     def decoder(self, spec: DecodeSpec) -> Decoder:
-        """The decoder of ``spec`` (:func:`asr.decoding.make_decoder`), built once per model
+        """The decoder of ``spec`` (:func:`asr.inference.decoding.make_decoder`), built once per
+        model
         (an LM is loaded once)."""
         if spec not in self._decoders:
             self._decoders[spec] = make_decoder(spec, self.tokenizer)

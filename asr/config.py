@@ -23,8 +23,8 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-from asr.atomic import atomic_write_text
 from asr.errors import AsrError
+from asr.io.atomic import atomic_write_text
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ import torch
 from asr import config as config_io
 from asr.data.manifest import read_manifest
 from asr.models.ctc import CTCModel, ModelConfig, ctc_loss, load_model_config
-from asr.tokenizer import load_tokenizer
+from asr.text.tokenizer import load_tokenizer
 from asr.train.config import load_train_config
 from asr.train.optim import OptimConfig, build_optimizer, lr_at, set_lr
 from bench.report import markdown_table, write_section
@@ -47,7 +47,7 @@ def load_features(
     cfg: ModelConfig, manifest: Path, tokenizer_dir: Path, count: int
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(features (frames, feats), token ids) for the first ``count`` utterances."""
-    from asr.audio import load_audio
+    from asr.io.audio import load_audio
 
     tokenizer = load_tokenizer(tokenizer_dir)
     frontend = CTCModel(cfg, tokenizer.vocab_size).frontend.eval()

@@ -1,7 +1,7 @@
 """CTC decoders side by side on the same emissions: real-time factor (one CPU thread) and WER.
 
 The acoustic model runs once over the manifest (emissions cached as safetensors, see
-:mod:`asr.tune`); every decoder then decodes the same log-probabilities:
+:mod:`asr.inference.tune`); every decoder then decodes the same log-probabilities:
 
 - greedy (``asr.decode.greedy``);
 - ours (``asr.decode.beam``), no LM and fused with the LSTM LM, at beams 8/16/32/64, batched over
@@ -31,8 +31,8 @@ from torch import Tensor
 
 from asr.decode.beam import BeamSearchConfig, beam_search
 from asr.decode.greedy import greedy_decode
-from asr.scoring import score
-from asr.tune import Emissions, compute_emissions
+from asr.inference.tune import Emissions, compute_emissions
+from asr.scoring.wer import score
 
 BEAMS = (8, 16, 32, 64)
 
@@ -124,7 +124,7 @@ def pyctc(tokenizer, arpa: str | None, beam: int, alpha: float, beta: float):
 def build_arpa(out: Path, novels: Path, split: Path, max_novels: int, order: int = 4) -> Path:
     """Word n-gram on the training novels of the synthetic corpus (asr.lm.ngram)."""
     from asr.lm.ngram import estimate_arpa
-    from asr.text import iter_novel_sentences, normalize_text
+    from asr.text.normalize import iter_novel_sentences, normalize_text
 
     if out.is_file():
         return out
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
             f"KenLM `{args.arpa}`.\n\n{table(rows)}"
         )
     if args.synthetic:
-        from asr.tokenizer import CharTokenizer
+        from asr.text.tokenizer import CharTokenizer
 
         tok = CharTokenizer()
         em = synthetic_emissions(args.synthetic, tok)

@@ -67,7 +67,7 @@ def load_clips(limit: int | None) -> list[np.ndarray]:
     """The LJSpeech clips at 16 kHz, float32, sorted by name (first ``limit``)."""
     paths = sorted((DATA / "wavs").glob("*.wav"))[:limit]
     try:
-        from asr.audio import load_audio
+        from asr.io.audio import load_audio
 
         return [load_audio(p, sample_rate=SAMPLE_RATE)[0] for p in paths]
     except ImportError:

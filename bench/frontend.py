@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import load_audio
 from asr.frontend import Frontend
+from asr.io.audio import load_audio
 from bench.report import markdown_table, write_section
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ import torch
 
 from asr import config as config_io
 from asr.lm.lstm import LSTMLM
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 from asr.train.config import LMTrainConfig
 
 BATCHES = (1, 16, 64, 256)

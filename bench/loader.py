@@ -28,11 +28,11 @@ from pathlib import Path
 
 import torch
 
-from asr.audio import audio_info
 from asr.data.augment import AugmentConfig, SpecAugment
 from asr.data.dataset import SpeechDataset, make_dataloader
 from asr.data.manifest import Utterance
 from asr.data.sampler import DynamicBucketSampler
+from asr.io.audio import audio_info
 from bench.report import markdown_table, write_section
 
 ROOT = Path(__file__).resolve().parents[1]

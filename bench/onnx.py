@@ -25,13 +25,13 @@ import torch
 
 from asr.data.inputs import AudioItem, manifest_items
 from asr.decode.spec import DecodeSpec, load_search_config
-from asr.decoding import make_decoder
-from asr.inference import pad_waves, read_item
+from asr.inference.decoding import make_decoder
+from asr.inference.forward import pad_waves, read_item
 from asr.models.io import export_model, load_model
 from asr.onnx.export import export_onnx
 from asr.onnx.runtime import load_onnx_model
 from asr.pretrained import DEFAULT_MODEL_DIR
-from asr.scoring import score
+from asr.scoring.wer import score
 from bench.report import markdown_table, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def backends(model_dir: Path, tmp: Path) -> dict[str, Forward]:
 def quartznet5x5(tmp: Path) -> Path:
     """A QuartzNet 5x5 model folder (random weights, eval-mode batch norm as initialised)."""
     from asr.models.ctc import CTCModel
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     tokenizer = CharTokenizer()
     model = CTCModel.from_yaml(ROOT / "conf/model/quartznet_5x5.yaml", tokenizer.vocab_size)

@@ -6,13 +6,15 @@ writing the ``pocketsphinx`` section of bench/RESULTS.md.
 
 pocketsphinx 5.1.1 (CMU's bundled en-us continuous HMM acoustic model, ``cmudict-en-us.dict`` and
 ``en-us.lm.bin`` 3-gram, its default search settings) decodes every utterance of a manifest from
-audio read by :func:`asr.audio.load_audio` (resampled to 16 kHz, mono) and converted to 16-bit PCM.
+audio read by :func:`asr.io.audio.load_audio` (resampled to 16 kHz, mono) and converted to 16-bit
+PCM.
 Its hypotheses are written as a hypothesis JSONL in the layout ``asr decode`` writes
 (``audio_filepath``, ``duration``, ``text`` (the reference), ``utt_id``, ``pred_text``), so
 ``asr score`` reads it too.
 
 Every system, pocketsphinx and each of our hypothesis files given with ``--ours NAME=HYP.jsonl``,
-is scored by :func:`asr.scoring.score` after :func:`asr.text.normalize_text` on both sides
+is scored by :func:`asr.scoring.wer.score` after :func:`asr.text.normalize.normalize_text` on both
+sides
 (upper case, LibriSpeech conventions): the same normalisation for all. The script prints a
 Markdown table (and with ``--results`` writes it into bench/RESULTS.md, section
 ``pocketsphinx``)::
@@ -39,11 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from asr.atomic import atomic_open
 from asr.errors import AsrError
-from asr.scoring import ScoreReport, score
-from asr.text import normalize_text
-from asr.transcripts import jsonl_all_have, read_transcripts
+from asr.io.atomic import atomic_open
+from asr.scoring.transcripts import jsonl_all_have, read_transcripts
+from asr.scoring.wer import ScoreReport, score
+from asr.text.normalize import normalize_text
 
 SAMPLE_RATE_HZ = 16000  # what the bundled en-us acoustic model expects
 INSTALL_HINT = "pocketsphinx is not installed: pip install 'asr[bench]' (pocketsphinx==5.1.1)"
@@ -105,8 +107,8 @@ def decode_manifest(manifest: str | Path, out: str | Path) -> dict[str, float]:
     Returns ``{"audio_s", "cpu_s", "wall_s", "failed"}``: decoding time excludes audio reading.
     An unreadable utterance is written with an empty ``pred_text`` and an ``error`` field.
     """
-    from asr.audio import load_audio
     from asr.data.manifest import read_manifest
+    from asr.io.audio import load_audio
 
     decoder = _decoder()
     utts = read_manifest(manifest)
@@ -223,8 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = "\n\n".join(
         part
         for part in (
-            f"Manifest `{args.manifest}`; both sides through `asr.text.normalize_text`, scored by "
-            "`asr.scoring.score`.",
+            f"Manifest `{args.manifest}`; both sides through "
+            f"`asr.text.normalize.normalize_text`, scored by "
+            "`asr.scoring.wer.score`.",
             results_table(rows),
             speed,
             args.notes,

@@ -15,7 +15,7 @@ disk; ``--compute-type default`` runs them in float32 on CPU). faster-whisper's 
 defaults are kept (beam 5, temperature fallback, no VAD) but for ``language="en"``: what a user
 calling ``WhisperModel(...).transcribe(audio, language="en")`` gets. Nothing is downloaded.
 
-Every utterance is read by :func:`asr.audio.load_audio` (16 kHz mono float32), decoded whole, and
+Every utterance is read by :func:`asr.io.audio.load_audio` (16 kHz mono float32), decoded whole, and
 written to a hypothesis JSONL in ``asr decode``'s layout (``audio_filepath``, ``duration``,
 ``text`` = the reference, ``utt_id``, ``pred_text``) plus ``audio_s``, ``cpu_s`` and ``wall_s``:
 that utterance's decoding time (audio reading excluded), so the RTF of any subset can be computed
@@ -29,8 +29,9 @@ manifest; ``--ours-decode "NAME=ASR DECODE ARGS"`` runs ``python -m asr decode -
 ... --threads T --no-progress ARGS`` on every manifest first (RTF: the child's CPU time, model
 loading included, over the manifest's audio).
 
-All hypotheses, ours included, are scored by :func:`asr.scoring.score` after
-:func:`asr.text.normalize_text` on both sides (upper case, LibriSpeech conventions, numbers and
+All hypotheses, ours included, are scored by :func:`asr.scoring.wer.score` after
+:func:`asr.text.normalize.normalize_text` on both sides (upper case, LibriSpeech conventions,
+numbers and
 abbreviations spelt out): what ``asr score --normalize`` does. ``--subset NAME=MANIFEST`` also
 scores the utterances of a smaller manifest (e.g. LibriSpeech dev-clean inside the real dev set)
 from the hypotheses of the manifest that contains all of its ids, without decoding again.
@@ -75,9 +76,9 @@ from pathlib import Path
 from typing import Any
 
 from asr.errors import AsrError
-from asr.scoring import score
-from asr.text import normalize_text
-from asr.transcripts import jsonl_all_have, read_transcripts
+from asr.scoring.transcripts import jsonl_all_have, read_transcripts
+from asr.scoring.wer import score
+from asr.text.normalize import normalize_text
 from bench.pocketsphinx_wer import BenchError, hyp_record, recognise, to_int16
 
 SAMPLE_RATE_HZ = 16000
@@ -239,8 +240,8 @@ def decode_manifest(
     again. Returns the totals of this call ``{"audio_s", "cpu_s", "wall_s", "failed"}``; an
     unreadable utterance is written with an empty ``pred_text`` and an ``error`` field.
     """
-    from asr.audio import load_audio
     from asr.data.manifest import read_manifest
+    from asr.io.audio import load_audio
 
     utts = read_manifest(manifest)
     partial = Path(f"{out}.partial")
@@ -578,8 +579,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = "\n\n".join(
         part
         for part in (
-            "Both sides through `asr.text.normalize_text` (as `asr score --normalize`), scored by "
-            "`asr.scoring.score`. RTF = decoding CPU seconds / audio seconds "
+            "Both sides through `asr.text.normalize.normalize_text` (as `asr score "
+            "--normalize`), scored by "
+            "`asr.scoring.wer.score`. RTF = decoding CPU seconds / audio seconds "
             f"({args.threads} thread(s), audio reading excluded for the reference systems).",
             wer_matrix(rows),
             results_table(rows),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from asr.atomic import atomic_write_text
+from asr.io.atomic import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = "# Benchmark results\n\nEvery table is written by the script named in its heading.\n"

@@ -39,7 +39,7 @@ CHARS_PER_SECOND = 15.0
 
 def real_batch(batch_seconds: float) -> tuple[torch.Tensor, torch.Tensor, str]:
     """Padded (batch, samples) waveforms + lengths of similar-length LibriSpeech files."""
-    from asr.audio import audio_info, load_audio
+    from asr.io.audio import audio_info, load_audio
 
     files = sorted(SAMPLES.rglob("*.flac"))
     if not files:

@@ -65,7 +65,7 @@ def random_small_model(out: Path) -> Path:
 
     from asr.models.ctc import CTCModel
     from asr.models.io import export_model
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     torch.manual_seed(0)
     tokenizer = CharTokenizer()
@@ -143,7 +143,8 @@ def main() -> None:
         f"{peaks[1] - peaks[0]:+.0f} MB from 6 to {args.minutes:g} minutes of audio with "
         f"chunking, while decoding the 6-minute file as one chunk takes "
         f"{peaks[2] - peaks[0]:+.0f} MB more than chunked. `asr transcribe` fixes glibc's mmap "
-        "threshold (`asr.malloc.bound_malloc_heap`): with glibc's default dynamic threshold "
+        "threshold (`asr.inference.malloc.bound_malloc_heap`): with glibc's default dynamic "
+        "threshold "
         "the heap fragmented over variable-size chunks and RSS grew by ~2 MB per minute of "
         "audio with this model. Reproduce: `.venv/bin/python -m bench.transcribe`."
     )

@@ -18,13 +18,13 @@ import torch
 
 import asr
 import asr.api as api
-from asr.audio import load_audio, resample
 from asr.cli import main
 from asr.decode.spec import DecodeSpecError
+from asr.inference.transcribe import TranscribeError, Transcript
+from asr.inference.writers import transcript_json
+from asr.io.audio import load_audio, resample
 from asr.pretrained import DEFAULT_MODEL_DIR
 from asr.pretrained.registry import RegistryError
-from asr.transcribe_output import transcript_json
-from asr.transcription import TranscribeError, Transcript
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "asr" / "pretrained" / "samples"

@@ -1,4 +1,4 @@
-"""asr.audio: round trips through every format soundfile writes, segments, resampling, errors."""
+"""asr.io.audio: round trips through every format soundfile writes, segments, resampling, errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from asr.audio import (
+from asr.errors import AsrError
+from asr.io.audio import (
     AudioError,
     AudioInfo,
     Waveform,
@@ -20,7 +21,6 @@ from asr.audio import (
     resample,
     save_audio,
 )
-from asr.errors import AsrError
 
 RNG = np.random.default_rng(1234)
 
@@ -356,7 +356,7 @@ def test_header_rate_below_the_minimum_is_an_error(tmp_path, rate):
     """An 8 KB WAV claiming 1 Hz was resampled to 64 M samples (900 MB RSS in ``asr features``,
     issue 17 item 10); rates this low are a corrupt or hostile header, refused from the header
     alone, before any sample is decoded."""
-    from asr.audio import MIN_SAMPLE_RATE_HZ
+    from asr.io.audio import MIN_SAMPLE_RATE_HZ
 
     path = _write(tmp_path / "low.wav", _test_signal(8000, 0.5), rate, "WAV", "PCM_16")
     message = _error_message(path, sample_rate=16000)

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from asr import config
-from asr.audio import save_audio
 from asr.data.augment import (
     AugmentConfig,
     AugmentError,
@@ -25,6 +24,7 @@ from asr.data.augment import (
     speed_perturb,
     synthetic_rir,
 )
+from asr.io.audio import save_audio
 
 RATE = 16000
 

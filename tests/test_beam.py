@@ -12,7 +12,7 @@ import torch
 from asr.decode.beam import BeamSearchConfig, BeamSearchError, beam_search
 from asr.decode.greedy import greedy_decode
 from asr.lm.base import LanguageModel, LMError, LMState
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 
 OPEN = dict(token_min_logp=None, beam_threshold=None)  # no pruning but the beam size
 

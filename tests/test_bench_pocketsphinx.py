@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from asr.data.manifest import Utterance
-from asr.text import normalize_text
-from asr.transcripts import read_transcripts
+from asr.scoring.transcripts import read_transcripts
+from asr.text.normalize import normalize_text
 from bench import pocketsphinx_wer as ps
 
 REFS = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from asr.text import normalize_text
-from asr.transcripts import read_transcripts
+from asr.scoring.transcripts import read_transcripts
+from asr.text.normalize import normalize_text
 from bench import reference_wer as ref
 
 SAMPLE = Path(__file__).resolve().parents[1] / "asr/pretrained/samples/ljspeech-LJ001-0001.flac"

@@ -172,7 +172,7 @@ async def _captions(debug_port: int, url: str, reference: str, timeout_s: float)
 def test_page_captions_the_fake_microphone(tmp_path: Path) -> None:
     import soundfile as sf
 
-    from asr.audio import load_audio, resample
+    from asr.io.audio import load_audio, resample
 
     model = asr.load_model("default", device="cpu")
     reference = model.transcribe(SAMPLE, decoder="greedy").text

@@ -1,4 +1,4 @@
-"""``asr features`` and asr.feature_store: stored features match Kaldi fbank; bad files are
+"""``asr features`` and asr.data.features: stored features match Kaldi fbank; bad files are
 reported without stopping the batch."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import soundfile as sf
 import torch
 from safetensors import safe_open
 
-from asr.audio import load_audio
 from asr.cli import main
-from asr.feature_store import FeatureError, load_features, safe_name
+from asr.data.features import FeatureError, load_features, safe_name
+from asr.io.audio import load_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 FBANK80 = str(ROOT / "conf" / "frontend" / "kaldi_fbank80.yaml")

@@ -10,7 +10,7 @@ import pytest
 
 from asr.cli import main
 from asr.data.manifest import Utterance, write_manifest
-from asr.tokenizer import DEFAULT_CHAR_VOCAB, load_tokenizer
+from asr.text.tokenizer import DEFAULT_CHAR_VOCAB, load_tokenizer
 
 SENTENCES = [
     "THE CAT SAT ON THE MAT",

@@ -68,7 +68,7 @@ def test_missing_file(tmp_path):
 
 
 def test_atomic_write_leaves_no_temp_on_error(tmp_path):
-    from asr.atomic import atomic_open
+    from asr.io.atomic import atomic_open
 
     target = tmp_path / "out.txt"
     target.write_text("old")
@@ -114,7 +114,7 @@ def test_override_list_items():
 def test_atomic_files_get_umask_permissions(tmp_path):
     import os
 
-    from asr.atomic import atomic_write_text
+    from asr.io.atomic import atomic_write_text
 
     old = os.umask(0o022)
     try:

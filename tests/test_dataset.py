@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from asr.audio import load_audio, save_audio
 from asr.data.augment import AugmentConfig
 from asr.data.dataset import (
     Batch,
@@ -20,6 +19,7 @@ from asr.data.dataset import (
 )
 from asr.data.manifest import Utterance
 from asr.data.sampler import DynamicBucketSampler
+from asr.io.audio import load_audio, save_audio
 
 RATE = 16000
 
@@ -35,7 +35,7 @@ class LetterTokenizer:
 
 def tokenizer() -> object:
     try:
-        from asr.tokenizer import CharTokenizer
+        from asr.text.tokenizer import CharTokenizer
     except ImportError:
         return LetterTokenizer()
     return CharTokenizer()

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import asr.decoding as registry
+import asr.inference.decoding as registry
 from asr.api import load_model
 from asr.decode.base import DecodeError, Decoder
 from asr.decode.spec import DecodeSpec
-from asr.decode_manifest import DecodeSummary, decode_manifest, read_decode_manifest
-from asr.decoding import decoder_names, make_decoder, register_decoder
+from asr.inference.decoding import decoder_names, make_decoder, register_decoder
+from asr.inference.manifest import DecodeSummary, decode_manifest, read_decode_manifest
 from tests.tone_corpus import TINY_MODEL, make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def model_dir(tmp_path_factory) -> Path:
     from asr import config as config_io
     from asr.models.ctc import CTCModel, ModelConfig
     from asr.models.io import export_model
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     torch.manual_seed(0)
     model = CTCModel(config_io.from_dict(ModelConfig, TINY_MODEL, where="test"), 29)
@@ -52,9 +52,9 @@ def _decode(
 
 def _reference(model_dir: Path, manifest: Path) -> list[tuple[str, list[int]]]:
     """Each utterance decoded alone: (text, token frames)."""
-    from asr.audio import load_audio
     from asr.data.manifest import read_manifest
     from asr.decode.greedy import greedy_decode
+    from asr.io.audio import load_audio
     from asr.models.io import load_model
 
     model, tokenizer = load_model(model_dir)
@@ -216,7 +216,8 @@ def test_existing_output_needs_overwrite(model_dir, corpus, tmp_path, capsys, mo
 
 def test_decode_package_is_algorithms_only():
     """asr.decode holds algorithms over log-probs: importing all of it loads no acoustic model,
-    no LM file loading, no onnx and no model registry; files are opened by asr.decoding."""
+    no LM file loading, no onnx and no model registry; files are opened by
+    asr.inference.decoding."""
     code = (
         "import importlib, pkgutil, sys\n"
         "import asr.decode as d\n"
@@ -229,13 +230,20 @@ def test_decode_package_is_algorithms_only():
     )
     loaded = proc.stdout.split()
     assert "asr.decode.greedy" in loaded and "asr.decode.kenlm_backend" in loaded
-    above = ("asr.models", "asr.lm", "asr.onnx", "asr.pretrained", "asr.inference", "asr.api")
+    above = (
+        "asr.models",
+        "asr.lm",
+        "asr.onnx",
+        "asr.pretrained",
+        "asr.inference.forward",
+        "asr.api",
+    )
     assert [m for m in loaded if m.startswith(above)] == []
 
 
 def test_decoding_spec_uses_the_model_folders_decoding_unless_told(tmp_path):
     from asr.decode.spec import DecodeSpecError
-    from asr.decoding import decoding_spec
+    from asr.inference.decoding import decoding_spec
     from asr.pretrained import DEFAULT_MODEL_DIR
 
     bundled = decoding_spec(DEFAULT_MODEL_DIR)

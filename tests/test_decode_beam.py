@@ -12,21 +12,21 @@ import torch
 import yaml
 
 from asr import config as config_io
-from asr.audio import save_audio
 from asr.cli import main
 from asr.data.manifest import Utterance, write_manifest
 from asr.decode.base import DecodeError
 from asr.decode.beam import BeamSearchConfig, beam_search
 from asr.decode.beam_decoder import BeamDecoder
 from asr.decode.spec import DecodeSpec, DecodeSpecError, load_search_config
-from asr.decoding import make_decoder
 from asr.errors import AsrError
+from asr.inference.decoding import make_decoder
+from asr.io.audio import save_audio
 from asr.lm.io import load_lm, save_lm
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
 from asr.models.ctc import CTCModel, ModelConfig, load_model_config
 from asr.models.io import export_model, load_model
 from asr.models.tcn import BlockConfig, EncoderConfig
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def test_decode_with_lstm_lm_matches_library_search(setup):
     search, _ = load_search_config(ROOT / "conf/decode/beam.yaml")
     dec = BeamDecoder(tok, search, load_lm(setup / "lm")[0])
     cfg = dataclasses.replace(dec.cfg, beam_size=4, alpha=0.7)
-    from asr.audio import load_audio
+    from asr.io.audio import load_audio
 
     for r in records:
         wave, _ = load_audio(r["audio_filepath"], model.cfg.frontend.sample_rate_hz)

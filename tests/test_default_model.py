@@ -15,7 +15,7 @@ import pytest
 
 from asr.cli import main
 from asr.pretrained import DEFAULT_MODEL_DIR, bundled_decoding
-from asr.scoring import score
+from asr.scoring.wer import score
 
 SAMPLES_DIR = DEFAULT_MODEL_DIR.parent / "samples"
 ROOT = Path(__file__).resolve().parents[1]

@@ -212,7 +212,7 @@ def test_tones_in_white_noise_gain_snr(cfg: DenoiseConfig) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_real_speech_in_white_noise_gains_snr(shared_data, method: str) -> None:
     """LJSpeech clip + white noise at 5 dB: measured +8.2 (gating) / +8.3 dB (subtraction)."""
-    from asr.audio import load_audio
+    from asr.io.audio import load_audio
 
     clean, _ = load_audio(shared_data / "ljspeech-sample" / "wavs" / "LJ001-0001.wav", SR)
     noisy = mix(clean, np.random.default_rng(0).standard_normal(clean.shape[0]), 5.0)

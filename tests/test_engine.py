@@ -14,7 +14,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 from asr.train.engine import Engine
 from tests.tone_corpus import TINY_MODEL, make_corpus
 

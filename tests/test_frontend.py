@@ -188,7 +188,7 @@ def test_per_feature_std_floor_against_numpy() -> None:
 def _telephone_band(seconds: float = 3.0) -> torch.Tensor:
     """``(1, samples)``: noise with a speech-like envelope at 8 kHz, resampled to 16 kHz as
     ``load_audio`` does: the mel bands above 4 kHz hold only the resampler's leakage."""
-    from asr.audio import resample
+    from asr.io.audio import resample
 
     t = np.arange(int(8000 * seconds)) / 8000
     envelope = np.sin(np.pi * t / t[-1]) ** 2 * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
@@ -266,7 +266,7 @@ def test_accumulate_cmvn_stats_over_manifest(tmp_path: Path) -> None:
 
 
 def test_compute_features_on_real_file(shared_data: Path) -> None:
-    from asr.audio import load_audio
+    from asr.io.audio import load_audio
 
     path = sorted((shared_data / "librispeech-samples").rglob("*.flac"))[0]
     feats = compute_features(path, PRESET_DIR / "kaldi_fbank80.yaml")

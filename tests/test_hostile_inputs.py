@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from asr.atomic import OutputExistsError, atomic_write_text
 from asr.cli import build_parser, main
 from asr.cli._options import MAX_THREADS
 from asr.decode.spec import DecodeSpecError, build_spec
+from asr.io.atomic import OutputExistsError, atomic_write_text
 from tests.test_hostile_outputs import _audio_and_model, snapshot
 
 
@@ -40,11 +40,11 @@ def test_a_run_that_transcribed_nothing_writes_and_replaces_nothing(tmp_path, mo
 
 def test_a_file_that_appeared_during_the_run_is_not_replaced(tmp_path, monkeypatch, capsys):
     """Item 9: two runs writing one new --out: the slower replaced the other's result."""
-    import asr.transcription
+    import asr.inference.transcribe
 
     _audio_and_model(tmp_path)
     monkeypatch.chdir(tmp_path)
-    original = asr.transcription.transcribe_items
+    original = asr.inference.transcribe.transcribe_items
     other = {"path": Path()}
 
     def other_run_first(*args, **kwargs):  # the other run writes while this one works
@@ -52,7 +52,7 @@ def test_a_file_that_appeared_during_the_run_is_not_replaced(tmp_path, monkeypat
         other["path"].write_text(f"the other run's {other['path'].suffix}\n")
         yield from original(*args, **kwargs)
 
-    monkeypatch.setattr(asr.transcription, "transcribe_items", other_run_first)
+    monkeypatch.setattr(asr.inference.transcribe, "transcribe_items", other_run_first)
     for argv, culprit in (
         (["--out", "hyp.txt"], "hyp.txt"),
         (["--format", "json", "--out", "out/"], "out/a.json"),

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from asr.cli import main
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 from tests.tone_corpus import TINY_MODEL, make_corpus
 
 

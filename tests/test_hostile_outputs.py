@@ -23,7 +23,7 @@ from asr.cli import main
 from asr.lm.io import save_lm
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
 from asr.models.io import load_model
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 from tests.tone_corpus import TINY_MODEL
 
 NEMO = Path(__file__).parent / "fixtures" / "nemo" / "quartznet.nemo"

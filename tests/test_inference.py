@@ -1,4 +1,5 @@
-"""asr.inference: per-utterance log-probs equal the model run on each utterance alone (padding
+"""asr.inference.forward: per-utterance log-probs equal the model run on each utterance alone
+(padding
 does not leak), unreadable items are failures of their batch, duration batching, devices; and
 the one utterance identity of asr.data.manifest / asr.data.inputs."""
 
@@ -12,7 +13,7 @@ import torch
 
 from asr.data.inputs import AudioItem, collect_inputs, manifest_items
 from asr.data.manifest import Utterance, utterance_id
-from asr.inference import (
+from asr.inference.forward import (
     InferenceError,
     duration_batches,
     infer_batch,

@@ -14,7 +14,7 @@ from asr.decode.kenlm_backend import (
     is_kenlm_path,
     pyctcdecode_labels,
 )
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 
 pytest.importorskip("pyctcdecode")
 pytest.importorskip("kenlm")

@@ -9,7 +9,7 @@ from asr.decode.beam import BeamSearchConfig, beam_search
 from asr.lm import LMError
 from asr.lm.lexicon import LexiconLM, lexicon_tables
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
 WORDS = ["THE", "THEN", "CAT", "SAT", "ON", "MAT'S", "A"]

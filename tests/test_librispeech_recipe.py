@@ -25,7 +25,7 @@ import pytest
 
 from asr.corpora import synth, tts
 from asr.corpora.download import DownloadError, read_md5_file
-from asr.text import normalize_text
+from asr.text.normalize import normalize_text
 from tests.local_http_server import ServerState, serve
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from asr.lm import LanguageModel, LMError
 from asr.lm.io import load_lm, save_lm
 from asr.lm.lstm import LSTMLM, LSTMLMConfig
 from asr.lm.perplexity import perplexity
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
 

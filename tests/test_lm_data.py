@@ -15,7 +15,7 @@ from asr.lm.text_data import (
     make_batches,
     read_valid_sentences,
 )
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 
 TOK = CharTokenizer()
 WORDS = ["THE", "CAT", "SAT", "ON", "A", "MAT", "AND", "IT", "WAS", "GOOD", "FOR", "ME", "TOO"]

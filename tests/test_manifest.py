@@ -183,7 +183,7 @@ def test_hand_written_manifest_gets_duration_from_the_audio(tmp_path: Path) -> N
     """Issue 25 item 22: ``{audio_filepath, text}`` without ``duration`` failed on the key."""
     import numpy as np
 
-    from asr.audio import save_audio
+    from asr.io.audio import save_audio
 
     save_audio(tmp_path / "x.wav", np.zeros(8000, dtype=np.float32), 16000)  # 0.5 s
     lines = ['{"audio_filepath": "x.wav", "text": "A"}',

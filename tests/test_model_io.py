@@ -17,7 +17,7 @@ from asr.config import ConfigError
 from asr.models.ctc import CTCModel, ModelConfig, load_model_config
 from asr.models.io import ModelFileError, export_model, load_model
 from asr.models.tcn import BlockConfig, EncoderConfig
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -40,7 +40,7 @@ from asr.models.nemo_import import (
     nemo_kernel_size,
     read_archive,
 )
-from asr.tokenizer import DEFAULT_CHAR_VOCAB
+from asr.text.tokenizer import DEFAULT_CHAR_VOCAB
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nemo"
 NAMES = ("quartznet", "jasper")
@@ -391,9 +391,9 @@ def test_nemo_frame_count_option() -> None:
 
 def test_fine_tune_from_imported_model(tmp_path, clips) -> None:
     """``init_from`` (no ``model`` section) starts training from the imported NeMo weights."""
-    from asr.audio import save_audio
     from asr.data.manifest import Utterance, write_manifest
-    from asr.tokenizer import CharTokenizer
+    from asr.io.audio import save_audio
+    from asr.text.tokenizer import CharTokenizer
     from asr.train.acoustic import AcousticTrainer
     from asr.train.config import load_train_config
 

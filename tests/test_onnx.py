@@ -19,11 +19,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from asr.audio import load_audio
 from asr.cli import main
 from asr.decode.greedy import greedy_decode
 from asr.frontend import Frontend
 from asr.frontend.module import load_config, replace
+from asr.io.audio import load_audio
 from asr.models.io import load_model
 from asr.onnx.frontend import GraphFrontend
 from asr.pretrained import DEFAULT_MODEL_DIR
@@ -157,7 +157,7 @@ def test_band_limited_log_probs_match_torch(rate, default_onnx, torch_default) -
     NeMo's per-feature normalisation blew their rounding noise up to unit variance and the
     backends differed by up to 12.5 in log-probs. The default model's front-end floors the
     std (normalize_min_std) and normalises in float64: they agree within 1e-3."""
-    from asr.audio import resample
+    from asr.io.audio import resample
 
     model, tokenizer = torch_default
     onnx_model, _ = load_onnx_model(default_onnx, threads=1)
@@ -416,7 +416,7 @@ def test_every_frontend_option_exports(preset, changes, speech, tmp_path) -> Non
     from asr.models.ctc import CTCModel, ModelConfig
     from asr.models.io import export_model
     from asr.models.tcn import BlockConfig, EncoderConfig
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     frontend = replace(load_config(ROOT / "conf" / "frontend" / preset), **changes)
     blocks = (BlockConfig(32, kernel=11, stride=2), BlockConfig(32, repeat=2, residual=True))
@@ -445,7 +445,7 @@ def test_denoising_model_gets_the_split_export(speech, tmp_path) -> None:
     from asr.models.ctc import CTCModel, ModelConfig
     from asr.models.io import export_model
     from asr.models.tcn import BlockConfig, EncoderConfig
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     frontend = replace(
         load_config(ROOT / "conf/frontend/kaldi_fbank80.yaml"),

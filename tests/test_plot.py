@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 
 from asr.cli import main
-from asr.plot import PlotError, plot_curves, utterance_outputs
+from asr.inference.plot import PlotError, plot_curves, utterance_outputs
 from tests.tone_corpus import RATE, TINY_MODEL, bundle_with_lm, render
 
 pytest.importorskip("matplotlib")
@@ -30,7 +30,7 @@ def model_dir(tmp_path_factory) -> Path:
     from asr import config as config_io
     from asr.models.ctc import CTCModel, ModelConfig
     from asr.models.io import export_model
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     torch.manual_seed(0)
     model = CTCModel(config_io.from_dict(ModelConfig, TINY_MODEL, where="test"), 29)
@@ -92,7 +92,7 @@ def test_utterance_png(tmp_path, model_dir):
 
 def test_utterance_too_long_and_missing_matplotlib(tmp_path, model_dir, monkeypatch):
     from asr.api import load_model
-    from asr.plot import plot_utterance
+    from asr.inference.plot import plot_utterance
 
     model = load_model(model_dir, device="cpu")
     long = tmp_path / "long.wav"
@@ -109,7 +109,7 @@ def test_utterance_title_is_what_transcribe_prints_and_names_the_decoding(
 ):
     """A model folder with decode.yaml + lm/ (the bundled model's layout): the title shows the
     beam + LM text that asr transcribe prints, not the greedy path, and says which it is."""
-    import asr.plot as plot_module
+    import asr.inference.plot as plot_module
 
     bundle = bundle_with_lm(model_dir, tmp_path / "bundle")
     audio = tmp_path / "utt.wav"

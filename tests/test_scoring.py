@@ -1,4 +1,5 @@
-"""asr.scoring, asr.transcripts and ``asr score``: against hand counts, a brute-force edit
+"""asr.scoring.wer, asr.scoring.transcripts and ``asr score``: against hand counts, a brute-force
+edit
 distance and jiwer's own rates."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asr.cli import main
-from asr.scoring import ScoreError, format_alignment, format_report, score
-from asr.transcripts import detect_format, read_transcripts
+from asr.scoring.transcripts import detect_format, read_transcripts
+from asr.scoring.wer import ScoreError, format_alignment, format_report, score
 
 
 def edit_distance(ref: list[str], hyp: list[str]) -> int:
@@ -393,7 +394,7 @@ def test_detection_never_pairs_different_ids(tmp_path_factory, names, rng, upper
     """Kaldi files with the same ids in any order and any spelling of ids: auto-detection
     either pairs by id, pairs by line number only when the ids agree line by line, or
     refuses (never pairs two utterances with different ids)."""
-    from asr.transcripts import detect_pair_formats
+    from asr.scoring.transcripts import detect_pair_formats
 
     folder = tmp_path_factory.mktemp("ids")
     names = [n.upper() for n in names] if upper else names
@@ -413,7 +414,7 @@ def test_detection_never_pairs_different_ids(tmp_path_factory, names, rng, upper
 
 
 def test_cli_normalize(tmp_path, capsys):
-    pytest.importorskip("asr.text")
+    pytest.importorskip("asr.text.normalize")
     (tmp_path / "r.txt").write_text("Mr. Smith paid 5 pounds.\n")
     (tmp_path / "h.txt").write_text("MISTER SMITH PAID FIVE POUNDS\n")
     args = ["score", str(tmp_path / "r.txt"), str(tmp_path / "h.txt"), "--format", "plain"]
@@ -434,7 +435,7 @@ def test_cli_normalize(tmp_path, capsys):
     ],
 )
 def test_text_convention(texts, want):
-    from asr.text_convention import text_convention
+    from asr.scoring.convention import text_convention
 
     conv = text_convention(texts)
     assert conv.describe() == want
@@ -445,7 +446,7 @@ def test_cli_mismatched_conventions_are_normalised_and_said(tmp_path, capsys):
     """Raw LJSpeech references (mixed case, punctuation, digits) against upper-case output gave
     101 % WER with no warning; now both are normalised and stderr says so; --exact keeps the
     text as given and warns. The normalised score equals scoring normalised references."""
-    from asr.text import normalize_text
+    from asr.text.normalize import normalize_text
 
     raw = ["Printing, in the only sense with which we are at present concerned,",
            "the earliest book printed with movable types, of about 1455,",

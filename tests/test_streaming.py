@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import asr
-from asr.audio import load_audio, resample
 from asr.decode.beam import beam_search
+from asr.io.audio import load_audio, resample
 from asr.models.ctc import CTCModel, ModelConfig
 from asr.models.tcn import BlockConfig, EncoderConfig
 from asr.streaming import (

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import audio_info, load_audio
 from asr.corpora import synth, synth_effects, synth_render, tts, tts_neural
 from asr.corpora.librispeech import collect_subset
 from asr.corpora.synth_text import Sentence, speakable, transcribe, word_ngrams
-from asr.text import normalize_text
+from asr.io.audio import audio_info, load_audio
+from asr.text.normalize import normalize_text
 
 SENTENCE = "The old house stood on the hill above the quiet river."
 NEEDS_ESPEAK = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")

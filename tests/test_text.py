@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr.text import (
+from asr.text.normalize import (
     TextError,
     fold_unicode,
     iter_novel_sentences,
@@ -20,7 +20,7 @@ from asr.text import (
     roman_to_int,
     split_sentences,
 )
-from asr.text_numbers import cardinal, ordinal, year
+from asr.text.numbers import cardinal, ordinal, year
 
 OUTPUT_RE = re.compile(r"(?:[A-Z']+(?: [A-Z']+)*)?")
 

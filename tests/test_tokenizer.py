@@ -9,8 +9,8 @@ import sentencepiece as spm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asr.text import iter_novel_sentences, normalize_text
-from asr.tokenizer import (
+from asr.text.normalize import iter_novel_sentences, normalize_text
+from asr.text.tokenizer import (
     BLANK,
     DEFAULT_CHAR_VOCAB,
     TOKENIZER_FILE,

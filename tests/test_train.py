@@ -48,7 +48,7 @@ def _write_config(folder: Path, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory) -> Path:
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     out = tmp_path_factory.mktemp("tok")
     CharTokenizer().save(out)
@@ -94,7 +94,7 @@ def test_inline_model_names_a_frontend_preset(tmp_path):
 
 def test_best_metric_reaches_the_checkpoint_manager(tmp_path, tokenizer_dir):
     from asr.config import ConfigError
-    from asr.tokenizer import load_tokenizer
+    from asr.text.tokenizer import load_tokenizer
     from asr.train.acoustic import AcousticTrainer
     from asr.train.config import load_train_config
 
@@ -230,7 +230,7 @@ def test_ema_checkpoints_resume_and_average_without_validation(tmp_path, tokeniz
     averaged into the exported model."""
     from safetensors.torch import load_file
 
-    from asr.tokenizer import load_tokenizer
+    from asr.text.tokenizer import load_tokenizer
     from asr.train.acoustic import AcousticTrainer
     from asr.train.checkpoint import load_checkpoint
     from asr.train.config import load_train_config

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from asr.config import ConfigError
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 from asr.train.config import LMTrainConfig, TrainConfig, load_lm_train_config, load_train_config
 from asr.train.engine_config import EngineConfig
 from tests.tone_corpus import TINY_MODEL, make_corpus

@@ -15,7 +15,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from asr.tokenizer import CharTokenizer
+from asr.text.tokenizer import CharTokenizer
 from asr.train.checkpoint import non_finite
 from asr.train.engine import DivergedError, Engine
 from asr.train.exp import ExperimentError
@@ -259,7 +259,7 @@ def test_failed_checkpoint_save_leaves_nothing_and_resume_ignores_leftovers(
 
 
 def test_unwritable_experiment_fails_before_training(tmp_path, corpus, monkeypatch):
-    from asr.outputs import OutputError
+    from asr.io.outputs import OutputError
 
     (tmp_path / "f").write_text("a file\n")
     ran = []

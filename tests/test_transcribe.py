@@ -20,16 +20,16 @@ import soundfile as sf
 import torch
 from torch import nn
 
-import asr.inference as inference_module
+import asr.inference.forward as inference_module
 import asr.pretrained as pretrained
 from asr.cli import main
 from asr.data.inputs import AudioItem, collect_inputs
 from asr.decode.spec import DecodeSpec
-from asr.decoding import make_decoder
-from asr.tokenizer import CharTokenizer
-from asr.transcription import TranscribeConfig, plan_chunks, transcribe_items
-from asr.vad import VadConfig
-from asr.word_timing import TokenSpan, token_spans, words_from_spans
+from asr.inference.decoding import make_decoder
+from asr.inference.transcribe import TranscribeConfig, plan_chunks, transcribe_items
+from asr.inference.vad import VadConfig
+from asr.inference.word_timing import TokenSpan, token_spans, words_from_spans
+from asr.text.tokenizer import CharTokenizer
 from tests.tone_corpus import RATE, TINY_MODEL, TONES_HZ, bundle_with_lm, make_corpus
 
 ENERGY = VadConfig(backend="energy")
@@ -115,7 +115,7 @@ def talk(tmp_path_factory):
     pauses = [float(rng.choice([0.0, 0.0, 0.5, 1.0])) for _ in words]
     samples, spans = render_talk(words, pauses, rng)
     path = tmp_path_factory.mktemp("talk") / "talk.flac"
-    from asr.audio import resample
+    from asr.io.audio import resample
 
     wide = resample(samples, RATE, 22050)
     sf.write(path, np.stack([wide, 0.7 * wide], axis=1), 22050)
@@ -172,7 +172,7 @@ def test_batches_across_files_keep_order_and_errors(tmp_path, oracle, monkeypatc
     seen = []
     real = inference_module.infer_batch
     monkeypatch.setattr(
-        "asr.transcription.infer_batch",
+        "asr.inference.transcribe.infer_batch",
         lambda m, keyed: seen.append([i.duration_s for _, i in keyed]) or real(m, keyed),
     )
     out = list(
@@ -197,7 +197,7 @@ def test_token_spans_and_confidence():
 
 
 def test_words_from_sentencepiece_pieces(tmp_path):
-    from asr.tokenizer import SentencePieceTokenizer
+    from asr.text.tokenizer import SentencePieceTokenizer
 
     texts = ["THE CAT SAT ON THE MAT", "A DOG RAN TO THE CAT", "CATS AND DOGS SAT"] * 20
     tok = SentencePieceTokenizer.train(texts, tmp_path, vocab_size=30)
@@ -338,7 +338,7 @@ def test_model_folder_decode_config_and_lm_are_used_by_default(
 
 def _random_words(seed: int, count: int) -> list:
     """Timed words with random lengths, durations and pauses (some long words and gaps)."""
-    from asr.word_timing import Word
+    from asr.inference.word_timing import Word
 
     rng = np.random.default_rng(seed)
     words, t = [], 0.3
@@ -356,7 +356,7 @@ def test_subtitles_parse_with_independent_readers(seed):
 
     srt = pytest.importorskip("srt")
     webvtt = pytest.importorskip("webvtt")
-    from asr.subtitles import SubtitleStyle, format_srt, format_vtt, make_cues
+    from asr.inference.subtitles import SubtitleStyle, format_srt, format_vtt, make_cues
 
     words = _random_words(seed, 300)
     style = SubtitleStyle()
@@ -381,8 +381,8 @@ def test_subtitles_parse_with_independent_readers(seed):
 
 def test_srt_and_vtt_files_from_the_cli(tmp_path, talk, oracle, monkeypatch):
     srt = pytest.importorskip("srt")
-    from asr.subtitles import format_timestamp
-    from asr.transcribe_output import OutputWriter
+    from asr.inference.subtitles import format_timestamp
+    from asr.inference.writers import OutputWriter
 
     path, words, _ = talk
     model, tokenizer, decoder = oracle
@@ -407,7 +407,7 @@ def test_progress_bar_ends_at_its_total_and_text_starts_a_line(tmp_path, talk, o
 
     from tqdm import tqdm
 
-    from asr.transcribe_output import OutputWriter
+    from asr.inference.writers import OutputWriter
 
     path = talk[0]
     model, tokenizer, decoder = oracle
@@ -424,7 +424,7 @@ def test_progress_bar_ends_at_its_total_and_text_starts_a_line(tmp_path, talk, o
     bar.update(3)
     bar.refresh()
     OutputWriter("txt", None, [t.item.name], stdout=screen).add(t)
-    from asr.transcribe_output import render
+    from asr.inference.writers import render
 
     before = screen.getvalue().split(render(t, "txt").splitlines()[0])[0]
     assert before.endswith("\r") and "3/10" in before
@@ -446,7 +446,7 @@ def test_txt_and_tsv_lines_break_at_pauses_and_all_writes_every_format(tmp_path,
     import csv
     import textwrap
 
-    from asr.transcribe_output import ALL_FORMATS, OutputWriter, render
+    from asr.inference.writers import ALL_FORMATS, OutputWriter, render
 
     model, tokenizer, decoder = oracle
     rng = np.random.default_rng(11)
@@ -491,7 +491,7 @@ def test_all_and_tsv_need_a_folder(tmp_path, model_dir, capsys):
 
 def test_unique_names_and_the_files_a_folder_run_writes(tmp_path):
     """The names are computed up front, in input order, failed inputs included."""
-    from asr.transcribe_output import OutputWriter, unique_names
+    from asr.inference.writers import OutputWriter, unique_names
 
     assert unique_names(["x", "x", "x-2", "y", "x"]) == ["x", "x-2", "x-2-2", "y", "x-3"]
     names = ["x", "x", "a/b", "", "x-2"]
@@ -507,7 +507,7 @@ def test_unique_names_and_the_files_a_folder_run_writes(tmp_path):
     ]
     assert OutputWriter("txt", None, names).files() == []
     # a failed input keeps its name: what is written is always among the files checked
-    from asr.transcription import Transcript
+    from asr.inference.transcribe import Transcript
 
     writer = OutputWriter("json", f"{tmp_path}/p/", ["x", "x"])
     writer.add(Transcript(AudioItem("a/x.wav"), 0.0, "", error="unreadable"))

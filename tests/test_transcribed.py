@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.audio import save_audio
 from asr.cli import main
 from asr.corpora import transcribed as tr
 from asr.data.manifest import ManifestError, mix_manifests, read_manifest
+from asr.io.audio import save_audio
 
 
 def _corpus(root: Path, speakers: int = 6) -> Path:
@@ -100,7 +100,7 @@ def test_speaker_column_formats_rates_exclusion_and_conversion(tmp_path: Path) -
     """A third column names the speaker; MP3/48 kHz/stereo audio becomes 16 kHz FLAC, once."""
     import soundfile as sf
 
-    from asr.audio import audio_info, load_audio
+    from asr.io.audio import audio_info, load_audio
 
     root = tmp_path / "audio"
     root.mkdir()

@@ -11,8 +11,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import asr.vad as vad_module
-from asr.vad import (
+import asr.inference.vad as vad_module
+from asr.inference.vad import (
     Segment,
     VadConfig,
     VadError,
@@ -136,7 +136,7 @@ def test_webrtc_backend(tones):
 def test_absurd_header_rate_is_a_one_line_audio_error(tmp_path, rate):
     """A WAV claiming 1, 3 or 7 Hz crashed the WebRTC backend with ``ValueError: negative
     dimensions are not allowed`` (issue 17, item 5)."""
-    from asr.audio import AudioError
+    from asr.io.audio import AudioError
 
     pytest.importorskip("webrtcvad")
     path = tmp_path / f"r{rate}.wav"

@@ -82,7 +82,7 @@ def bundle_with_lm(model_dir: Path, dest: Path) -> Path:
 
     from asr.lm.io import save_lm
     from asr.lm.lstm import LSTMLM, LSTMLMConfig
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
 
     shutil.copytree(model_dir, dest)
     torch.manual_seed(3)

@@ -3,7 +3,7 @@
 ``asr transcribe``, ``asr decode``, ``asr tune-decoder`` and ``asr plot utterance`` take the
 same model options (:func:`add_model_arguments`) and decoding options
 (:func:`add_decoding_arguments`), and turn them into objects the same way: the flags become
-keywords of :func:`asr.decoding.decoding_spec` (:func:`decoding_options`), and
+keywords of :func:`asr.inference.decoding.decoding_spec` (:func:`decoding_options`), and
 :func:`load_for_decoding` checks the decoding, then loads the model once
 (:func:`asr.api.load_model`) and builds its decoder. ``asr models`` shares ``--base-url``.
 """
@@ -135,7 +135,8 @@ def add_decoding_arguments(p: argparse.ArgumentParser, decoders: tuple[str, ...]
 
 
 def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The :func:`asr.decoding.decoding_spec` keywords of :func:`add_decoding_arguments`' flags."""
+    """The :func:`asr.inference.decoding.decoding_spec` keywords of :func:`add_decoding_arguments`'
+    flags."""
     return {
         "decoder": args.decoder,
         "lm": None if args.lm == "none" else args.lm,
@@ -162,7 +163,7 @@ def load_for_decoding(
     import torch
 
     from asr.api import load_model
-    from asr.decoding import decoding_spec
+    from asr.inference.decoding import decoding_spec
     from asr.pretrained import resolve_model_dir
 
     model_dir = resolve_model_dir(args.model, args.base_url, progress)

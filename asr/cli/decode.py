@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Decode; 0 when every utterance decoded, 1 when some audio could not be read."""
     from asr.cli._options import decoding_options, load_for_decoding
-    from asr.decode_manifest import decode_manifest, read_decode_manifest
-    from asr.outputs import check_output_file
+    from asr.inference.manifest import decode_manifest, read_decode_manifest
+    from asr.io.outputs import check_output_file
 
     check_output_file(args.out, args.overwrite, inputs=[args.manifest])  # before any work
     items = read_decode_manifest(args.manifest)

@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     """Compute and store features; 0 when every utterance succeeded, else 1."""
     import torch
 
-    from asr.atomic import atomic_write_text
-    from asr.feature_store import FAILURES_NAME, check_features_out, extract_features
+    from asr.data.features import FAILURES_NAME, check_features_out, extract_features
     from asr.frontend import Frontend
+    from asr.io.atomic import atomic_write_text
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from asr.lm.perplexity import perplexity
     from asr.lm.text_data import iter_raw_sentences
-    from asr.text import normalize_text
+    from asr.text.normalize import normalize_text
 
     sentences = iter_raw_sentences(args.text, args.format)
     if not args.no_normalize:

@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lm-text",
         help="normalise text files into one sentence per line",
         description="Stream plain or gzipped text (novels or one sentence per line), normalise "
-        "each sentence like the acoustic transcripts (asr.text.normalize_text) and write one "
+        "each sentence like the acoustic transcripts (asr.text.normalize.normalize_text) and "
+        "write one "
         "per line, atomically (gzipped when OUT ends in .gz).",
     )
     p.add_argument("text", nargs="+", help="input text files (.txt/.gz)")
@@ -30,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from asr.atomic import atomic_path
+    from asr.io.atomic import atomic_path
+    from asr.io.outputs import check_output_file
     from asr.lm.text_data import iter_raw_sentences
-    from asr.outputs import check_output_file
-    from asr.text import normalize_text
+    from asr.text.normalize import normalize_text
 
     check_output_file(args.out, args.overwrite, inputs=args.text)
     count = 0

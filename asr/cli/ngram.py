@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from asr.io.outputs import check_output_file
     from asr.lm.ngram import char_tokens, estimate_arpa
     from asr.lm.text_data import iter_raw_sentences
-    from asr.outputs import check_output_file
 
     check_output_file(args.out, args.overwrite, inputs=args.text)
 

@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_curves(args: argparse.Namespace) -> int:
     """Draw the training curves."""
-    from asr.outputs import check_output_file
-    from asr.plot import plot_curves
+    from asr.inference.plot import plot_curves
+    from asr.io.outputs import check_output_file
 
     check_output_file(args.out, args.overwrite, inputs=[Path(args.exp) / "log.jsonl"])
     print(plot_curves(args.exp, args.out))
@@ -60,8 +60,8 @@ def run_curves(args: argparse.Namespace) -> int:
 def run_utterance(args: argparse.Namespace) -> int:
     """Draw one utterance."""
     from asr.cli._options import decoding_options, load_for_decoding
-    from asr.outputs import check_output_file
-    from asr.plot import decoding_label, plot_utterance
+    from asr.inference.plot import decoding_label, plot_utterance
+    from asr.io.outputs import check_output_file
 
     check_output_file(args.out, args.overwrite, inputs=[args.audio])
     model, spec, decoder = load_for_decoding(args, decoding_options(args), progress=True)

@@ -171,7 +171,7 @@ def _transcribed(args: argparse.Namespace) -> int:
 
 def _mix(args: argparse.Namespace) -> int:
     from asr.data.manifest import ManifestError, mix_manifests, total_duration
-    from asr.outputs import check_output_file
+    from asr.io.outputs import check_output_file
 
     if Path(args.out).exists() and not args.overwrite:
         print(f"{args.out}: exists (kept; --overwrite rewrites it)")

@@ -13,7 +13,8 @@ number would differ, an error asks for --format. ``--format`` (both files) or
 
 Text conventions: when REF and HYP differ in case, punctuation or digits (raw LJSpeech text
 against our upper-case output), both are normalised to the LibriSpeech convention
-(asr.text.normalize_text: upper case, numbers spelt out, no punctuation) and a note on stderr
+(asr.text.normalize.normalize_text: upper case, numbers spelt out, no punctuation) and a note on
+stderr
 says so; --exact scores them as given (with a warning), --normalize always normalises. Text
 that is not Latin script is never normalised by default.
 
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     norm.add_argument(
         "--normalize",
         action="store_true",
-        help="always apply asr.text.normalize_text (LibriSpeech convention) to both sides "
+        help="always apply normalize_text (LibriSpeech convention) to both sides "
         "(default: only when their case, punctuation or digits differ)",
     )
     norm.add_argument(
@@ -88,8 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _normalized(transcripts: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
-    """Apply asr.text.normalize_text to every transcript."""
-    from asr.text import normalize_text
+    """Apply asr.text.normalize.normalize_text to every transcript."""
+    from asr.text.normalize import normalize_text
 
     if isinstance(transcripts, dict):
         return {key: normalize_text(text) for key, text in transcripts.items()}
@@ -98,7 +99,7 @@ def _normalized(transcripts: dict[str, str] | list[str]) -> dict[str, str] | lis
 
 def _id_key(args: argparse.Namespace, ref_fmt: str, hyp_fmt: str) -> str | None:
     """The JSONL id key: as asked, or utt_id if both JSONL files have it on every line."""
-    from asr.transcripts import jsonl_all_have
+    from asr.scoring.transcripts import jsonl_all_have
 
     if args.match != "auto":
         return args.match
@@ -118,7 +119,7 @@ def _normalize_by_default(
     """Whether to normalise without --normalize: the conventions differ (said on stderr)."""
     import sys
 
-    from asr.text_convention import convention_mismatch
+    from asr.scoring.convention import convention_mismatch
 
     mismatch, latin = convention_mismatch(_texts(refs), _texts(hyps))
     if mismatch is None:
@@ -129,10 +130,10 @@ def _normalize_by_default(
         return False
     if not latin:
         print(f"warning: {mismatch}, but the text is not Latin script: scored as given "
-              "(asr.text.normalize_text is English-only)", file=sys.stderr)  # fmt: skip
+              "(asr.text.normalize is English-only)", file=sys.stderr)  # fmt: skip
         return False
     print(f"note: {mismatch}: both normalised to the LibriSpeech convention "
-          "(asr.text.normalize_text); --exact scores them as given", file=sys.stderr)  # fmt: skip
+          "(asr.text.normalize); --exact scores them as given", file=sys.stderr)  # fmt: skip
     return True
 
 
@@ -141,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from asr.scoring import ScoreError, format_report, score
-    from asr.transcripts import detect_pair_formats, pair_single, read_transcripts
+    from asr.scoring.transcripts import detect_pair_formats, pair_single, read_transcripts
+    from asr.scoring.wer import ScoreError, format_report, score
 
     pairing = detect_pair_formats(
         args.ref, args.hyp, args.ref_format or args.format, args.hyp_format or args.format

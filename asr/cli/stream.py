@@ -71,7 +71,7 @@ def stream_config(args: argparse.Namespace) -> StreamConfig:
 
 
 def _file_blocks(path: str, rate: int, block: int, realtime: bool) -> Iterator[np.ndarray]:
-    from asr.audio import load_audio, resample
+    from asr.io.audio import load_audio, resample
 
     samples, file_rate = load_audio(path)
     samples = resample(samples, file_rate, rate)

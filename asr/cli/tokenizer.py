@@ -9,7 +9,8 @@ Examples::
 
 An existing tokenizer in OUT is kept (and reported) unless ``--overwrite`` is given; the tokenizer
 of an exported model or LM folder is never replaced (the weights belong to it). Text is taken as
-already normalised (``asr.text.normalize_text``), as the manifests and LM text of the recipes are.
+already normalised (``asr.text.normalize.normalize_text``), as the manifests and LM text of the
+recipes are.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def iter_texts(manifests: Iterable[str], text_files: Iterable[str]) -> Iterator[
 
 def char_vocab(texts: Iterable[str]) -> list[str]:
     """``["<blank>", " ", sorted other characters...]`` of the characters in ``texts``."""
-    from asr.tokenizer import BLANK
+    from asr.text.tokenizer import BLANK
 
     chars: set[str] = set()
     for text in texts:
@@ -98,7 +99,7 @@ def build_tokenizer(
             character set; bpe/unigram: required, the training text.
         vocab_size: bpe/unigram only: symbols including the blank and ``<unk>``.
     """
-    from asr.tokenizer import CharTokenizer, SentencePieceTokenizer, TokenizerError
+    from asr.text.tokenizer import CharTokenizer, SentencePieceTokenizer, TokenizerError
 
     if kind == "char":
         if vocab_size is not None:
@@ -116,9 +117,9 @@ def build_tokenizer(
 def run(args: argparse.Namespace) -> int:
     """Build the tokenizer unless OUT already holds one; returns 0."""
     from asr.errors import AsrError
+    from asr.io.outputs import check_writable
     from asr.models.io import model_dir_kind
-    from asr.outputs import check_writable
-    from asr.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE, load_tokenizer
+    from asr.text.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE, load_tokenizer
 
     out = Path(args.out)
     if (out / TOKENIZER_FILE).is_file() and not args.force:

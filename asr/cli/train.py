@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Iterable
 from pathlib import Path
 
-from asr.outputs import OutputError, same_or_inside
+from asr.io.outputs import OutputError, same_or_inside
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

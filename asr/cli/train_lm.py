@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from asr.cli.train import check_exp_not_input
-    from asr.tokenizer import CharTokenizer
+    from asr.text.tokenizer import CharTokenizer
     from asr.train.config import load_lm_train_config
     from asr.train.lm import train_lm
 

@@ -30,7 +30,7 @@ import time
 
 from asr.cli._options import add_decoding_arguments, add_model_arguments
 
-# asr.transcribe_output.FORMATS and "all" (spelled out: that module imports torch).
+# asr.inference.writers.FORMATS and "all" (spelled out: that module imports torch).
 FORMAT_CHOICES = ("txt", "tsv", "json", "srt", "vtt", "manifest", "all")
 # A single input longer than this gets a progress bar, seconds.
 _LONG_INPUT_S = 120.0
@@ -83,8 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from asr.transcription import TranscribeConfig, TranscribeError
-    from asr.vad import VadConfig
+    from asr.inference.transcribe import TranscribeConfig, TranscribeError
+    from asr.inference.vad import VadConfig
 
     try:
         return TranscribeConfig(args.max_chunk_s, args.batch_seconds, VadConfig(backend=args.vad))
@@ -94,7 +94,7 @@ def _config(args: argparse.Namespace):
 
 def _want_progress(args: argparse.Namespace, items) -> bool:
     from asr.errors import AsrError
-    from asr.transcription import item_duration
+    from asr.inference.transcribe import item_duration
 
     if args.no_progress or not sys.stderr.isatty():
         return False
@@ -110,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
     """Transcribe; 0 when every input succeeded, 1 when some failed."""
     from asr.cli._options import decoding_options, load_for_decoding
     from asr.data.inputs import collect_inputs
-    from asr.malloc import bound_malloc_heap
-    from asr.outputs import check_output_files
-    from asr.transcribe_output import OutputWriter
-    from asr.transcription import TranscribeError, transcribe_items
+    from asr.inference.malloc import bound_malloc_heap
+    from asr.inference.transcribe import TranscribeError, transcribe_items
+    from asr.inference.writers import OutputWriter
+    from asr.io.outputs import check_output_files
 
     bound_malloc_heap()
     cfg = _config(args)

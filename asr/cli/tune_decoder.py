@@ -61,8 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Tune and write the results; prints the best weights."""
     from asr.cli._options import load_for_decoding
-    from asr.outputs import check_output_files
-    from asr.tune import compute_emissions, default_cache, result_files, tune_weights, write_results
+    from asr.inference.tune import (
+        compute_emissions,
+        default_cache,
+        result_files,
+        tune_weights,
+        write_results,
+    )
+    from asr.io.outputs import check_output_files
 
     inputs = [args.manifest, args.lm, *([args.decode_config] if args.decode_config else [])]
     check_output_files(result_files(args.out), args.overwrite, inputs=inputs)  # before the work

@@ -30,7 +30,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from asr.atomic import atomic_path
 from asr.corpora.transfer import (
     CHUNK_BYTES,
     TIMEOUT_S,
@@ -46,6 +45,7 @@ from asr.corpora.transfer import (
     fetch_into,
     local_error,
 )
+from asr.io.atomic import atomic_path
 
 __all__ = [
     "ChecksumError",

@@ -31,10 +31,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.audio import AudioError, audio_info
 from asr.corpora.download import DownloadError, Resource, extract_tar, fetch
 from asr.data.manifest import ManifestError, Utterance, read_manifest, write_manifest
 from asr.errors import AsrError
+from asr.io.audio import AudioError, audio_info
 
 OPENSLR_12 = "https://www.openslr.org/resources/12"
 OPENSLR_11 = "https://www.openslr.org/resources/11"
@@ -270,7 +270,7 @@ def prepare_subset(
         overwrite: rewrite an existing manifest.
         progress: show a progress bar.
     """
-    from asr.outputs import OVERWRITE_FLAG, check_output_file
+    from asr.io.outputs import OVERWRITE_FLAG, check_output_file
 
     manifest = Path(out_dir) / f"{subset}.jsonl"
     if manifest.is_file() and not overwrite:

@@ -3,7 +3,8 @@
 A LJSpeech folder holds ``metadata.csv`` and ``wavs/<clip>.wav`` (22.05 kHz, one reader).
 Each line of ``metadata.csv`` is ``clip|raw text|normalised text`` with ``|`` separators and no
 quoting. The manifest's ``text`` is column 3 (LJSpeech's own expansion of numbers and
-abbreviations) through :func:`asr.text.normalize_text` (upper case, LibriSpeech conventions).
+abbreviations) through :func:`asr.text.normalize.normalize_text` (upper case, LibriSpeech
+conventions).
 LJSpeech has no official split: every listed clip goes into the one manifest, in file order.
 """
 
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asr.audio import AudioError, audio_info
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import AsrError
-from asr.outputs import check_output_file
-from asr.text import normalize_text
+from asr.io.audio import AudioError, audio_info
+from asr.io.outputs import check_output_file
+from asr.text.normalize import normalize_text
 
 METADATA_FILE = "metadata.csv"
 FIELDS = 3  # clip id, raw text, normalised text

@@ -10,8 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asr.atomic import atomic_open, atomic_write_text
 from asr.corpora.synth_text import novel_name
+from asr.io.atomic import atomic_open, atomic_write_text
 
 if TYPE_CHECKING:
     from asr.corpora.synth import Job, Plan, SynthConfig

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from asr.audio import audio_info, save_audio
 from asr.corpora import synth_effects as fx
 from asr.corpora.tts import TTSError, synthesize
+from asr.io.audio import audio_info, save_audio
 
 if TYPE_CHECKING:
     from asr.corpora.synth import Job, SynthConfig

@@ -5,7 +5,7 @@ A sentence is kept only when every word in it is read the same way by every engi
 LibriSpeech normaliser: no digits, no all-capital words (headings, acronyms), no abbreviations
 with a full stop ("Mr.", "St."), no symbols beyond ordinary punctuation. The TTS engines read the
 cleaned sentence with its punctuation (for natural prosody); the transcript is
-``asr.text.normalize_text`` of the same sentence.
+``asr.text.normalize.normalize_text`` of the same sentence.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.errors import AsrError
-from asr.text import TextError, iter_novel_sentences, normalize_text
+from asr.text.normalize import TextError, iter_novel_sentences, normalize_text
 
 # Speaking rate used to estimate a sentence's duration before it is rendered (characters of
 # normalised text per second at speed 1.0; espeak-ng, flite and festival voices read 14-18).

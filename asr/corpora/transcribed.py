@@ -3,7 +3,8 @@
 The layout is ``<root>/<id>.<ext>`` (FLAC, WAV, MP3, OGG or Opus at any rate; channels are
 averaged) and a TSV whose lines are ``<id>\\t<text>[\\t<speaker>[\\t<anything>...]]``. Without a
 speaker column the speaker is the id's first ``-`` field (LibriSpeech ids,
-``<speaker>-<chapter>-<utt>``). Texts go through :func:`asr.text.normalize_text` (mixed case,
+``<speaker>-<chapter>-<utt>``). Texts go through :func:`asr.text.normalize.normalize_text` (mixed
+case,
 punctuation and digits become the LibriSpeech convention). With ``audio_out`` every file not
 already 16-bit-or-better mono FLAC/WAV at the wanted rate is converted once into
 ``<audio_out>/<id>.flac``, so that training does not decode MP3 or resample 48 kHz audio on every
@@ -27,12 +28,12 @@ import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from asr.atomic import atomic_open
-from asr.audio import AudioError, audio_info, load_audio, save_audio
 from asr.data.manifest import Utterance, write_manifest
 from asr.errors import AsrError
-from asr.outputs import check_output_file
-from asr.text import normalize_text
+from asr.io.atomic import atomic_open
+from asr.io.audio import AudioError, audio_info, load_audio, save_audio
+from asr.io.outputs import check_output_file
+from asr.text.normalize import normalize_text
 
 AUDIO_EXTENSIONS = (".flac", ".wav", ".mp3", ".ogg", ".opus")
 NATIVE_EXTENSIONS = (".flac", ".wav")  # read directly by training when the rate matches
@@ -257,7 +258,8 @@ def prepare_transcribed(
         root: folder holding ``<id>.<ext>`` for each transcript id (``AUDIO_EXTENSIONS``, either
             case).
         transcripts: ``id<TAB>text[<TAB>speaker]`` file; texts go through
-            :func:`asr.text.normalize_text`; the speaker defaults to the id's first ``-`` field.
+            :func:`asr.text.normalize.normalize_text`; the speaker defaults to the id's first ``-``
+            field.
         out: manifest to write (atomically); an existing one is kept unless ``overwrite``.
         split: optional speaker split list; with ``subset``, only that subset's speakers.
         subset: the subset of ``split`` to keep (both or neither must be given).

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.atomic import atomic_write_text
 from asr.errors import AsrError
+from asr.io.atomic import atomic_write_text
 
 # Bytes read from the network or disk per step.
 CHUNK_BYTES = 1 << 20

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.audio import load_audio, resample, save_audio
 from asr.corpora.tts_neural import (
     NEURAL_PACKAGES,
     neural_installed,
@@ -39,6 +38,7 @@ from asr.corpora.tts_neural import (
     synthesize_neural,
 )
 from asr.errors import AsrError
+from asr.io.audio import load_audio, resample, save_audio
 
 ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "hibari", "piper")
 NEURAL_ENGINES = ("hibari", "piper")

@@ -28,8 +28,8 @@ import soxr
 import torch
 from torch import nn
 
-from asr.audio import audio_info, load_audio
 from asr.errors import AsrError
+from asr.io.audio import audio_info, load_audio
 
 # Amplitude decay exponent: a 60 dB energy drop over RT60 is 10 ** (-3 * t / RT60) in amplitude.
 _DECAY_60DB = 3.0 * math.log(10.0)
@@ -50,7 +50,7 @@ class AugmentConfig:
     speed_factors: tuple[float, ...] = ()
     # Probability of adding noise to an utterance.
     noise_prob: float = 0.0
-    # Noise audio files (any format asr.audio reads), looped or cropped to the utterance.
+    # Noise audio files (any format asr.io.audio reads), looped or cropped to the utterance.
     noise_files: tuple[str, ...] = ()
     # A JSONL manifest of noise recordings (text ignored), used in addition to noise_files.
     noise_manifest: str | None = None

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from asr.audio import load_audio
 from asr.data.manifest import iter_manifest
 from asr.frontend import Frontend, FrontendConfig
 from asr.frontend.cmvn import StatsAccumulator, save_cmvn_stats
+from asr.io.audio import load_audio
 
 
 def accumulate_cmvn_stats(

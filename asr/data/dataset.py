@@ -35,11 +35,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from asr.audio import load_audio
 from asr.data.augment import AugmentConfig, WaveformAugmenter
 from asr.data.manifest import Utterance
 from asr.data.sampler import DynamicBucketSampler
 from asr.errors import AsrError
+from asr.io.audio import load_audio
 
 
 class DatasetError(AsrError):
@@ -47,7 +47,7 @@ class DatasetError(AsrError):
 
 
 class TextEncoder(Protocol):
-    """What the dataset needs of a tokenizer (:class:`asr.tokenizer.Tokenizer` has it)."""
+    """What the dataset needs of a tokenizer (:class:`asr.text.tokenizer.Tokenizer` has it)."""
 
     def encode(self, text: str) -> list[int]: ...
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from asr.audio import Waveform
 from asr.data.manifest import Utterance, read_manifest, utterance_id
 from asr.errors import AsrError
+from asr.io.audio import Waveform
 
 # File suffixes searched for in folders (libsndfile's formats; RAW needs parameters: skipped).
 AUDIO_SUFFIXES = frozenset(
@@ -48,7 +48,7 @@ class AudioItem:
 
     @property
     def source(self) -> str | Waveform:
-        """What to read: the in-memory audio, else the file (:func:`asr.audio.load_audio`)."""
+        """What to read: the in-memory audio, else the file (:func:`asr.io.audio.load_audio`)."""
         return self.audio if self.audio is not None else self.path
 
     @property

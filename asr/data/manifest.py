@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from asr.atomic import atomic_open
 from asr.errors import AsrError
+from asr.io.atomic import atomic_open
 
 REQUIRED_KEYS = ("audio_filepath", "text")  # duration: read from the audio file when absent
 
@@ -118,7 +118,7 @@ def _optional_id(obj: dict[str, Any], key: str, where: str) -> str | None:
 
 def _duration_from_file(audio: str, offset: float, where: str) -> float:
     """The length of ``audio`` after ``offset`` (seconds), for a line without ``duration``."""
-    from asr.audio import AudioError, audio_info
+    from asr.io.audio import AudioError, audio_info
 
     try:
         length = audio_info(audio).duration_s

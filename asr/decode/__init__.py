@@ -8,8 +8,9 @@
   reads the KenLM file it is given);
 - ``spec``: the frozen :class:`DecodeSpec` and the options that build it.
 
-Log-probabilities come from :mod:`asr.inference`. Decoders are made from names, paths and a
-model folder's recommended decoding in one factory above this package, :mod:`asr.decoding`.
+Log-probabilities come from :mod:`asr.inference.forward`. Decoders are made from names, paths and a
+model folder's recommended decoding in one factory above this package,
+:mod:`asr.inference.decoding`.
 """
 
 from asr.decode.greedy import GreedyHypothesis, greedy_decode

@@ -6,7 +6,7 @@ object) and then decodes many batches::
     class MyDecoder(Decoder):
         def decode(self, log_probs, lengths): ...   # -> list of Hypothesis
 
-Registered decoders are found by name in :mod:`asr.decoding`.
+Registered decoders are found by name in :mod:`asr.inference.decoding`.
 """
 
 from __future__ import annotations

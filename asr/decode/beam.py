@@ -31,7 +31,7 @@ from asr.errors import AsrError
 
 if TYPE_CHECKING:
     from asr.lm.base import LanguageModel, LMState
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 
 NO_PARENT = 0  # parent hash of the empty prefix (a real hash is 0 with probability 2**-64)

@@ -1,7 +1,7 @@
 """The ``beam`` decoder: CTC prefix beam search, fused with any language model object.
 
 The LM is any :class:`asr.lm.base.LanguageModel` (or None: acoustic scores only); how it was
-loaded (float or int8 steps, which device) is the caller's business (:mod:`asr.decoding`
+loaded (float or int8 steps, which device) is the caller's business (:mod:`asr.inference.decoding`
 builds one from a :class:`asr.decode.spec.DecodeSpec`). KenLM word n-grams are the separate
 ``kenlm`` decoder (:mod:`asr.decode.kenlm_backend`).
 
@@ -24,7 +24,7 @@ from asr.decode.beam import BeamHypothesis, BeamSearchConfig, beam_search
 
 if TYPE_CHECKING:
     from asr.lm.base import LanguageModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 
 def _empty() -> BeamHypothesis:

@@ -13,7 +13,7 @@ from torch import Tensor
 from asr.decode.base import Decoder
 
 if TYPE_CHECKING:
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 __all__ = ["GreedyDecoder", "GreedyHypothesis", "greedy_decode"]
 

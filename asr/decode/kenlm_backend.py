@@ -24,7 +24,7 @@ from asr.decode.base import Decoder
 from asr.decode.beam import BeamHypothesis, BeamSearchConfig, BeamSearchError
 
 if TYPE_CHECKING:
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 KENLM_SUFFIXES = (".arpa", ".bin", ".binary", ".klm", ".arpa.gz")
 

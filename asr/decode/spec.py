@@ -1,9 +1,10 @@
 """The decoding spec: which decoder, its search options and its language model, frozen once.
 
 ``asr decode``, ``asr transcribe`` and ``asr.transcribe(**decoding)`` turn their options into one
-:class:`DecodeSpec` with :func:`build_spec` (through :func:`asr.decoding.decoding_spec`; bad
+:class:`DecodeSpec` with :func:`build_spec` (through :func:`asr.inference.decoding.decoding_spec`;
+bad
 values are a one-line :class:`DecodeSpecError` naming the field);
-:func:`asr.decoding.make_decoder` then builds the decoder from it.
+:func:`asr.inference.decoding.make_decoder` then builds the decoder from it.
 A decode config YAML (``conf/decode/beam.yaml``, the ``decode.yaml`` of ``asr tune-decoder`` and
 of a model folder) holds :class:`asr.decode.beam.BeamSearchConfig` fields plus ``lm_int8``, an
 option of loading the LM.

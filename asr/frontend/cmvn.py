@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from asr.atomic import atomic_path, atomic_write_text
 from asr.frontend.errors import FrontendError
+from asr.io.atomic import atomic_path, atomic_write_text
 
 # Standard deviations are floored at this so that constant features do not divide by zero.
 STD_FLOOR = 1e-5

@@ -414,12 +414,12 @@ def compute_features(
     """Features of one audio file, ``(frames, num_features)`` float32 (inference mode).
 
     Args:
-        path: audio file (any format :func:`asr.audio.load_audio` reads), resampled to the
+        path: audio file (any format :func:`asr.io.audio.load_audio` reads), resampled to the
             config's ``sample_rate_hz``.
         cfg_or_yaml: a :class:`FrontendConfig` or the path of a YAML preset.
         overrides: ``key=value`` overrides when ``cfg_or_yaml`` is a YAML path.
     """
-    from asr.audio import load_audio
+    from asr.io.audio import load_audio
 
     if isinstance(cfg_or_yaml, FrontendConfig):
         cfg = cfg_or_yaml

@@ -151,7 +151,7 @@ class LanguageModel(ABC):
         """Raise :class:`LMError` unless ``tokenizer`` has exactly this LM's vocabulary.
 
         Args:
-            tokenizer: an :class:`asr.tokenizer.Tokenizer` (or anything with ``vocab``).
+            tokenizer: an :class:`asr.text.tokenizer.Tokenizer` (or anything with ``vocab``).
         """
         diff = vocab_difference(self.vocab, tokenizer.vocab)
         if diff is not None:

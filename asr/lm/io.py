@@ -32,7 +32,7 @@ from asr.models.io import (
     make_temp_dir,
     write_error,
 )
-from asr.tokenizer import Tokenizer, load_tokenizer
+from asr.text.tokenizer import Tokenizer, load_tokenizer
 
 FORMAT = "asr-lstm-lm"
 VERSION = 1

@@ -25,7 +25,7 @@ import torch
 from asr.lm.base import BOUNDARY_ID, LanguageModel, LMError, LMState
 
 if TYPE_CHECKING:
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 ROOT = 0  # trie node of an empty word (after <s> or a space)
 

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.atomic import atomic_open
 from asr.errors import AsrError
+from asr.io.atomic import atomic_open
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 SPACE = "|"  # how a space character is written as a token in character ARPA files

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from asr import config as config_io
+from asr.io.outputs import same_or_inside
 from asr.lm.base import vocab_difference
 from asr.models.ctc import CTCModel
 from asr.models.io import (
@@ -33,8 +34,7 @@ from asr.models.io import (
     read_exported_config,
     source_kind,
 )
-from asr.outputs import same_or_inside
-from asr.tokenizer import Tokenizer, load_tokenizer
+from asr.text.tokenizer import Tokenizer, load_tokenizer
 
 
 class StateMismatchError(ValueError):

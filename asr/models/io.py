@@ -30,12 +30,12 @@ from safetensors.torch import load_file, save_file
 
 from asr import config as config_io
 from asr.errors import AsrError
+from asr.io.outputs import OVERWRITE_FLAG, check_writable, same_or_inside
 from asr.models.ctc import CTCModel, ModelConfig
-from asr.outputs import OVERWRITE_FLAG, check_writable, same_or_inside
-from asr.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE
+from asr.text.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE
 
 if TYPE_CHECKING:
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 FORMAT = "asr-ctc-model"
 VERSION = 1
@@ -334,7 +334,7 @@ def _replace_dir(src: Path, dst: Path) -> None:
     one must be an exported folder holding only our files (:func:`check_replaceable`): nothing
     else is ever deleted.
     """
-    from asr.atomic import current_umask
+    from asr.io.atomic import current_umask
 
     mask = current_umask()
     for path in src.iterdir():
@@ -380,7 +380,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[CT
     Raises:
         ModelFileError / ConfigError: missing files, bad config, weights that do not fit.
     """
-    from asr.tokenizer import load_tokenizer
+    from asr.text.tokenizer import load_tokenizer
 
     model_dir = Path(path)
     if model_dir.is_file():

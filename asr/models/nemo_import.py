@@ -42,7 +42,7 @@ from asr.models.nemo_config import (  # noqa: F401 (re-exported)
     map_config,
     nemo_kernel_size,
 )
-from asr.tokenizer import BLANK, CharTokenizer
+from asr.text.tokenizer import BLANK, CharTokenizer
 
 CONFIG_MEMBER = "model_config.yaml"
 WEIGHTS_MEMBER = "model_weights.ckpt"

@@ -5,7 +5,7 @@
 - :mod:`asr.onnx.export`: ``export_onnx`` writes a self-describing folder (``model.onnx``,
   ``config.json``, tokenizer files) for an acoustic model or an LSTM LM (one decoding step).
 - :mod:`asr.onnx.runtime`: :class:`OnnxCTCModel`, an exported acoustic model run by
-  onnxruntime behind the interface :mod:`asr.inference` uses, and :class:`OnnxLMStep`.
+  onnxruntime behind the interface :mod:`asr.inference.forward` uses, and :class:`OnnxLMStep`.
 
 ``onnx`` and ``onnxruntime`` are optional (``pip install 'asr[onnx]'``); importing this package
 needs neither.

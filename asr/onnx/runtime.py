@@ -1,6 +1,7 @@
 """onnxruntime backends: an exported acoustic model and an exported LSTM LM step.
 
-:class:`OnnxCTCModel` offers what :mod:`asr.inference` and :mod:`asr.transcription` use of a
+:class:`OnnxCTCModel` offers what :mod:`asr.inference.forward` and :mod:`asr.inference.transcribe`
+use of a
 :class:`asr.models.ctc.CTCModel` (``cfg``, ``vocab_size``, ``frame_shift_s``, ``device``,
 ``eval()``, ``model(waveforms, lengths)``), so every decoder runs unchanged on its log-probs.
 :class:`OnnxLSTMLM` is an :class:`asr.lm.base.LanguageModel` whose steps run in onnxruntime.
@@ -170,7 +171,7 @@ def load_onnx_model(path: str | Path, threads: int = 0) -> tuple[OnnxCTCModel, A
 
     from asr.models.io import ACOUSTIC_MODEL, model_dir_kind
     from asr.onnx.export import export_onnx
-    from asr.tokenizer import load_tokenizer
+    from asr.text.tokenizer import load_tokenizer
 
     require("onnxruntime")
     if model_dir_kind(path) == ACOUSTIC_MODEL:

@@ -47,7 +47,6 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from asr.atomic import atomic_open, atomic_write_text
 from asr.corpora.download import (
     ChecksumError,
     DownloadError,
@@ -56,6 +55,7 @@ from asr.corpora.download import (
     download,
     sha256sum,
 )
+from asr.io.atomic import atomic_open, atomic_write_text
 from asr.pretrained.registry import KENLM, NEMO, RegistryEntry
 
 # Environment variables: the cache folder, and a base URL replacing the publishers' URLs.

@@ -136,7 +136,7 @@ class Server:
             except AsrError as err:
                 message = str(err).replace(tmp.name, "<upload>")
                 return web.json_response(error(message), status=400)
-        from asr.transcribe_output import transcript_json
+        from asr.inference.writers import transcript_json
 
         body = transcript_json(result)
         body.pop("path", None)

@@ -5,7 +5,8 @@
 - :mod:`asr.streaming.encoder`: the conv acoustic model on chunks with cached left context and
   a small look-ahead (:func:`receptive_field`: where it is exact).
 - :mod:`asr.streaming.decoder`: greedy and the prefix beam search + LSTM LM, resumable.
-- :mod:`asr.streaming.endpoint`: VAD endpointing (:mod:`asr.vad`'s detectors, frame by frame).
+- :mod:`asr.streaming.endpoint`: VAD endpointing (:mod:`asr.inference.vad`'s detectors, frame by
+frame).
 - :mod:`asr.streaming.session`: :class:`Stream` (``accept``, ``partial``, ``finals``,
   ``finish``) and :func:`open_stream` (``model.stream()``).
 """

@@ -36,7 +36,7 @@ from asr.streaming.features import StreamingError
 
 if TYPE_CHECKING:
     from asr.decode.base import Decoder
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 
 class StreamDecoder(Protocol):

@@ -1,4 +1,4 @@
-"""Endpointing for streams: the detectors of :mod:`asr.vad` applied 10 ms frame by frame.
+"""Endpointing for streams: the detectors of :mod:`asr.inference.vad` applied 10 ms frame by frame.
 
 A frame is speech by WebRTC's detector when installed (``VadConfig.backend``), else by its
 energy: ``threshold_db`` above a noise floor that is the ``noise_percentile`` of the energies
@@ -12,7 +12,7 @@ import collections
 
 import numpy as np
 
-from asr.vad import FRAME_MS, VadConfig, _resolve_backend, frame_energies_db
+from asr.inference.vad import FRAME_MS, VadConfig, _resolve_backend, frame_energies_db
 
 _WEBRTC_RATES = (8000, 16000, 32000, 48000)
 
@@ -22,7 +22,7 @@ class Endpointer:
 
     Args:
         rate: sample rate of the audio, Hz.
-        cfg: detector options (:class:`asr.vad.VadConfig`).
+        cfg: detector options (:class:`asr.inference.vad.VadConfig`).
         silence_s: non-speech after speech that ends an utterance.
     """
 

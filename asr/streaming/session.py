@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from asr.inference.vad import VadConfig
+from asr.inference.word_timing import Word, token_spans, words_from_spans
 from asr.streaming.decoder import stream_decoder
 from asr.streaming.encoder import ChunkConfig, ChunkedEncoder
 from asr.streaming.endpoint import Endpointer
 from asr.streaming.features import StreamingError
-from asr.vad import VadConfig
-from asr.word_timing import Word, token_spans, words_from_spans
 
 if TYPE_CHECKING:
     from asr.api import Model
     from asr.decode.base import Decoder
     from asr.models.ctc import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 
 @dataclasses.dataclass(frozen=True)

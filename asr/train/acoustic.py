@@ -35,7 +35,7 @@ from asr.data.manifest import filter_by_duration, read_manifest
 from asr.data.sampler import DynamicBucketSampler
 from asr.models.ctc import CTCModel, ctc_loss
 from asr.models.io import export_model
-from asr.tokenizer import Tokenizer, load_tokenizer
+from asr.text.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import TrainConfig
 from asr.train.engine import Engine, RunPlan, join_job, run_distributed

@@ -32,7 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from asr.atomic import atomic_write_text
+from asr.io.atomic import atomic_write_text
 from asr.models.average import StateMismatchError, average_states
 from asr.train.state import StateError, load_state, save_state
 

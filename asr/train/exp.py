@@ -26,8 +26,8 @@ import shutil
 from pathlib import Path
 
 from asr.errors import AsrError
-from asr.outputs import OVERWRITE_FLAG, check_writable
-from asr.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE
+from asr.io.outputs import OVERWRITE_FLAG, check_writable
+from asr.text.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE
 
 RUN_FILES = ("config.yaml", "log.jsonl", "curves.png")  # files every run writes
 RUN_FOLDERS = ("checkpoints", "tensorboard", "tokenizer")  # folders every run writes

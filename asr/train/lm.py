@@ -31,7 +31,7 @@ from asr.errors import AsrError
 from asr.lm.io import load_lm, save_lm
 from asr.lm.lstm import LSTMLM
 from asr.lm.text_data import LMBatch, LMBatchStream, make_batches, read_valid_sentences
-from asr.tokenizer import Tokenizer, load_tokenizer
+from asr.text.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import LMTrainConfig
 from asr.train.engine import Engine, RunPlan, join_job, run_distributed
@@ -180,8 +180,8 @@ def check_lm_outputs(
     remove: bool = False,
 ) -> None:
     """Check the experiment folder (and an ``export_dir`` outside it) before any work."""
+    from asr.io.outputs import same_or_inside
     from asr.models.io import LSTM_LM, check_model_out
-    from asr.outputs import same_or_inside
 
     prepare_experiment(exp_dir, "lm", resume, overwrite, remove=remove)
     if export_dir is not None and not same_or_inside(Path(export_dir), Path(exp_dir)):

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from asr.atomic import atomic_path, atomic_write_text
+from asr.io.atomic import atomic_path, atomic_write_text
 
 LOG_FILE = "log.jsonl"
 

@@ -18,8 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from asr.atomic import atomic_path, atomic_write_text
 from asr.errors import AsrError
+from asr.io.atomic import atomic_path, atomic_write_text
 
 _TENSOR = "__tensor__"
 _NDARRAY = "__ndarray__"

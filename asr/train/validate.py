@@ -8,8 +8,8 @@ from asr.data.dataset import SpeechDataset, make_dataloader
 from asr.data.sampler import DynamicBucketSampler
 from asr.decode.greedy import greedy_decode
 from asr.models.ctc import CTCModel, ctc_loss
-from asr.scoring import score
-from asr.tokenizer import Tokenizer
+from asr.scoring.wer import score
+from asr.text.tokenizer import Tokenizer
 from asr.train import distributed as D
 
 

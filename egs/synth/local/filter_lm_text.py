@@ -20,8 +20,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from asr.atomic import atomic_path
 from asr.corpora.synth_text import OVERLAP_WORDS, excluded_ngrams, word_ngrams
+from asr.io.atomic import atomic_path
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -5,7 +5,7 @@ pyctcdecode scores a word outside its unigram list with the n-gram's ``<unk>`` p
 list into a hard lexicon: the search can only finish words of the list. This script decodes the
 acoustic model's cached emissions (``asr tune-decoder``'s ``emissions.safetensors``) with
 :class:`asr.decode.kenlm_backend.KenLMDecoder` for every unigram list x offset x alpha x beta and
-prints WER/CER (``asr.scoring.score``, both sides through ``normalize_text``) as Markdown::
+prints WER/CER (``asr.scoring.wer.score``, both sides through ``normalize_text``) as Markdown::
 
     python egs/synth/local/kenlm_lexicon.py --model asr/pretrained/default \\
         --manifest dev.jsonl --emissions tune/emissions.safetensors --lm words3.arpa \\
@@ -27,9 +27,9 @@ import torch
 from asr.api import load_model
 from asr.decode.beam import BeamSearchConfig
 from asr.decode.kenlm_backend import KenLMDecoder, KenLMOptions
-from asr.scoring import score
-from asr.text import normalize_text
-from asr.tune import compute_emissions
+from asr.inference.tune import compute_emissions
+from asr.scoring.wer import score
+from asr.text.normalize import normalize_text
 
 
 def _floats(text: str) -> list[float]:

@@ -2,7 +2,7 @@
 
 Decodes a manifest with the model folder's beam + LSTM settings (its ``decode.yaml``), then with
 :class:`asr.lm.lexicon.LexiconLM` over each unigram list at each penalty, and prints WER / CER
-(``asr.text.normalize_text`` on both sides, as ``asr score --normalize``). Numbers:
+(``asr.text.normalize.normalize_text`` on both sides, as ``asr score --normalize``). Numbers:
 egs/synth/RESULTS.md ("Word-level path with run 12").
 
     python egs/synth/local/lexicon_lstm.py --model asr/pretrained/default \
@@ -22,11 +22,11 @@ from asr.api import load_model
 from asr.decode.beam import beam_search
 from asr.decode.kenlm_backend import read_unigrams
 from asr.decode.spec import load_search_config
+from asr.inference.tune import compute_emissions
 from asr.lm.io import load_lm
 from asr.lm.lexicon import LexiconLM
-from asr.scoring import score
-from asr.text import normalize_text
-from asr.tune import compute_emissions
+from asr.scoring.wer import score
+from asr.text.normalize import normalize_text
 
 
 def main() -> None:

@@ -24,9 +24,9 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from asr import config as config_io
-from asr.atomic import atomic_path, atomic_write_text
 from asr.decode.beam import BeamHypothesis
 from asr.errors import AsrError
+from asr.io.atomic import atomic_path, atomic_write_text
 
 if TYPE_CHECKING:
     from asr.decode.beam import BeamSearchConfig
@@ -116,7 +116,7 @@ def compute_emissions(
         per utterance its ``(frames, vocab)`` float32 log-probs, in manifest order.
     """
     from asr.data.inputs import manifest_items
-    from asr.inference import duration_batches, iter_emissions
+    from asr.inference.forward import duration_batches, iter_emissions
 
     key = _identity(model_path, manifest)
     if cache is not None and Path(cache).is_file():
@@ -162,8 +162,8 @@ def decode_emissions(
 
 
 def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
-    """Corpus WER (fraction) with :func:`asr.scoring.score`."""
-    from asr.scoring import score
+    """Corpus WER (fraction) with :func:`asr.scoring.wer.score`."""
+    from asr.scoring.wer import score
 
     return score(list(refs), list(hyps)).wer
 

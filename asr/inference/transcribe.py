@@ -3,17 +3,18 @@
 Pipeline for each input (a file, a folder searched recursively, or the lines of a manifest):
 
 1. plan: a recording longer than ``max_chunk_s`` is scanned by the streaming VAD
-   (:mod:`asr.vad`) and cut at pauses into chunks of at most ``max_chunk_s`` seconds; chunks in
+   (:mod:`asr.inference.vad`) and cut at pauses into chunks of at most ``max_chunk_s`` seconds;
+   chunks in
    which no frame rises above the noise floor are skipped.
 2. decode: chunks (of this and the following inputs) are batched, at most ``batch_seconds``
    padded seconds at a time (as ``asr decode`` batches), through the model by
-   :func:`asr.inference.infer_batch` and decoded by any decoder of
-   :func:`asr.decoding.make_decoder` (greedy, beam, beam + LM, kenlm).
+   :func:`asr.inference.forward.infer_batch` and decoded by any decoder of
+   :func:`asr.inference.decoding.make_decoder` (greedy, beam, beam + LM, kenlm).
 3. join: each token's frames give its time (chunk start + frame x ``model.frame_shift_s``) and
-   the tokens are grouped into words with confidences (:mod:`asr.word_timing`).
+   the tokens are grouped into words with confidences (:mod:`asr.inference.word_timing`).
 
 Memory holds one batch of chunks and the VAD's per-frame energies (1.4 MB per hour of audio),
-never a whole long recording (call :func:`asr.malloc.bound_malloc_heap` once, as ``asr
+never a whole long recording (call :func:`asr.inference.malloc.bound_malloc_heap` once, as ``asr
 transcribe`` does, so that glibc's heap does not fragment over hours of variable-size chunks).
 A file that cannot be read or decoded becomes a :class:`Transcript` with ``error`` set; the
 other files go on.
@@ -37,17 +38,17 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm import tqdm
 
-from asr.audio import audio_info
 from asr.data.inputs import AudioItem
 from asr.errors import AsrError
-from asr.inference import infer_batch
-from asr.vad import Segment, VadConfig, detect_speech, split_points
-from asr.word_timing import Word, token_spans, words_from_spans
+from asr.inference.forward import infer_batch
+from asr.inference.vad import Segment, VadConfig, detect_speech, split_points
+from asr.inference.word_timing import Word, token_spans, words_from_spans
+from asr.io.audio import audio_info
 
 if TYPE_CHECKING:
     from asr.decode.base import Decoder
     from asr.models.ctc import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 
 class TranscribeError(AsrError):

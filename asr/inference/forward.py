@@ -1,7 +1,9 @@
 """The one inference path: batches of audio items -> model forward -> per-utterance log-probs.
 
-Manifest decoding (:mod:`asr.decode_manifest`), file transcription (:mod:`asr.transcription`) and
-decoder tuning (:mod:`asr.tune`) all get their CTC log-probabilities here. The caller chooses
+Manifest decoding (:mod:`asr.inference.manifest`), file transcription
+(:mod:`asr.inference.transcribe`) and
+decoder tuning (:mod:`asr.inference.tune`) all get their CTC log-probabilities here. The caller
+chooses
 the batches (:func:`duration_batches` for manifests; transcription batches chunks as it plans
 them) as lists of ``(key, AudioItem)``; each batch comes back as one :class:`EmissionBatch`
 whose rows carry the caller's keys. An item whose audio cannot be read is a failure of its
@@ -29,8 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from asr.audio import load_audio
 from asr.errors import AsrError
+from asr.io.audio import load_audio
 
 if TYPE_CHECKING:
     from asr.data.inputs import AudioItem

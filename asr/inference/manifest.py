@@ -4,7 +4,8 @@ The manifest is read and checked first (:func:`read_decode_manifest`), the model
 are loaded once by the caller (:func:`asr.api.load_model`, :meth:`asr.api.Model.decoder`).
 Utterances are sorted by duration and cut into batches of at most ``batch_seconds`` padded
 seconds (an utterance longer than that is a batch of one), run through the model by
-:mod:`asr.inference`, decoded, and written in manifest order. An utterance whose audio cannot
+:mod:`asr.inference.forward`, decoded, and written in manifest order. An utterance whose audio
+cannot
 be read is reported, written with an empty ``pred_text`` and an ``error`` field (so scoring
 counts it as deleted words), and does not stop the others.
 
@@ -34,14 +35,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tqdm import tqdm
 
-from asr.atomic import atomic_open
 from asr.decode.base import DecodeError, Decoder, Hypothesis
-from asr.inference import duration_batches, iter_emissions
+from asr.inference.forward import duration_batches, iter_emissions
+from asr.io.atomic import atomic_open
 
 if TYPE_CHECKING:
     from asr.data.inputs import AudioItem
     from asr.models.ctc import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 
 @dataclasses.dataclass(frozen=True)

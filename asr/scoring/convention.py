@@ -22,7 +22,7 @@ from typing import Literal
 Case = Literal["upper", "lower", "mixed", "uncased"]
 
 # Letters that count as Latin script when at least this fraction of them is (after folding
-# accents): asr.text.normalize_text is English and would delete other scripts' letters.
+# accents): asr.text.normalize.normalize_text is English and would delete other scripts' letters.
 _LATIN_FRACTION = 0.9
 
 
@@ -78,7 +78,7 @@ def convention_mismatch(
     Returns:
         (a message such as ``"REF is mixed case with punctuation, HYP is upper case without
         punctuation or digits"``, or None when case, punctuation and digits agree; whether
-        both sides are Latin-script text that ``asr.text.normalize_text`` can normalise).
+        both sides are Latin-script text that ``asr.text.normalize.normalize_text`` can normalise).
     """
     ref, hyp = text_convention(refs), text_convention(hyps)
     latin = ref.latin and hyp.latin

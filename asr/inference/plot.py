@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from asr.atomic import atomic_path
 from asr.errors import AsrError
+from asr.io.atomic import atomic_path
 
 if TYPE_CHECKING:
     from asr.decode.base import Decoder
     from asr.decode.spec import DecodeSpec
     from asr.models.ctc import CTCModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 # Longest audio drawn by plot_utterance, seconds (a picture of an hour shows nothing).
 MAX_UTTERANCE_S = 60.0
@@ -201,7 +201,7 @@ def plot_utterance(
         decoder: how to decode (default None: greedy); label: its name in the title
             (:func:`decoding_label`).
     """
-    from asr.audio import audio_info, load_audio
+    from asr.io.audio import audio_info, load_audio
 
     pyplot()
     length = duration_s if duration_s is not None else audio_info(audio).duration_s - offset_s

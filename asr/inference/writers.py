@@ -47,10 +47,17 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from asr.atomic import OutputExistsError, atomic_write_text
-from asr.outputs import OutputError
-from asr.subtitles import Cue, SubtitleStyle, format_srt, format_vtt, make_cues, wrap_lines
-from asr.transcription import TranscribeError, Transcript
+from asr.inference.subtitles import (
+    Cue,
+    SubtitleStyle,
+    format_srt,
+    format_vtt,
+    make_cues,
+    wrap_lines,
+)
+from asr.inference.transcribe import TranscribeError, Transcript
+from asr.io.atomic import OutputExistsError, atomic_write_text
+from asr.io.outputs import OutputError
 
 # Output formats and the suffix of their files.
 FORMATS = {
@@ -242,7 +249,7 @@ class OutputWriter:
 
     def files(self) -> list[Path]:
         """Every file this writer may write, known before the first transcript comes (for
-        :func:`asr.outputs.check_output_files`); none for standard output."""
+        :func:`asr.io.outputs.check_output_files`); none for standard output."""
         if self.folder is not None:
             return [path for name in self.ids for path in self._folder_files(name).values()]
         return [] if self.file is None else [self.file]

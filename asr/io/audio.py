@@ -33,8 +33,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from asr.atomic import atomic_path
 from asr.errors import AsrError
+from asr.io.atomic import atomic_path
 
 # Tolerance for a segment that ends just past the end of the file (manifest durations are
 # rounded, e.g. to 10 ms): up to this much overshoot is clamped instead of being an error.

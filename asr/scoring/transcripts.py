@@ -15,7 +15,8 @@ Formats (:func:`read_transcripts`, ``fmt="auto"`` picks one by suffix, then by c
   an empty transcript.
 
 Keyed formats return ``{utt_id: text}`` (file order); plain returns a list. A duplicate id, bad
-JSON or a line without its text key raises :class:`~asr.scoring.ScoreError` naming file and line.
+JSON or a line without its text key raises :class:`~asr.scoring.wer.ScoreError` naming file and
+line.
 
 A reference and a hypothesis are best detected together (:func:`detect_pair_formats`, what
 ``asr score`` does): a file pair whose first words could be ids that pair differently from line
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from asr.scoring import ScoreError
+from asr.scoring.wer import ScoreError
 
 Format = Literal["auto", "jsonl", "kaldi", "trn", "plain"]
 FORMATS = ("auto", "jsonl", "kaldi", "trn", "plain")

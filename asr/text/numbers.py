@@ -1,4 +1,4 @@
-"""Numbers to English words for :func:`asr.text.normalize_text` (LibriSpeech spelling).
+"""Numbers to English words for :func:`asr.text.normalize.normalize_text` (LibriSpeech spelling).
 
 All output is upper case, words separated by single spaces, no hyphens: ``21`` -> ``TWENTY ONE``,
 ``1848`` -> ``EIGHTEEN FORTY EIGHT``, ``£5 10s.`` -> ``FIVE POUNDS TEN SHILLINGS``. British

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from asr.atomic import atomic_open, atomic_path
-from asr.audio import audio_info, load_audio
 from asr.data.inputs import MANIFEST_SUFFIXES, expand_input
 from asr.errors import AsrError
-from asr.outputs import OVERWRITE_FLAG, check_writable
+from asr.io.atomic import atomic_open, atomic_path
+from asr.io.audio import audio_info, load_audio
+from asr.io.outputs import OVERWRITE_FLAG, check_writable
 
 # A manifest duration within this of the file's length (offset 0) means "the whole file".
 WHOLE_FILE_TOLERANCE_S = 0.02

@@ -18,13 +18,13 @@ from typing import ClassVar, Literal
 
 import yaml
 
-from asr.atomic import atomic_write_bytes, atomic_write_text
 from asr.errors import AsrError
+from asr.io.atomic import atomic_write_bytes, atomic_write_text
 
 BLANK = "<blank>"
 TOKENIZER_FILE = "tokenizer.yaml"
 SENTENCEPIECE_FILE = "tokenizer.model"
-# blank, space, A-Z, apostrophe: the LibriSpeech alphabet of asr.text.normalize_text.
+# blank, space, A-Z, apostrophe: the LibriSpeech alphabet of asr.text.normalize.normalize_text.
 DEFAULT_CHAR_VOCAB: tuple[str, ...] = (BLANK, " ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "'")
 
 
@@ -157,7 +157,7 @@ class SentencePieceTokenizer(Tokenizer):
     The model is trained with ``pad_id=0`` whose piece is ``"<blank>"`` (so the blank is id 0
     in sentencepiece too and any tool reading ``tokenizer.model`` agrees on the ids),
     ``unk_id=1``, no BOS/EOS, and the identity normaliser: text must already be normalised
-    (:func:`asr.text.normalize_text`), and ``decode(encode(t)) == t`` for such text.
+    (:func:`asr.text.normalize.normalize_text`), and ``decode(encode(t)) == t`` for such text.
 
     Args:
         model_file: a ``tokenizer.model`` written by :meth:`train`.

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from asr.errors import AsrError
-from asr.text_numbers import cardinal, expand_numbers, ordinal
+from asr.text.numbers import cardinal, expand_numbers, ordinal
 
 
 class TextError(AsrError):

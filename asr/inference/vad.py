@@ -1,7 +1,7 @@
 """Voice-activity detection over audio of any length, and cut points for chunked decoding.
 
 The detector streams: a file (or a segment of it) is read in blocks of ``VadConfig.block_s``
-seconds with :func:`asr.audio.load_audio`, so memory holds one block of audio plus one float per
+seconds with :func:`asr.io.audio.load_audio`, so memory holds one block of audio plus one float per
 10 ms frame (1.4 MB per hour), never the whole recording.
 
 Two backends decide which frames are speech:
@@ -35,8 +35,8 @@ from typing import Literal
 
 import numpy as np
 
-from asr.audio import AudioSource, audio_info, load_audio, resample
 from asr.errors import AsrError
+from asr.io.audio import AudioSource, audio_info, load_audio, resample
 
 # Analysis frame (and hop) of both backends, milliseconds (webrtcvad takes 10, 20 or 30).
 FRAME_MS = 10
@@ -270,8 +270,8 @@ def detect_speech(
     """Find the speech regions of an audio file (or of its segment), reading it in blocks.
 
     Args:
-        path: audio file in any format :func:`asr.audio.load_audio` reads (or a
-            :class:`asr.audio.Waveform`).
+        path: audio file in any format :func:`asr.io.audio.load_audio` reads (or a
+            :class:`asr.io.audio.Waveform`).
         cfg: options (default :class:`VadConfig`).
         offset_s, duration_s: analyse only this segment (default the whole file); times in the
             result are relative to ``offset_s``.

@@ -36,7 +36,7 @@ from asr.decode.spec import DecodeSpec, DecodeSpecError, build_spec, decoding_op
 
 if TYPE_CHECKING:
     from asr.lm.base import LanguageModel
-    from asr.tokenizer import Tokenizer
+    from asr.text.tokenizer import Tokenizer
 
 Builder = Callable[[DecodeSpec, "Tokenizer"], Decoder]
 
