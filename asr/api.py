@@ -46,7 +46,7 @@ from asr.inference.decoding import decoding_spec, make_decoder
 from asr.inference.forward import InferenceError, resolve_device
 from asr.inference.transcribe import TranscribeConfig, TranscribeError, Transcript, transcribe_items
 from asr.io.audio import Waveform, resample
-from asr.models.io import ONNX_FILE
+from asr.io.folders import ONNX_FILE
 from asr.models.io import load_model as load_model_dir
 from asr.pretrained import resolve_model_dir
 

@@ -15,9 +15,10 @@ import yaml
 from safetensors.torch import load_file
 
 import asr
+from asr.io.folders import ModelFileError
 from asr.models.average import StateMismatchError, average_model_dirs, average_states
 from asr.models.ctc import CTCModel, ModelConfig
-from asr.models.io import ModelFileError, export_model, load_model
+from asr.models.io import export_model, load_model
 from asr.text.tokenizer import CharTokenizer
 from tests.test_hostile_outputs import _refused, snapshot
 from tests.test_model_io import _audio, _model

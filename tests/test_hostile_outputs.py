@@ -364,7 +364,8 @@ def test_import_nemo_into_an_empty_folder_and_over_its_own_model(tmp_path, capsy
 def test_library_replace_refuses_a_foreign_folder(tmp_path):
     """The last line of defence (also for training's export): a folder holding anything but
     our files is never swapped out, whatever the caller checked."""
-    from asr.models.io import ModelFileError, export_model, load_model
+    from asr.io.folders import ModelFileError
+    from asr.models.io import export_model, load_model
 
     model, tok = load_model(_model_dir(tmp_path / "m"))
     _experiment(tmp_path)

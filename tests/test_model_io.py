@@ -14,8 +14,9 @@ from safetensors.torch import load_file
 
 import asr
 from asr.config import ConfigError
+from asr.io.folders import ModelFileError
 from asr.models.ctc import CTCModel, ModelConfig, load_model_config
-from asr.models.io import ModelFileError, export_model, load_model
+from asr.models.io import export_model, load_model
 from asr.models.tcn import BlockConfig, EncoderConfig
 from asr.text.tokenizer import CharTokenizer
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asr.cli.export import DTYPES
+from asr.io.folders import WEIGHT_DTYPES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model_dirs", nargs="+", metavar="MODEL_DIR", help="two or more exported model folders"
     )
     p.add_argument(
-        "--dtype", choices=DTYPES, default="float32", help="stored weight dtype (default float32)"
+        "--dtype",
+        choices=WEIGHT_DTYPES,
+        default="float32",
+        help="stored weight dtype (default float32)",
     )
     p.add_argument(
         "--overwrite",

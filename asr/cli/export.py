@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DTYPES = ("float32", "float16", "bfloat16")
+from asr.io.folders import WEIGHT_DTYPES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="safetensors",
         help="safetensors (default: a model folder with --dtype weights) or onnx",
     )
-    p.add_argument("--dtype", choices=DTYPES, help="safetensors weight dtype (default float16)")
+    p.add_argument(
+        "--dtype", choices=WEIGHT_DTYPES, help="safetensors weight dtype (default float16)"
+    )
     p.add_argument(
         "--quantize",
         choices=("none", "int8"),
@@ -59,35 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="replace OUT when it is an exported folder of the same kind (nothing else)",
     )
     p.set_defaults(func=run)
-
-
-def export_folder(src: str | Path, out: str | Path, dtype: str, overwrite: bool = False) -> str:
-    """Rewrite the model or LM folder ``src`` into ``out`` with ``dtype`` weights; returns the
-    kind written ("acoustic model" or "LSTM LM"). ``out`` is checked first
-    (:func:`asr.models.io.check_model_out`); ``overwrite`` allows replacing an exported folder
-    of the same kind."""
-    from asr.lm.io import load_lm, save_lm
-    from asr.models.io import (
-        LSTM_LM,
-        ModelFileError,
-        check_model_out,
-        export_model,
-        load_model,
-        source_kind,
-    )
-
-    src = Path(src)
-    kind = source_kind(src)
-    if Path(out).resolve() == src.resolve():
-        raise ModelFileError(f"{out}: the output folder must differ from the source")
-    check_model_out(out, kind, overwrite=overwrite, sources=(src,))
-    if kind == LSTM_LM:
-        lm, tokenizer = load_lm(src)
-        save_lm(lm, tokenizer, out, dtype=dtype)  # type: ignore[arg-type]
-        return kind
-    model, tokenizer = load_model(src)
-    export_model(model, tokenizer, out, dtype=dtype, decoding_from=src)  # type: ignore[arg-type]
-    return kind
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         if args.quantize is not None:
             raise OnnxError("--quantize applies to --format onnx")
         what = args.dtype or "float16"
+        from asr.models.io import export_folder
+
         kind = export_folder(args.src, args.out, what, overwrite=args.overwrite)
     size_mb = sum(p.stat().st_size for p in Path(args.out).iterdir() if p.is_file()) / 1e6
     print(f"wrote {kind} {args.out} ({what}, {size_mb:.1f} MB)")

@@ -117,8 +117,8 @@ def build_tokenizer(
 def run(args: argparse.Namespace) -> int:
     """Build the tokenizer unless OUT already holds one; returns 0."""
     from asr.errors import AsrError
+    from asr.io.folders import model_dir_kind
     from asr.io.outputs import check_writable
-    from asr.models.io import model_dir_kind
     from asr.text.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE, load_tokenizer
 
     out = Path(args.out)

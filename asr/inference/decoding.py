@@ -73,8 +73,8 @@ def load_lstm_lm(path: str, int8: bool = False) -> LanguageModel:
     """
     if not Path(path).is_dir():
         raise BeamSearchError(f"{path}: not an LSTM LM folder nor a KenLM file (.arpa, .bin)")
+    from asr.io.folders import model_dir_kind
     from asr.lm.io import load_lm
-    from asr.models.io import model_dir_kind
     from asr.onnx.export import ONNX_LM
 
     if model_dir_kind(path) != ONNX_LM:

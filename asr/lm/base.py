@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from asr.errors import AsrError
+from asr.text.tokenizer import vocab_difference
 
 BOUNDARY_ID = 0  # the CTC blank id, reused as <s> (input) and </s> (output)
 
@@ -53,33 +54,6 @@ class LMState:
     @property
     def batch_size(self) -> int:
         return int(self.log_probs.shape[0])
-
-
-def vocab_difference(
-    lm_vocab: Sequence[str],
-    am_vocab: Sequence[str],
-    names: tuple[str, str] = ("LM", "acoustic model"),
-) -> str | None:
-    """None when the vocabularies are identical, else a short description of how they differ
-    (``names``: what to call the two vocabularies, default the LM's and the acoustic model's)."""
-    lm_vocab, am_vocab = list(lm_vocab), list(am_vocab)
-    if lm_vocab == am_vocab:
-        return None
-    a, b = names
-    parts = []
-    if len(lm_vocab) != len(am_vocab):
-        parts.append(f"sizes {len(lm_vocab)} ({a}) vs {len(am_vocab)} ({b})")
-    for i, (x, y) in enumerate(zip(lm_vocab, am_vocab, strict=False)):
-        if x != y:
-            parts.append(f"first difference at id {i}: {x!r} ({a}) vs {y!r} ({b})")
-            break
-    only_lm = sorted(set(lm_vocab) - set(am_vocab))[:5]
-    only_am = sorted(set(am_vocab) - set(lm_vocab))[:5]
-    if only_lm:
-        parts.append(f"only in {a}: {only_lm}")
-    if only_am:
-        parts.append(f"only in {b}: {only_am}")
-    return "; ".join(parts)
 
 
 class LanguageModel(ABC):

@@ -21,18 +21,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from asr import config as config_io
-from asr.lm.base import LMError, vocab_difference
-from asr.lm.int8 import int8_available
-from asr.lm.lstm import LSTMLM, LSTMLMConfig
-from asr.models.io import (
-    _DTYPES,
+from asr.io.folders import (
     DECODE_FILE,
     LM_DIR,
-    _replace_dir,
+    check_dtype,
+    check_format,
     make_temp_dir,
+    replace_dir,
     write_error,
 )
-from asr.text.tokenizer import Tokenizer, load_tokenizer
+from asr.lm.base import LMError
+from asr.lm.int8 import int8_available
+from asr.lm.lstm import LSTMLM, LSTMLMConfig
+from asr.text.tokenizer import Tokenizer, load_tokenizer, vocab_difference
 
 FORMAT = "asr-lstm-lm"
 VERSION = 1
@@ -51,10 +52,7 @@ class ExportedLM:
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"  # stored weight dtype
 
     def __post_init__(self) -> None:
-        if self.format != FORMAT:
-            raise ValueError(f"format must be {FORMAT!r}, got {self.format!r}")
-        if self.version != VERSION:
-            raise ValueError(f"unsupported version {self.version} (this asr reads {VERSION})")
+        check_format(self.format, self.version, FORMAT, VERSION)
 
 
 def save_lm(
@@ -69,14 +67,13 @@ def save_lm(
         model: the LM (any device; weights are copied to CPU).
         tokenizer: its tokenizer; the vocabularies must be equal.
         out_dir: destination folder; an existing exported LM there is replaced (a folder
-            holding anything else is refused: see :func:`asr.models.io.check_model_out`).
+            holding anything else is refused: see :func:`asr.io.folders.check_model_out`).
         dtype: weight storage dtype, default "float32"; "float16" halves the file (the loader
             computes in float32).
     Returns:
         ``Path(out_dir)``.
     """
-    if dtype not in _DTYPES:
-        raise LMError(f"export dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    check_dtype(dtype, LMError)
     diff = vocab_difference(model.vocab, tokenizer.vocab)
     if diff is not None:
         raise LMError(f"cannot export: model and tokenizer vocabularies differ: {diff}")
@@ -87,7 +84,7 @@ def save_lm(
         state = {
             k: v.detach()
             .cpu()
-            .to(_DTYPES[dtype] if v.is_floating_point() else v.dtype)
+            .to(check_dtype(dtype) if v.is_floating_point() else v.dtype)
             .contiguous()
             .clone()
             for k, v in model.state_dict().items()
@@ -95,7 +92,7 @@ def save_lm(
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         config_io.save(ExportedLM(len(model.vocab), model.cfg, dtype=dtype), tmp / CONFIG_FILE)
         tokenizer.save(tmp)
-        _replace_dir(tmp, dest)
+        replace_dir(tmp, dest)
     except (OSError, SafetensorError) as err:
         raise write_error(out_dir, err) from None
     finally:

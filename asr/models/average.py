@@ -20,21 +20,17 @@ from typing import Any
 import torch
 
 from asr import config as config_io
-from asr.io.outputs import same_or_inside
-from asr.lm.base import vocab_difference
-from asr.models.ctc import CTCModel
-from asr.models.io import (
-    _DTYPES,
+from asr.io.folders import (
     ACOUSTIC_MODEL,
-    ExportedConfig,
     ModelFileError,
+    check_dtype,
     check_model_out,
-    export_model,
-    load_model,
-    read_exported_config,
     source_kind,
 )
-from asr.text.tokenizer import Tokenizer, load_tokenizer
+from asr.io.outputs import same_or_inside
+from asr.models.ctc import CTCModel
+from asr.models.io import ExportedConfig, export_model, load_model, read_exported_config
+from asr.text.tokenizer import Tokenizer, load_tokenizer, vocab_difference
 
 
 class StateMismatchError(ValueError):
@@ -170,8 +166,7 @@ def average_model_dirs(
     dirs = [Path(d) for d in model_dirs]
     if len(dirs) < 2:
         raise ModelFileError(f"averaging needs at least 2 model folders, got {len(dirs)}")
-    if dtype not in _DTYPES:
-        raise ModelFileError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    check_dtype(dtype)
     for path in dirs:
         if source_kind(path) != ACOUSTIC_MODEL:
             raise ModelFileError(f"{path}: is an LSTM LM folder, not an acoustic model")

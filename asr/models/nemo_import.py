@@ -309,14 +309,15 @@ def import_nemo(
     Args:
         path: the ``.nemo`` archive.
         out_dir: the model directory to write: new or empty, checked before the archive is
-            read (:func:`asr.models.io.check_model_out`).
+            read (:func:`asr.io.folders.check_model_out`).
         case: label case (see :func:`build_model`).
         dtype: parameter storage dtype of the exported weights.
         overwrite: replace an exported acoustic model folder at ``out_dir`` (nothing else).
     Returns:
         (model, tokenizer) as exported.
     """
-    from asr.models.io import ACOUSTIC_MODEL, check_model_out, export_model
+    from asr.io.folders import ACOUSTIC_MODEL, check_model_out
+    from asr.models.io import export_model
 
     check_model_out(out_dir, ACOUSTIC_MODEL, overwrite=overwrite, sources=(path,))
     model, tokenizer = build_model(load_nemo(path), case)

@@ -261,7 +261,7 @@ def export_onnx(
     Args:
         src: an exported model folder (``config.yaml``) or LSTM LM folder (``lm.yaml``).
         out: the folder to write (new or empty; ``overwrite`` replaces an ONNX folder of the
-            same kind, nothing else: :func:`asr.models.io.check_model_out`).
+            same kind, nothing else: :func:`asr.io.folders.check_model_out`).
         quantize: "none" (float32) or "int8" (dynamic quantisation of the weights).
         overwrite: the user passed ``--overwrite``.
     Returns:
@@ -270,15 +270,15 @@ def export_onnx(
         ModelFileError / OnnxError: bad source or output folder, missing extra, an option the
             graph cannot express.
     """
-    from asr.lm.io import carry_decoding
-    from asr.models.io import (
+    from asr.io.folders import (
         LSTM_LM,
-        _replace_dir,
         check_model_out,
         make_temp_dir,
+        replace_dir,
         source_kind,
         write_error,
     )
+    from asr.lm.io import carry_decoding
 
     src = Path(src)
     kind = ONNX_LM if source_kind(src) == LSTM_LM else ONNX_ACOUSTIC
@@ -306,7 +306,7 @@ def export_onnx(
         (tmp / "config.json").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
         if kind == ONNX_ACOUSTIC:  # its decode.yaml and lm/ (float32 weights, as the graph's)
             carry_decoding(src, tmp, "float32")
-        _replace_dir(tmp, dest)
+        replace_dir(tmp, dest)
     except OSError as err:
         raise write_error(out, err) from None
     finally:

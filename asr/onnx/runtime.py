@@ -169,7 +169,7 @@ def load_onnx_model(path: str | Path, threads: int = 0) -> tuple[OnnxCTCModel, A
     """
     import tempfile
 
-    from asr.models.io import ACOUSTIC_MODEL, model_dir_kind
+    from asr.io.folders import ACOUSTIC_MODEL, model_dir_kind
     from asr.onnx.export import export_onnx
     from asr.text.tokenizer import load_tokenizer
 

@@ -20,10 +20,9 @@ import yaml
 
 from asr.errors import AsrError
 from asr.io.atomic import atomic_write_bytes, atomic_write_text
+from asr.io.folders import SENTENCEPIECE_FILE, TOKENIZER_FILE
 
 BLANK = "<blank>"
-TOKENIZER_FILE = "tokenizer.yaml"
-SENTENCEPIECE_FILE = "tokenizer.model"
 # blank, space, A-Z, apostrophe: the LibriSpeech alphabet of asr.text.normalize.normalize_text.
 DEFAULT_CHAR_VOCAB: tuple[str, ...] = (BLANK, " ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "'")
 
@@ -324,3 +323,30 @@ def load_tokenizer(model_dir: str | Path) -> Tokenizer:
             f"{spec_path}: field 'kind' must be one of {sorted(_KINDS)}, got {kind!r}"
         )
     return _KINDS[kind]._from_spec(model_dir, spec)
+
+
+def vocab_difference(
+    lm_vocab: Sequence[str],
+    am_vocab: Sequence[str],
+    names: tuple[str, str] = ("LM", "acoustic model"),
+) -> str | None:
+    """None when the vocabularies are identical, else a short description of how they differ
+    (``names``: what to call the two vocabularies, default the LM's and the acoustic model's)."""
+    lm_vocab, am_vocab = list(lm_vocab), list(am_vocab)
+    if lm_vocab == am_vocab:
+        return None
+    a, b = names
+    parts = []
+    if len(lm_vocab) != len(am_vocab):
+        parts.append(f"sizes {len(lm_vocab)} ({a}) vs {len(am_vocab)} ({b})")
+    for i, (x, y) in enumerate(zip(lm_vocab, am_vocab, strict=False)):
+        if x != y:
+            parts.append(f"first difference at id {i}: {x!r} ({a}) vs {y!r} ({b})")
+            break
+    only_lm = sorted(set(lm_vocab) - set(am_vocab))[:5]
+    only_am = sorted(set(am_vocab) - set(lm_vocab))[:5]
+    if only_lm:
+        parts.append(f"only in {a}: {only_lm}")
+    if only_am:
+        parts.append(f"only in {b}: {only_am}")
+    return "; ".join(parts)

@@ -95,7 +95,7 @@ def prepare_experiment(
 
 def _check_ours(exp: Path, name: str) -> None:
     """Raise unless ``exp/name`` holds only what a training run writes there."""
-    from asr.models.io import MODEL_DIR_NAMES, ModelFileError, check_replaceable
+    from asr.io.folders import MODEL_DIR_NAMES, ModelFileError, check_replaceable
 
     path = exp / name
     if path.is_symlink():

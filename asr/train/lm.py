@@ -180,8 +180,8 @@ def check_lm_outputs(
     remove: bool = False,
 ) -> None:
     """Check the experiment folder (and an ``export_dir`` outside it) before any work."""
+    from asr.io.folders import LSTM_LM, check_model_out
     from asr.io.outputs import same_or_inside
-    from asr.models.io import LSTM_LM, check_model_out
 
     prepare_experiment(exp_dir, "lm", resume, overwrite, remove=remove)
     if export_dir is not None and not same_or_inside(Path(export_dir), Path(exp_dir)):
