@@ -23,13 +23,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-from asr.corpora import synth, synth_render
+from asr.corpora import synth, synth_config, synth_render
 from bench.report import markdown_table, write_section
 
 TRAIN_HOURS = 20.0
 
 
-def _engine_jobs(plan: synth.Plan, engine: str, seconds: float) -> list[synth.Job]:
+def _engine_jobs(plan: synth_config.Plan, engine: str, seconds: float) -> list[synth_config.Job]:
     """Plan jobs re-voiced with ``engine``'s train speakers, about ``seconds`` of speech."""
     voices = [v for v in plan.voice_split["train"] if v.engine == engine]
     speakers = [s for v in voices for s in plan.speakers[v.base_id]]
@@ -48,7 +48,9 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(cfg: synth.SynthConfig, engine: str, jobs: list[synth.Job], workers: int) -> list:
+def measure(
+    cfg: synth_config.SynthConfig, engine: str, jobs: list[synth_config.Job], workers: int
+) -> list:
     """Render ``jobs`` into a temporary folder; returns a table row."""
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         render = partial(synth_render.render_job, cfg=cfg, root=Path(tmp))
@@ -73,7 +75,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300.0, help="speech per engine")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"
-    cfg = synth.load_config(args.config)
+    cfg = synth_config.load_config(args.config)
     hours = args.seconds * 1.3 / 3600
     plan = synth.make_plan(dataclasses.replace(cfg, hours_train=hours, hours_dev=0, hours_test=0))
     engines = sorted({v.engine for v in plan.voice_split["train"]})

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from asr.corpora import download as dl
-from asr.corpora import transfer
-from asr.corpora.download import (
+from asr.io import download as dl
+from asr.io import transfer
+from asr.io.download import (
     DownloadError,
     LocalError,
     Resource,
@@ -225,7 +225,7 @@ def test_corrupt_archive_is_a_clear_error(tmp_path: Path) -> None:
 def test_compression_bomb_is_refused_before_it_is_written(tmp_path, monkeypatch) -> None:
     """A tarball expanding far beyond its size (issue 17, item 10) is refused at the member that
     crosses the bound, from its header, and never marked as extracted."""
-    import asr.corpora.download as download_module
+    import asr.io.download as download_module
 
     monkeypatch.setattr(download_module, "MIN_EXTRACT_BYTES", 1 << 20)
     zeros = bytes(8 << 20)

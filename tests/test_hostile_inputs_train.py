@@ -40,7 +40,7 @@ def _train(setup: dict[str, Path], exp: Path, *extra: str) -> list[str]:
 )
 def test_exp_that_is_an_input_is_refused(setup, capsys, monkeypatch, exp, where):
     """Old: training wrote checkpoints into the tokenizer or data folder."""
-    monkeypatch.setattr("asr.train.acoustic.train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("asr.train.acoustic.run_distributed", lambda *a, **k: pytest.fail("ran"))
     before = sorted(p.name for p in setup["data"].rglob("*"))
     assert main(_train(setup, setup["data"].parent / exp)) == 2
     err = capsys.readouterr().err
@@ -55,6 +55,25 @@ def test_train_lm_exp_inside_the_text_folder_is_refused(setup, capsys):
             "--text", str(text), "--exp", str(setup["data"])]  # fmt: skip
     assert main(argv) == 2
     assert "contains the training text" in capsys.readouterr().err
+
+
+def test_the_library_guards_itself(setup) -> None:
+    """The check lives in the training functions, not only in the commands: the Python API
+    refuses an --exp that holds an input too (acoustic model and LM)."""
+    from asr.io.outputs import OutputError
+    from asr.train.acoustic import train
+    from asr.train.config import load_lm_train_config, load_train_config
+    from asr.train.lm import train_lm
+
+    cfg = load_train_config(setup["config"], [])
+    with pytest.raises(OutputError, match="contains the tokenizer folder"):
+        train(cfg, setup["lang"], setup["data"])
+    text = setup["data"] / "lm.txt"
+    text.write_text("A B\n")
+    lm_cfg = load_lm_train_config("conf/lm/small_char.yaml", [])
+    with pytest.raises(OutputError, match="contains the training text"):
+        train_lm(lm_cfg, "char", [text], setup["data"])
+    assert not (setup["data"] / "checkpoints").exists()
 
 
 def test_overrides_on_both_sides_of_exp(setup, tmp_path, monkeypatch):

@@ -12,11 +12,11 @@ import pytest
 import soundfile as sf
 
 from asr.cli import main
-from asr.corpora import download as dl
 from asr.corpora import librispeech as ls
-from asr.corpora.download import DownloadError
 from asr.corpora.librispeech import LibriSpeechError, download_subset, prepare_subset
 from asr.data.manifest import read_manifest, validate_manifest
+from asr.io import download as dl
+from asr.io.download import DownloadError
 from tests.local_http_server import ServerState, serve
 
 RATE = 16000

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from asr.corpora import synth, tts
-from asr.corpora.download import DownloadError, read_md5_file
+from asr.corpora import synth, synth_config, tts
+from asr.io.download import DownloadError, read_md5_file
 from asr.text.normalize import normalize_text
 from tests.local_http_server import ServerState, serve
 
@@ -97,7 +97,7 @@ def _novels(folder: Path) -> None:
 
 
 def _build_corpus(tmp_path: Path) -> Path:
-    cfg = synth.SynthConfig(
+    cfg = synth_config.SynthConfig(
         text_dir=str(tmp_path / "novels"), text_glob="*.txt", hours_train=0.006,
         hours_dev=0.0012, hours_test=0.0012, novels_dev=1, novels_test=1,
         engines=("espeak-ng",), optional_engines=(), voices=VOICES, settings_per_voice=1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asr.corpora.novel_split import novel_split_files
-from asr.corpora.synth import SynthError
+from asr.corpora.synth_config import SynthError
 
 
 def test_novel_split_from_tsv_and_seeded(tmp_path):

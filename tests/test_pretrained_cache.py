@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import asr.corpora.download as download_module
+import asr.io.download as download_module
 from asr.cli import main
-from asr.corpora.download import DownloadError
+from asr.io.download import DownloadError
 from asr.models.io import load_model
 from asr.models.nemo_import import build_model, load_nemo
 from asr.pretrained import registry as registry_module

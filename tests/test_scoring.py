@@ -508,3 +508,21 @@ def test_cli_output_into_a_closed_pipe_is_quiet(tmp_path):
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.wait(timeout=60) == 141, err
     assert "Traceback" not in err
+
+
+def test_tuning_scores_under_the_policy_of_asr_score() -> None:
+    """LM-weight tuning and validation score as ``asr score`` does: raw references with case and
+    punctuation are normalised against upper-case hypotheses (the old tuner counted them)."""
+    from asr.inference.tune import word_error_rate
+    from asr.scoring.convention import comparable, decide_normalization
+
+    refs = ["Hello, world: 21 ships.", "It's fine."]
+    hyps = ["HELLO WORLD TWENTY ONE SHIPS", "IT'S FINE"]
+    assert word_error_rate(refs, hyps) == 0.0
+    assert jiwer.wer(refs, hyps) > 0.5  # as given they differ in every word
+    assert decide_normalization(refs, hyps, "never").apply is False
+    assert "scored as given" in (decide_normalization(refs, hyps, "never").message or "")
+    same = ["HELLO WORLD", "IT'S FINE"]
+    assert comparable(same, hyps, "auto")[2].apply is False  # same convention: as given
+    ids = comparable({"a": refs[0]}, {"a": hyps[0]}, "auto")
+    assert ids[0] == {"a": "HELLO WORLD TWENTY ONE SHIPS"} and ids[2].message.startswith("note:")

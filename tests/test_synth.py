@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from asr.corpora import synth, synth_effects, synth_render, tts, tts_neural
+from asr.corpora import synth, synth_config, synth_effects, synth_render, tts, tts_neural
 from asr.corpora.librispeech import collect_subset
 from asr.corpora.synth_text import Sentence, speakable, transcribe, word_ngrams
 from asr.io.audio import audio_info, load_audio
@@ -106,7 +106,7 @@ def test_missing_engine_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(tts.TTSError, match="apt-get install festival festvox-kallpc16k"):
         tts.render(tts.Voice("festival", "voice_kal_diphone"), SENTENCE, tmp_path / "x.wav")
     with pytest.raises(tts.TTSError, match="apt-get install espeak-ng"):
-        synth.build_corpus(synth.SynthConfig(text_dir=str(tmp_path)), tmp_path / "out")
+        synth.build_corpus(synth_config.SynthConfig(text_dir=str(tmp_path)), tmp_path / "out")
     assert [v for v in tts.available_voices() if v.engine not in tts.NEURAL_ENGINES] == []
     monkeypatch.setattr(tts_neural.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(tts.TTSError, match="pip install hibari-tts"):
@@ -174,7 +174,7 @@ def test_tiny_build_layout_splits_and_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     novels = _write_novels(tmp_path)
-    cfg = synth.SynthConfig(
+    cfg = synth_config.SynthConfig(
         text_dir=str(tmp_path), hours_train=0.01, hours_dev=0.004, hours_test=0.004,
         novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
         voices=("espeak-ng:en-us+m1", "espeak-ng:en-gb+f2"), settings_per_voice=2,
@@ -225,7 +225,7 @@ def test_tiny_build_layout_splits_and_resume(
 @NEEDS_ESPEAK
 def test_plan_is_deterministic_and_duration_filter(tmp_path: Path) -> None:
     _write_novels(tmp_path, count=4, sentences=6)
-    cfg = synth.SynthConfig(
+    cfg = synth_config.SynthConfig(
         text_dir=str(tmp_path), hours_train=0.005, hours_dev=0.002, hours_test=0.002,
         novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
         voices=("espeak-ng:en-us+m1", "espeak-ng:en-us+m2"),
@@ -244,7 +244,7 @@ def test_engine_settings_and_excluded_sentences(tmp_path: Path) -> None:
     """Per-engine speaker counts and pitch ranges apply; a sentence sharing 8 words with an
     excluded manifest is never planned (and is otherwise)."""
     _write_novels(tmp_path, count=4, sentences=6)
-    cfg = synth.SynthConfig(
+    cfg = synth_config.SynthConfig(
         text_dir=str(tmp_path), hours_train=0.02, hours_dev=0.002, hours_test=0.002,
         novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
         voices=("espeak-ng:en-us+m1", "espeak-ng:en-us+m2"), settings_per_voice=2,
@@ -306,11 +306,11 @@ def test_cli_plan_only_and_config_errors(tmp_path: Path) -> None:
 @NEEDS_ESPEAK
 def test_resume_refuses_another_config(tmp_path: Path) -> None:
     _write_novels(tmp_path, count=3, sentences=2)
-    cfg = synth.SynthConfig(
+    cfg = synth_config.SynthConfig(
         text_dir=str(tmp_path), hours_train=0.001, hours_dev=0.0, hours_test=0.0,
         novels_dev=1, novels_test=1, engines=("espeak-ng",), optional_engines=(),
         voices=("espeak-ng:en-us+m1", "espeak-ng:en-us+m2"),
     )  # fmt: skip
     synth.build_corpus(cfg, tmp_path / "out")
-    with pytest.raises(synth.SynthError, match="hours_train differs"):
+    with pytest.raises(synth_config.SynthError, match="hours_train differs"):
         synth.build_corpus(dataclasses.replace(cfg, hours_train=0.002), tmp_path / "out")

@@ -84,7 +84,7 @@ def _librispeech(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from asr.corpora import librispeech
-    from asr.corpora.download import read_md5_file
+    from asr.io.download import read_md5_file
 
     if not args.subsets and not args.lm:
         print("error: nothing to download: give --subsets and/or --lm", file=sys.stderr)

@@ -15,7 +15,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -170,24 +169,14 @@ def _transcribed(args: argparse.Namespace) -> int:
 
 
 def _mix(args: argparse.Namespace) -> int:
-    from asr.data.manifest import ManifestError, mix_manifests, total_duration
+    from asr.data.manifest import mix_manifests, parse_mix_input, total_duration
     from asr.io.outputs import check_output_file
 
     if Path(args.out).exists() and not args.overwrite:
         print(f"{args.out}: exists (kept; --overwrite rewrites it)")
         return 0
-    inputs, prefixes = [], []
-    for item in args.inputs:
-        item, at, prefix = item.rpartition("@") if "@" in item else (item, "", "")
-        if at and not re.fullmatch(r"[A-Za-z0-9_.]+", prefix):
-            raise ManifestError(f"{item}@{prefix}: a prefix is letters, digits, '_' or '.'")
-        path, sep, times = item.rpartition(":")
-        if not sep or not times.isdigit():
-            path, times = item, "1"
-        inputs.append((path, int(times)))
-        prefixes.append(prefix)
-        if not Path(path).is_file():
-            raise ManifestError(f"{path}: no such manifest")
+    mix = [parse_mix_input(spec) for spec in args.inputs]
+    inputs, prefixes = [(m.path, m.times) for m in mix], [m.prefix for m in mix]
     check_output_file(args.out, overwrite=True, inputs=[path for path, _ in inputs])
     utts = mix_manifests(inputs, args.out, prefixes)
     print(f"{args.out}: {len(utts)} utterances, {total_duration(utts) / 3600:.2f} h")

@@ -88,15 +88,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _normalized(transcripts: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
-    """Apply asr.text.normalize.normalize_text to every transcript."""
-    from asr.text.normalize import normalize_text
-
-    if isinstance(transcripts, dict):
-        return {key: normalize_text(text) for key, text in transcripts.items()}
-    return [normalize_text(text) for text in transcripts]
-
-
 def _id_key(args: argparse.Namespace, ref_fmt: str, hyp_fmt: str) -> str | None:
     """The JSONL id key: as asked, or utt_id if both JSONL files have it on every line."""
     from asr.scoring.transcripts import jsonl_all_have
@@ -109,39 +100,12 @@ def _id_key(args: argparse.Namespace, ref_fmt: str, hyp_fmt: str) -> str | None:
     return None
 
 
-def _texts(transcripts: dict[str, str] | list[str]) -> list[str]:
-    return list(transcripts.values()) if isinstance(transcripts, dict) else transcripts
-
-
-def _normalize_by_default(
-    args: argparse.Namespace, refs: dict[str, str] | list[str], hyps: dict[str, str] | list[str]
-) -> bool:
-    """Whether to normalise without --normalize: the conventions differ (said on stderr)."""
-    import sys
-
-    from asr.scoring.convention import convention_mismatch
-
-    mismatch, latin = convention_mismatch(_texts(refs), _texts(hyps))
-    if mismatch is None:
-        return False
-    if args.exact:
-        print(f"warning: {mismatch}: scored as given (--exact), so case, punctuation and "
-              "digit differences count as errors", file=sys.stderr)  # fmt: skip
-        return False
-    if not latin:
-        print(f"warning: {mismatch}, but the text is not Latin script: scored as given "
-              "(asr.text.normalize is English-only)", file=sys.stderr)  # fmt: skip
-        return False
-    print(f"note: {mismatch}: both normalised to the LibriSpeech convention "
-          "(asr.text.normalize); --exact scores them as given", file=sys.stderr)  # fmt: skip
-    return True
-
-
 def run(args: argparse.Namespace) -> int:
     """Read both files, score them and print the report; returns 0."""
     import json
     import sys
 
+    from asr.scoring.convention import comparable
     from asr.scoring.transcripts import detect_pair_formats, pair_single, read_transcripts
     from asr.scoring.wer import ScoreError, format_report, score
 
@@ -161,9 +125,11 @@ def run(args: argparse.Namespace) -> int:
     if single is not None:
         print(f"note: {plain} is one line without an utterance id: paired with the one "
               f"utterance '{single}' of the other file", file=sys.stderr)  # fmt: skip
-    normalize = args.normalize or _normalize_by_default(args, refs, hyps)
-    if normalize:
-        refs, hyps = _normalized(refs), _normalized(hyps)
+    mode = "always" if args.normalize else "never" if args.exact else "auto"
+    refs, hyps, decision = comparable(refs, hyps, mode)
+    if decision.message:
+        print(decision.message, file=sys.stderr)
+    normalize = decision.apply
     report = score(
         refs, hyps, unit="char" if args.cer else "word", ref_name=args.ref, hyp_name=args.hyp
     )

@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from asr.corpora.synth import build_corpus, load_config, with_hours
+    from asr.corpora.synth import build_corpus
+    from asr.corpora.synth_config import load_config, with_hours
     from asr.corpora.tts import available_voices
     from asr.errors import AsrError
 

@@ -16,8 +16,6 @@ recipes are.
 from __future__ import annotations
 
 import argparse
-import gzip
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 KINDS = ("char", "bpe", "unigram")
@@ -57,69 +55,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def iter_texts(manifests: Iterable[str], text_files: Iterable[str]) -> Iterator[str]:
-    """Transcripts of the manifests, then the non-empty lines of the text files (.gz allowed)."""
-    from asr.data.manifest import iter_manifest
-
-    for manifest in manifests:
-        for utt in iter_manifest(manifest):
-            yield utt.text
-    for name in text_files:
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(name, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if line:
-                    yield line
-
-
-def char_vocab(texts: Iterable[str]) -> list[str]:
-    """``["<blank>", " ", sorted other characters...]`` of the characters in ``texts``."""
-    from asr.text.tokenizer import BLANK
-
-    chars: set[str] = set()
-    for text in texts:
-        chars.update(text)
-    chars.discard(" ")
-    return [BLANK, " ", *sorted(chars)]
-
-
-def build_tokenizer(
-    kind: str,
-    out: str | Path,
-    texts: Iterable[str] | None = None,
-    vocab_size: int | None = None,
-):
-    """Build and save a tokenizer of ``kind`` into ``out``; returns it.
-
-    Args:
-        kind: "char", "bpe" or "unigram".
-        out: the tokenizer folder (created).
-        texts: normalised sentences; char: None gives the default 29 symbols, else their
-            character set; bpe/unigram: required, the training text.
-        vocab_size: bpe/unigram only: symbols including the blank and ``<unk>``.
-    """
-    from asr.text.tokenizer import CharTokenizer, SentencePieceTokenizer, TokenizerError
-
-    if kind == "char":
-        if vocab_size is not None:
-            raise TokenizerError("--vocab-size applies to bpe/unigram, not to char tokenizers")
-        tokenizer = CharTokenizer(None if texts is None else char_vocab(texts))
-        if texts is not None and tokenizer.vocab_size == 2:
-            raise TokenizerError("no characters in the given text (empty manifests/files?)")
-        tokenizer.save(out)
-        return tokenizer
-    if texts is None or vocab_size is None:
-        raise TokenizerError(f"a {kind} tokenizer needs --vocab-size and --manifest/--text")
-    return SentencePieceTokenizer.train(texts, out, vocab_size, model_type=kind)
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the tokenizer unless OUT already holds one; returns 0."""
+    from asr.data.manifest import iter_texts
     from asr.errors import AsrError
     from asr.io.folders import model_dir_kind
     from asr.io.outputs import check_writable
-    from asr.text.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE, load_tokenizer
+    from asr.text.tokenizer import (
+        SENTENCEPIECE_FILE,
+        TOKENIZER_FILE,
+        build_tokenizer,
+        load_tokenizer,
+    )
 
     out = Path(args.out)
     if (out / TOKENIZER_FILE).is_file() and not args.force:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
-from pathlib import Path
-
-from asr.io.outputs import OutputError, same_or_inside
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,41 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, overrides_anywhere=True)
 
 
-def check_exp_not_input(exp: str | Path, inputs: Iterable[tuple[str, str | Path | None]]) -> None:
-    """Refuse an experiment folder that is, contains or lies inside an input of the run.
-
-    Args:
-        exp: the ``--exp`` folder (training writes into it).
-        inputs: ``(what, path)`` pairs: the tokenizer folder, manifests, text files, init_from;
-            a None or missing path is skipped.
-    Raises:
-        OutputError: one line naming the input and the option.
-    """
-    exp_path = Path(exp)
-    for what, path in inputs:
-        if path is None or not Path(path).exists():
-            continue
-        source = Path(path)
-        if same_or_inside(exp_path, source) or same_or_inside(source, exp_path):
-            where = "contains"
-            if same_or_inside(exp_path, source):
-                where = "is" if exp_path.resolve() == source.resolve() else "is inside"
-            raise OutputError(
-                f"{exp}: --exp {where} the {what} {path}, an input of this run; training "
-                "writes into --exp, so choose a separate folder"
-            )
-
-
 def run(args: argparse.Namespace) -> int:
     from asr.train.acoustic import train
     from asr.train.config import load_train_config
 
     cfg = load_train_config(args.config, args.overrides)
-    check_exp_not_input(args.exp, [
-        ("tokenizer folder", args.tokenizer),
-        ("training manifest", cfg.data.train_manifest),
-        ("validation manifest", cfg.data.valid_manifest),
-        ("init_from model", cfg.init_from),
-    ])  # fmt: skip
     train(cfg, args.tokenizer, args.exp, resume=args.resume, overwrite=args.overwrite)
     return 0

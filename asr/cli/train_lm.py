@@ -38,24 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import tempfile
-    from pathlib import Path
-
-    from asr.cli.train import check_exp_not_input
-    from asr.text.tokenizer import CharTokenizer
     from asr.train.config import load_lm_train_config
     from asr.train.lm import train_lm
 
     cfg = load_lm_train_config(args.config, args.overrides)
-    inputs = [("tokenizer folder", args.tokenizer), ("init_from LM", cfg.init_from)]
-    inputs += [("training text", t) for t in args.text]
-    inputs += [("validation text", t) for t in args.valid_text]
-    check_exp_not_input(args.exp, inputs)
-    tokenizer_dir = args.tokenizer
-    with tempfile.TemporaryDirectory() as tmp:
-        if tokenizer_dir == "char" and not Path("char").exists():
-            CharTokenizer().save(tmp)
-            tokenizer_dir = tmp
-        train_lm(cfg, tokenizer_dir, args.text, args.exp, args.valid_text, args.resume,
-                 args.export, overwrite=args.overwrite)  # fmt: skip
+    train_lm(cfg, args.tokenizer, args.text, args.exp, args.valid_text, args.resume,
+             args.export, overwrite=args.overwrite)  # fmt: skip
     return 0

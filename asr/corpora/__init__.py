@@ -1,6 +1,6 @@
 """Corpora: downloads, corpus preparation into manifests, and the synthetic (TTS) corpus builder.
 
-- :mod:`asr.corpora.download`: resumable HTTP downloads, md5 verification, safe tar extraction.
+- :mod:`asr.io.download`: resumable HTTP downloads, md5 verification, safe tar extraction.
 - :mod:`asr.corpora.librispeech`: LibriSpeech subsets and LM resources (openslr 12/11) -> manifests.
 - :mod:`asr.corpora.yesno`: the Kaldi yesno corpus (openslr 1) -> train/test manifests.
 - :mod:`asr.corpora.ljspeech`: LJSpeech-format folders -> a manifest.

@@ -31,10 +31,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from asr.corpora.download import DownloadError, Resource, extract_tar, fetch
 from asr.data.manifest import ManifestError, Utterance, read_manifest, write_manifest
 from asr.errors import AsrError
 from asr.io.audio import AudioError, audio_info
+from asr.io.download import DownloadError, Resource, extract_tar, fetch
 
 OPENSLR_12 = "https://www.openslr.org/resources/12"
 OPENSLR_11 = "https://www.openslr.org/resources/11"
@@ -103,7 +103,7 @@ def download_subset(
         keep_tarball: keep a downloaded tarball after extraction (a local ``source`` is never
             deleted).
         md5_overrides: file name -> md5 replacing the published checksum (e.g. from
-            :func:`asr.corpora.download.read_md5_file`, for a mirror of repacked files).
+            :func:`asr.io.download.read_md5_file`, for a mirror of repacked files).
 
     Returns:
         ``dest/LibriSpeech/<subset>``.

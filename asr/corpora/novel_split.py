@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asr.corpora.synth import SynthConfig, SynthError, split_novels
+from asr.corpora.synth import split_novels
+from asr.corpora.synth_config import SynthConfig, SynthError
 from asr.corpora.synth_text import novel_name
 from asr.lm.text_data import open_text
 

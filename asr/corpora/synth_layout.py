@@ -10,14 +10,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asr.corpora.synth_config import SUBSETS, Job, Plan, SynthConfig
 from asr.corpora.synth_text import novel_name
 from asr.io.atomic import atomic_open, atomic_write_text
 
 if TYPE_CHECKING:
-    from asr.corpora.synth import Job, Plan, SynthConfig
     from asr.corpora.tts import Voice
-
-SUBSETS = ("train", "dev", "test")
 
 
 def write_novel_split(plan: Plan, cfg: SynthConfig, path: Path) -> None:

@@ -14,17 +14,14 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
 from asr.corpora import synth_effects as fx
+from asr.corpora.synth_config import Job, SynthConfig
 from asr.corpora.tts import TTSError, synthesize
 from asr.io.audio import audio_info, save_audio
-
-if TYPE_CHECKING:
-    from asr.corpora.synth import Job, SynthConfig
 
 
 def degrade(samples: np.ndarray, cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:

@@ -23,11 +23,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from asr.corpora.download import Resource, extract_tar, fetch
 from asr.data.manifest import Utterance, read_manifest, write_manifest
 from asr.errors import AsrError
 from asr.io.atomic import atomic_write_text
 from asr.io.audio import AudioError, audio_info
+from asr.io.download import Resource, extract_tar, fetch
 from asr.io.outputs import OVERWRITE_FLAG, check_output_file
 
 OPENSLR_1 = "https://www.openslr.org/resources/1"

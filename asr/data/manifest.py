@@ -21,9 +21,11 @@ Example::
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -297,6 +299,30 @@ def concat_manifests(
     return utts
 
 
+@dataclass(frozen=True)
+class MixInput:
+    """One input of a mix: ``IN[:TIMES][@PREFIX]`` (``asr prepare mix``)."""
+
+    path: str  # the manifest
+    times: int = 1  # how often its utterances repeat
+    prefix: str = ""  # put before its utterance and speaker ids ("": none)
+
+
+def parse_mix_input(spec: str) -> MixInput:
+    """Parse ``IN[:TIMES][@PREFIX]``: a manifest, an optional repeat count and id prefix
+    (letters, digits, ``_``, ``.``). ManifestError naming ``spec`` when the prefix is bad or
+    the manifest is missing; a ``:`` not followed by digits belongs to the path."""
+    item, at, prefix = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    if at and not re.fullmatch(r"[A-Za-z0-9_.]+", prefix):
+        raise ManifestError(f"{spec}: a prefix is letters, digits, '_' or '.'")
+    path, sep, times = item.rpartition(":")
+    if not sep or not times.isdigit():
+        path, times = item, "1"
+    if not Path(path).is_file():
+        raise ManifestError(f"{path}: no such manifest")
+    return MixInput(path, int(times), prefix)
+
+
 def mix_manifests(
     inputs: Sequence[tuple[str | Path, int]],
     output: str | Path | None = None,
@@ -348,3 +374,18 @@ def _prefixed(utt: Utterance, prefix: str) -> Utterance:
 def total_duration(utterances: Iterable[Utterance]) -> float:
     """Sum of the utterance durations, in seconds."""
     return sum(utt.duration for utt in utterances)
+
+
+def iter_texts(manifests: Iterable[str], text_files: Iterable[str]) -> Iterator[str]:
+    """Transcripts of the manifests, then the non-empty lines of the text files (.gz allowed):
+    the training text of a tokenizer (``asr tokenizer``)."""
+    for manifest in manifests:
+        for utt in iter_manifest(manifest):
+            yield utt.text
+    for name in text_files:
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(name, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    yield line

@@ -162,10 +162,13 @@ def decode_emissions(
 
 
 def word_error_rate(refs: Sequence[str], hyps: Sequence[str]) -> float:
-    """Corpus WER (fraction) with :func:`asr.scoring.wer.score`."""
+    """Corpus WER (fraction) with :func:`asr.scoring.wer.score`, both sides normalised when their
+    conventions differ, as ``asr score`` does (:func:`asr.scoring.convention.comparable`)."""
+    from asr.scoring.convention import comparable
     from asr.scoring.wer import score
 
-    return score(list(refs), list(hyps)).wer
+    refs, hyps, _ = comparable(list(refs), list(hyps))
+    return score(refs, hyps).wer
 
 
 def tune_weights(

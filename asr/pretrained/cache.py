@@ -4,7 +4,7 @@
 
 1. already in the cache (``$ASR_CACHE``, default ``~/.cache/asr``): returned at once, no network
    (a read-only cache works for what it holds);
-2. else the file is downloaded into ``<cache>/downloads`` by :func:`asr.corpora.download.download`
+2. else the file is downloaded into ``<cache>/downloads`` by :func:`asr.io.download.download`
    (a progress bar on a terminal, HTTP Range resume, checksum check, atomic rename; a file
    failing its checksum is deleted), from ``<base>/<file>`` when a base URL is given
    (``--base-url`` or ``$ASR_BASE_URL``: mirrors, air-gapped sites, tests), else from the
@@ -21,7 +21,7 @@ file (after the cache entry was deleted, say) must match it; deleting that file 
 
 What arrives is checked before it is converted or trusted: its size within a factor 2 of the
 registry's ``size_mb`` (an announced size outside it is refused before reading, and no more is
-read; see :mod:`asr.corpora.transfer`, which also resumes only against the same version of the
+read; see :mod:`asr.io.transfer`, which also resumes only against the same version of the
 file); not a web page (a login or error page); a ``.nemo`` a whole tar archive holding
 ``model_config.yaml`` and ``model_weights.ckpt``; an ARPA file that starts with ``\\data\\`` and
 unpacks to the end. A download failing these is deleted and nothing is recorded.
@@ -47,7 +47,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from asr.corpora.download import (
+from asr.io.atomic import atomic_open, atomic_write_text
+from asr.io.download import (
     ChecksumError,
     DownloadError,
     InterruptedDownloadError,
@@ -55,7 +56,6 @@ from asr.corpora.download import (
     download,
     sha256sum,
 )
-from asr.io.atomic import atomic_open, atomic_write_text
 from asr.pretrained.registry import KENLM, NEMO, RegistryEntry
 
 # Environment variables: the cache folder, and a base URL replacing the publishers' URLs.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 from collections.abc import Iterable
-from typing import Literal
+from typing import Literal, TypeVar
 
 Case = Literal["upper", "lower", "mixed", "uncased"]
 
@@ -90,3 +90,64 @@ def convention_mismatch(
     if same:
         return None, latin
     return f"{ref_name} is {ref.describe()}, {hyp_name} is {hyp.describe()}", latin
+
+
+NormalizeMode = Literal["auto", "always", "never"]
+Transcripts = TypeVar("Transcripts", dict[str, str], list[str])
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+    """Whether both sides of a scoring are normalised, and the line that tells the user so."""
+
+    apply: bool  # both sides go through asr.text.normalize.normalize_text
+    message: str | None = None  # "note: ..." / "warning: ..." for stderr; None: nothing to say
+
+
+def decide_normalization(
+    refs: Iterable[str], hyps: Iterable[str], mode: NormalizeMode = "auto"
+) -> Normalization:
+    """The scoring policy every scorer follows (``asr score``, LM-weight tuning, validation).
+
+    Args:
+        refs, hyps: the texts of each side.
+        mode: "always" normalises both sides; "never" scores them as given (warning when their
+            conventions differ); "auto" (default) normalises only when their case, punctuation
+            or digits differ (:func:`convention_mismatch`) and the text is Latin script.
+    Returns:
+        the decision and its message.
+    """
+    if mode == "always":
+        return Normalization(True)
+    mismatch, latin = convention_mismatch(refs, hyps)
+    if mismatch is None:
+        return Normalization(False)
+    if mode == "never":
+        return Normalization(False, f"warning: {mismatch}: scored as given (--exact), so case, "
+                             "punctuation and digit differences count as errors")  # fmt: skip
+    if not latin:
+        return Normalization(False, f"warning: {mismatch}, but the text is not Latin script: "
+                             "scored as given (asr.text.normalize is English-only)")  # fmt: skip
+    return Normalization(True, f"note: {mismatch}: both normalised to the LibriSpeech convention "
+                         "(asr.text.normalize); --exact scores them as given")  # fmt: skip
+
+
+def normalize_transcripts(transcripts: Transcripts) -> Transcripts:
+    """:func:`asr.text.normalize.normalize_text` of every text (a dict keeps its ids)."""
+    from asr.text.normalize import normalize_text
+
+    if isinstance(transcripts, dict):
+        return {key: normalize_text(text) for key, text in transcripts.items()}
+    return [normalize_text(text) for text in transcripts]
+
+
+def comparable(
+    refs: Transcripts, hyps: Transcripts, mode: NormalizeMode = "auto"
+) -> tuple[Transcripts, Transcripts, Normalization]:
+    """Both sides as they are scored under ``mode`` (:func:`decide_normalization`), and the
+    decision. ``refs``/``hyps``: texts by utterance id, or lists in the same order."""
+    texts = (list(x.values()) if isinstance(x, dict) else x for x in (refs, hyps))
+    decision = decide_normalization(*texts, mode=mode)
+    if decision.apply:
+        return normalize_transcripts(refs), normalize_transcripts(hyps), decision
+    return refs, hyps, decision

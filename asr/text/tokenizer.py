@@ -350,3 +350,40 @@ def vocab_difference(
     if only_am:
         parts.append(f"only in {b}: {only_am}")
     return "; ".join(parts)
+
+
+def char_vocab(texts: Iterable[str]) -> list[str]:
+    """``["<blank>", " ", sorted other characters...]`` of the characters in ``texts``."""
+    chars: set[str] = set()
+    for text in texts:
+        chars.update(text)
+    chars.discard(" ")
+    return [BLANK, " ", *sorted(chars)]
+
+
+def build_tokenizer(
+    kind: str,
+    out: str | Path,
+    texts: Iterable[str] | None = None,
+    vocab_size: int | None = None,
+) -> Tokenizer:
+    """Build and save a tokenizer of ``kind`` into ``out``; returns it.
+
+    Args:
+        kind: "char", "bpe" or "unigram".
+        out: the tokenizer folder (created).
+        texts: normalised sentences; char: None gives the default 29 symbols, else their
+            character set; bpe/unigram: required, the training text.
+        vocab_size: bpe/unigram only: symbols including the blank and ``<unk>``.
+    """
+    if kind == "char":
+        if vocab_size is not None:
+            raise TokenizerError("--vocab-size applies to bpe/unigram, not to char tokenizers")
+        tokenizer = CharTokenizer(None if texts is None else char_vocab(texts))
+        if texts is not None and tokenizer.vocab_size == 2:
+            raise TokenizerError("no characters in the given text (empty manifests/files?)")
+        tokenizer.save(out)
+        return tokenizer
+    if texts is None or vocab_size is None:
+        raise TokenizerError(f"a {kind} tokenizer needs --vocab-size and --manifest/--text")
+    return SentencePieceTokenizer.train(texts, out, vocab_size, model_type=kind)

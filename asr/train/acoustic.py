@@ -39,7 +39,7 @@ from asr.text.tokenizer import Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import TrainConfig
 from asr.train.engine import Engine, RunPlan, join_job, run_distributed
-from asr.train.exp import prepare_experiment
+from asr.train.exp import check_exp_not_input, prepare_experiment
 from asr.train.runtime import seed_everything
 from asr.train.validate import validate
 
@@ -195,7 +195,14 @@ def train(
     """Train an acoustic model (see :class:`AcousticTrainer`); rank 0 returns the model folder.
 
     ``exp_dir`` is checked before anything is read: a previous run there needs ``resume`` or
-    ``overwrite`` (see :mod:`asr.train.exp`)."""
+    ``overwrite`` (see :mod:`asr.train.exp`), and may not be or hold one of the run's inputs
+    (:func:`asr.train.exp.check_exp_not_input`)."""
+    check_exp_not_input(exp_dir, [
+        ("tokenizer folder", tokenizer_dir),
+        ("training manifest", cfg.data.train_manifest),
+        ("validation manifest", cfg.data.valid_manifest),
+        ("init_from model", cfg.init_from),
+    ])  # fmt: skip
     prepare_experiment(exp_dir, "model", resume, overwrite, remove=False)  # check only
     tokenizer = load_tokenizer(tokenizer_dir)
     build = functools.partial(AcousticTrainer, cfg, tokenizer, exp_dir)  # (info) -> trainer

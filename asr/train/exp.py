@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from asr.errors import AsrError
-from asr.io.outputs import OVERWRITE_FLAG, check_writable
+from asr.io.outputs import OVERWRITE_FLAG, OutputError, check_writable, same_or_inside
 from asr.text.tokenizer import SENTENCEPIECE_FILE, TOKENIZER_FILE
 
 RUN_FILES = ("config.yaml", "log.jsonl", "curves.png")  # files every run writes
@@ -125,3 +126,28 @@ def _check_ours(exp: Path, name: str) -> None:
             f"{path}: holds {', '.join(sorted(foreign)[:3])}, which a training run does not "
             "write; refusing to remove it: move it away or choose a new --exp"
         )
+
+
+def check_exp_not_input(exp: str | Path, inputs: Iterable[tuple[str, str | Path | None]]) -> None:
+    """Refuse an experiment folder that is, contains or lies inside an input of the run.
+
+    Args:
+        exp: the ``--exp`` folder (training writes into it).
+        inputs: ``(what, path)`` pairs: the tokenizer folder, manifests, text files, init_from;
+            a None or missing path is skipped.
+    Raises:
+        OutputError: one line naming the input and the option.
+    """
+    exp_path = Path(exp)
+    for what, path in inputs:
+        if path is None or not Path(path).exists():
+            continue
+        source = Path(path)
+        if same_or_inside(exp_path, source) or same_or_inside(source, exp_path):
+            where = "contains"
+            if same_or_inside(exp_path, source):
+                where = "is" if exp_path.resolve() == source.resolve() else "is inside"
+            raise OutputError(
+                f"{exp}: --exp {where} the {what} {path}, an input of this run; training "
+                "writes into --exp, so choose a separate folder"
+            )

@@ -31,11 +31,11 @@ from asr.errors import AsrError
 from asr.lm.io import load_lm, save_lm
 from asr.lm.lstm import LSTMLM
 from asr.lm.text_data import LMBatch, LMBatchStream, make_batches, read_valid_sentences
-from asr.text.tokenizer import Tokenizer, load_tokenizer
+from asr.text.tokenizer import CharTokenizer, Tokenizer, load_tokenizer
 from asr.train import distributed as D
 from asr.train.config import LMTrainConfig
 from asr.train.engine import Engine, RunPlan, join_job, run_distributed
-from asr.train.exp import prepare_experiment
+from asr.train.exp import check_exp_not_input, prepare_experiment
 from asr.train.runtime import seed_everything
 
 
@@ -190,7 +190,7 @@ def check_lm_outputs(
 
 def train_lm(
     cfg: LMTrainConfig,
-    tokenizer_dir: str | Path,
+    tokenizer_dir: str | Path | Tokenizer,
     text_files: Sequence[str | Path],
     exp_dir: str | Path,
     valid_files: Sequence[str | Path] = (),
@@ -198,10 +198,28 @@ def train_lm(
     export_dir: str | Path | None = None,
     overwrite: bool = False,
 ) -> Path | None:
-    """Train an LSTM LM (see :class:`LMTrainer`); rank 0 returns the exported LM folder."""
+    """Train an LSTM LM (see :class:`LMTrainer`); rank 0 returns the exported LM folder.
+
+    ``tokenizer_dir`` is a tokenizer folder, a :class:`Tokenizer`, or ``"char"`` (the default
+    29-symbol character tokenizer, unless a folder of that name exists). ``exp_dir`` may not be
+    or hold one of the run's inputs (:func:`asr.train.exp.check_exp_not_input`)."""
+    inputs = [("init_from LM", cfg.init_from), *(("training text", t) for t in text_files)]
+    inputs += [("validation text", t) for t in valid_files]
+    if not isinstance(tokenizer_dir, Tokenizer):
+        inputs.append(("tokenizer folder", tokenizer_dir))
+    check_exp_not_input(exp_dir, inputs)
     check_lm_outputs(exp_dir, export_dir, resume, overwrite)  # before reading anything
-    tokenizer = load_tokenizer(tokenizer_dir)
+    tokenizer = _tokenizer(tokenizer_dir)
     build = functools.partial(LMTrainer, cfg, tokenizer, text_files, exp_dir, valid_files)
     return run_distributed(
         cfg.engine, build, resume=resume, export_dir=export_dir, overwrite=overwrite
     )
+
+
+def _tokenizer(spec: str | Path | Tokenizer) -> Tokenizer:
+    """A tokenizer object, a folder's, or the default character tokenizer for ``"char"``."""
+    if isinstance(spec, Tokenizer):
+        return spec
+    if str(spec) == "char" and not Path(spec).exists():
+        return CharTokenizer()
+    return load_tokenizer(spec)

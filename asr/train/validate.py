@@ -8,6 +8,7 @@ from asr.data.dataset import SpeechDataset, make_dataloader
 from asr.data.sampler import DynamicBucketSampler
 from asr.decode.greedy import greedy_decode
 from asr.models.ctc import CTCModel, ctc_loss
+from asr.scoring.convention import comparable
 from asr.scoring.wer import score
 from asr.text.tokenizer import Tokenizer
 from asr.train import distributed as D
@@ -61,5 +62,6 @@ def validate(
         merged.update(part)  # type: ignore[arg-type]
     totals = D.all_reduce_sum([loss_sum, float(count)], info)
     refs = {dataset.utt_id(i): u.text for i, u in enumerate(dataset.utterances)}
+    refs, merged, _ = comparable(refs, merged)  # as asr score: normalised if conventions differ
     report = score(refs, merged, ref_name="validation manifest", hyp_name="decoded")
     return {"wer": report.wer, "cer": report.cer, "loss": totals[0] / max(totals[1], 1.0)}

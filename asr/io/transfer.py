@@ -1,6 +1,6 @@
 """One HTTP transfer into a ``.part`` file, safe against hostile or broken servers.
 
-Used by :func:`asr.corpora.download.download` (read that first). What a transfer guarantees:
+Used by :func:`asr.io.download.download` (read that first). What a transfer guarantees:
 
 - resume only against the same file: the first answer's strong ``ETag`` (else its
   ``Last-Modified``) is noted in ``<file>.part.json`` and a resume sends it as ``If-Range``; an

@@ -3,7 +3,7 @@
 - :func:`download` fetches a URL into a file with a progress bar (only on a terminal). Bytes
   arrive in ``<file>.part``; a dropped connection is resumed with an HTTP ``Range`` request
   (within the call, up to ``retries`` times, and on the next call if the process died), only
-  against the same version of the file (``If-Range``, see :mod:`asr.corpora.transfer`): a server
+  against the same version of the file (``If-Range``, see :mod:`asr.io.transfer`): a server
   that ignores it, or answers 200 instead of 206, makes the download restart from byte 0. With
   an expected size, a download far from it is refused and never read past it; the free disk
   space is checked first. When complete, the md5 and/or sha256 is checked and the ``.part`` file
@@ -30,7 +30,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from asr.corpora.transfer import (
+from asr.io.atomic import atomic_path
+from asr.io.transfer import (
     CHUNK_BYTES,
     TIMEOUT_S,
     ChecksumError,
@@ -45,7 +46,6 @@ from asr.corpora.transfer import (
     fetch_into,
     local_error,
 )
-from asr.io.atomic import atomic_path
 
 __all__ = [
     "ChecksumError",
