@@ -144,9 +144,8 @@ def main() -> None:
         f"chunking, while decoding the 6-minute file as one chunk takes "
         f"{peaks[2] - peaks[0]:+.0f} MB more than chunked. `asr transcribe` fixes glibc's mmap "
         "threshold (`asr.inference.malloc.bound_malloc_heap`): with glibc's default dynamic "
-        "threshold "
-        "the heap fragmented over variable-size chunks and RSS grew by ~2 MB per minute of "
-        "audio with this model. Reproduce: `.venv/bin/python -m bench.transcribe`."
+        "threshold the heap fragmented over variable-size chunks and RSS grew by ~2 MB per "
+        "minute of audio with this model. Reproduce: `.venv/bin/python -m bench.transcribe`."
     )
     write_section("transcribe", "Transcribe: memory on long recordings", body)
 

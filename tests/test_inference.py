@@ -1,7 +1,6 @@
 """asr.inference.forward: per-utterance log-probs equal the model run on each utterance alone
-(padding
-does not leak), unreadable items are failures of their batch, duration batching, devices; and
-the one utterance identity of asr.data.manifest / asr.data.inputs."""
+(padding does not leak), unreadable items are failures of their batch, duration batching, devices;
+and the one utterance identity of asr.data.manifest / asr.data.inputs."""
 
 from __future__ import annotations
 

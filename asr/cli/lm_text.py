@@ -12,8 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="normalise text files into one sentence per line",
         description="Stream plain or gzipped text (novels or one sentence per line), normalise "
         "each sentence like the acoustic transcripts (asr.text.normalize.normalize_text) and "
-        "write one "
-        "per line, atomically (gzipped when OUT ends in .gz).",
+        "write one per line, atomically (gzipped when OUT ends in .gz).",
     )
     p.add_argument("text", nargs="+", help="input text files (.txt/.gz)")
     p.add_argument("--out", required=True, help="output file (.txt or .txt.gz), new")

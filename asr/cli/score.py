@@ -14,8 +14,7 @@ number would differ, an error asks for --format. ``--format`` (both files) or
 Text conventions: when REF and HYP differ in case, punctuation or digits (raw LJSpeech text
 against our upper-case output), both are normalised to the LibriSpeech convention
 (asr.text.normalize.normalize_text: upper case, numbers spelt out, no punctuation) and a note on
-stderr
-says so; --exact scores them as given (with a warning), --normalize always normalises. Text
+stderr says so; --exact scores them as given (with a warning), --normalize always normalises. Text
 that is not Latin script is never normalised by default.
 
 Examples::

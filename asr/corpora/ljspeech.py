@@ -4,8 +4,8 @@ A LJSpeech folder holds ``metadata.csv`` and ``wavs/<clip>.wav`` (22.05 kHz, one
 Each line of ``metadata.csv`` is ``clip|raw text|normalised text`` with ``|`` separators and no
 quoting. The manifest's ``text`` is column 3 (LJSpeech's own expansion of numbers and
 abbreviations) through :func:`asr.text.normalize.normalize_text` (upper case, LibriSpeech
-conventions).
-LJSpeech has no official split: every listed clip goes into the one manifest, in file order.
+conventions). LJSpeech has no official split: every listed clip goes into the one manifest, in file
+order.
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ The layout is ``<root>/<id>.<ext>`` (FLAC, WAV, MP3, OGG or Opus at any rate; ch
 averaged) and a TSV whose lines are ``<id>\\t<text>[\\t<speaker>[\\t<anything>...]]``. Without a
 speaker column the speaker is the id's first ``-`` field (LibriSpeech ids,
 ``<speaker>-<chapter>-<utt>``). Texts go through :func:`asr.text.normalize.normalize_text` (mixed
-case,
-punctuation and digits become the LibriSpeech convention). With ``audio_out`` every file not
+case, punctuation and digits become the LibriSpeech convention). With ``audio_out`` every file not
 already 16-bit-or-better mono FLAC/WAV at the wanted rate is converted once into
 ``<audio_out>/<id>.flac``, so that training does not decode MP3 or resample 48 kHz audio on every
 epoch.

@@ -2,8 +2,7 @@
 
 ``asr decode``, ``asr transcribe`` and ``asr.transcribe(**decoding)`` turn their options into one
 :class:`DecodeSpec` with :func:`build_spec` (through :func:`asr.inference.decoding.decoding_spec`;
-bad
-values are a one-line :class:`DecodeSpecError` naming the field);
+bad values are a one-line :class:`DecodeSpecError` naming the field);
 :func:`asr.inference.decoding.make_decoder` then builds the decoder from it.
 A decode config YAML (``conf/decode/beam.yaml``, the ``decode.yaml`` of ``asr tune-decoder`` and
 of a model folder) holds :class:`asr.decode.beam.BeamSearchConfig` fields plus ``lm_int8``, an

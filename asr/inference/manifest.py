@@ -5,8 +5,7 @@ are loaded once by the caller (:func:`asr.api.load_model`, :meth:`asr.api.Model.
 Utterances are sorted by duration and cut into batches of at most ``batch_seconds`` padded
 seconds (an utterance longer than that is a batch of one), run through the model by
 :mod:`asr.inference.forward`, decoded, and written in manifest order. An utterance whose audio
-cannot
-be read is reported, written with an empty ``pred_text`` and an ``error`` field (so scoring
+cannot be read is reported, written with an empty ``pred_text`` and an ``error`` field (so scoring
 counts it as deleted words), and does not stop the others.
 
 Output line (``asr score`` reads ``pred_text`` and matches by ``utt_id`` or ``audio_filepath``)::

@@ -5,8 +5,7 @@ Which novels an LM may train on (the synthetic corpus's split) is the corpus's b
 
 Nothing here reads a whole file: sentences stream from plain or gzipped files, either novels
 (hard-wrapped paragraphs split into sentences by :func:`asr.text.normalize.iter_novel_sentences`)
-or one
-sentence per line (the LibriSpeech LM corpus). Each sentence is normalised like the acoustic
+or one sentence per line (the LibriSpeech LM corpus). Each sentence is normalised like the acoustic
 model's transcripts (:func:`asr.text.normalize.normalize_text`) and tokenised; the LM sees it as
 ``<s> t1 .. tn </s>`` with its state reset, exactly what the decoder asks of it.
 
@@ -44,9 +43,7 @@ class LMDataConfig:
     """How LM training text is read, split and batched."""
 
     text_format: Literal["novel", "lines"] = "lines"  # hard-wrapped novels or 1 sentence/line
-    normalize: bool = (
-        True  # apply asr.text.normalize.normalize_text (False: text is normalised already)
-    )
+    normalize: bool = True  # apply asr.text.normalize.normalize_text (False: normalised already)
     valid_per_mille: int = 5  # without valid files: sentences whose hash % 1000 < this are valid
     max_valid_sentences: int = 2000  # validation sentences used (the first ones read)
     max_sentence_tokens: int = 600  # longer training sentences are skipped (counted)

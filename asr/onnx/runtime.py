@@ -1,8 +1,7 @@
 """onnxruntime backends: an exported acoustic model and an exported LSTM LM step.
 
 :class:`OnnxCTCModel` offers what :mod:`asr.inference.forward` and :mod:`asr.inference.transcribe`
-use of a
-:class:`asr.models.ctc.CTCModel` (``cfg``, ``vocab_size``, ``frame_shift_s``, ``device``,
+use of a :class:`asr.models.ctc.CTCModel` (``cfg``, ``vocab_size``, ``frame_shift_s``, ``device``,
 ``eval()``, ``model(waveforms, lengths)``), so every decoder runs unchanged on its log-probs.
 :class:`OnnxLSTMLM` is an :class:`asr.lm.base.LanguageModel` whose steps run in onnxruntime.
 

@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -33,8 +33,8 @@ from asr.streaming.endpoint import Endpointer
 from asr.streaming.features import StreamingError
 
 if TYPE_CHECKING:
-    from asr.api import Model
     from asr.decode.base import Decoder
+    from asr.decode.spec import DecodeSpec
     from asr.models.ctc import CTCModel
     from asr.text.tokenizer import Tokenizer
 
@@ -200,9 +200,21 @@ class Stream:
         )
 
 
-def open_stream(model: Model, config: StreamConfig | None = None, **decoding: Any) -> Stream:
-    """A :class:`Stream` over a loaded :class:`asr.api.Model` with the decoding options of
-    ``asr transcribe`` (no options: the model folder's recommended decoding).
+class LoadedModel(Protocol):
+    """What a stream needs of a loaded model (:class:`asr.api.Model` has it; this package does
+    not import the API above it)."""
+
+    network: CTCModel
+    tokenizer: Tokenizer
+
+    def decode_spec(self, **decoding: Any) -> DecodeSpec: ...
+
+    def decoder(self, spec: DecodeSpec) -> Decoder: ...
+
+
+def open_stream(model: LoadedModel, config: StreamConfig | None = None, **decoding: Any) -> Stream:
+    """A :class:`Stream` over a loaded model (:func:`asr.load_model`) with the decoding options
+    of ``asr transcribe`` (no options: the model folder's recommended decoding).
 
     Raises:
         StreamingError: a decoder that cannot stream (kenlm); DecodeSpecError: bad options.
