@@ -16,13 +16,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../../.."   # the repository root
 data=data/real
 exp=exp/real/ablation
 steps=3000                                  # updates per mix (30 s of audio each)
+threads=1                                   # torch threads (1 keeps pace on a shared machine)
 mixes="ls ls_so all"
 am_config=egs/real/conf/train_ft.yaml
 lang=asr/pretrained/default
 lm=asr/pretrained/default/lm
 decode_config=asr/pretrained/default/decode.yaml
 asr="${ASR:-asr}"
-help_message="usage: $0 [--data DIR] [--exp DIR] [--steps N] [--mixes 'ls ls_so all']"
+help_message="usage: $0 [--data DIR] [--exp DIR] [--steps N] [--threads N] [--mixes 'ls ls_so all']"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
 
@@ -54,7 +55,7 @@ for mix in $mixes; do
     fi
     recipes/train_am.sh --train "$manifest" --valid "$data/real_dev.jsonl" \
         "$am_config" "$lang" "$exp/$mix/am" "data.augment.noise_manifest=$manifest" \
-        "engine.max_steps=$steps" engine.epochs=100 engine.average_best=1
+        "engine.max_steps=$steps" engine.epochs=100 engine.average_best=1 "engine.threads=$threads"
     for subset in "${eval_sets[@]}"; do
         out=$exp/$mix/decode
         recipes/decode.sh --decoder greedy --decode-opts "--no-progress --threads 1" \
