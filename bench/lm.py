@@ -1,6 +1,11 @@
 """LSTM LM throughput: training tokens/s and batched scoring (hypothesis-steps/s), one thread.
 
 The model is ``conf/lm/small_char.yaml`` (2 x 512 character LSTM) or an exported LM (``--lm``).
+Training is a run of the project's LM trainer (:class:`asr.train.lm.LMTrainer` on
+:mod:`asr.train.engine`, through bench/engine_run.py) on made-up sentences of 110 characters
+(one per line, batched by ``data.max_batch_tokens``): per step the engine reads the batch from its
+text stream, runs forward, the cross-entropy, backward and the AdamW update, and logs its tokens
+per second; the first step (reading and tokenising the text) is not timed.
 Scoring runs what the decoder does per search step: one :meth:`LSTMLM.step` for B hypotheses
 followed by :meth:`select_state` (beam reordering). Batch 1 is the unbatched path (one call per
 hypothesis, like a per-state ``CTCDecoderLM``), so the speed-up column is what batching buys.
@@ -15,49 +20,60 @@ from __future__ import annotations
 
 import argparse
 import random
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from asr import config as config_io
-from asr.lm.lstm import LSTMLM
-from asr.text.tokenizer import CharTokenizer
+from asr.lm.lstm import LSTMLM, LSTMLMConfig
+from asr.lm.text_data import LMDataConfig
+from asr.text.tokenizer import CharTokenizer, Tokenizer
 from asr.train.config import LMTrainConfig
+from bench.engine_run import engine_config, random_letters, run_engine
 
 BATCHES = (1, 16, 64, 256)
+SENTENCE_CHARS = 110
 
 
-def _model(lm_dir: str | None) -> LSTMLM:
+def _model(lm_dir: str | None) -> tuple[LSTMLM, Tokenizer]:
     if lm_dir:
         from asr.lm.io import load_lm
 
-        return load_lm(lm_dir)[0]
+        return load_lm(lm_dir)
     cfg = config_io.load(LMTrainConfig, "conf/lm/small_char.yaml")
-    return LSTMLM(cfg.model, CharTokenizer().vocab).eval()
+    return LSTMLM(cfg.model, CharTokenizer().vocab).eval(), CharTokenizer()
 
 
-def bench_training(model: LSTMLM, batch_tokens: int, steps: int) -> float:
-    """Training tokens per second (forward, backward, AdamW step) at sentence length 110."""
-    length = 110
-    batch = max(1, batch_tokens // (length + 1))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    inputs = torch.randint(1, model.vocab_size, (batch, length + 1))
+def bench_training(
+    model_cfg: LSTMLMConfig,
+    tokenizer: Tokenizer,
+    batch_tokens: int,
+    steps: int,
+    init_from: str | None = None,
+) -> float:
+    """Training tokens per second of ``steps`` engine steps (after one untimed step) on
+    sentences of SENTENCE_CHARS characters, ``batch_tokens`` padded tokens per batch."""
+    from asr.train.lm import LMTrainer
 
-    def one() -> None:
-        logits, _ = model(inputs[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), inputs[:, 1:])
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    one()  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        one()
-    seconds = time.perf_counter() - start
-    model.eval()
-    return batch * length * steps / seconds
+    per_batch = max(1, batch_tokens // (SENTENCE_CHARS + 1))
+    rng = random.Random(0)
+    data = LMDataConfig(
+        valid_per_mille=0,  # no validation: every sentence trains
+        max_sentence_tokens=SENTENCE_CHARS,
+        max_batch_tokens=max(batch_tokens, SENTENCE_CHARS + 1),
+        normalize=False,
+        shuffle_files=False,
+    )
+    engine = engine_config(max_steps=steps + 1, epochs=1_000_000, threads=1)
+    cfg = LMTrainConfig(model=model_cfg, data=data, engine=engine, init_from=init_from)
+    with tempfile.TemporaryDirectory(prefix="bench-lm-") as tmp:
+        text = Path(tmp) / "train.txt"
+        lines = (random_letters(SENTENCE_CHARS, rng) for _ in range(per_batch * (steps + 1)))
+        text.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        run = run_engine(lambda exp: LMTrainer(cfg, tokenizer, [text], exp), Path(tmp) / "exp")
+    return run.rate(skip=1)
 
 
 @torch.no_grad()
@@ -106,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = _model(args.lm)
+    model, tokenizer = _model(args.lm)
     n_params = sum(p.numel() for p in model.parameters())
     rows = []
     base = None
@@ -118,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         rate = bench_kenlm(args.arpa, args.seconds)
         rows.append([f"KenLM BaseScore ({args.arpa.rsplit('/', 1)[-1]})", f"{rate:,.0f}", "", ""])
     train_rows = [
-        [tokens, f"{bench_training(model, tokens, args.train_steps):,.0f}"]
+        [tokens, f"{bench_training(model.cfg, tokenizer, tokens, args.train_steps, args.lm):,.0f}"]
         for tokens in (2048, 8192)
     ]
     cfg = model.cfg
@@ -128,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{' (' + args.lm + ')' if args.lm else ' (random weights)'}; torch threads 1.\n\n"
         "Scoring (what the decoder calls once per search step):\n\n"
         + markdown_table(["path", "hypothesis-steps/s", "ms per call", "x batch 1"], rows)
-        + "\n\nTraining (forward + backward + AdamW, sentences of 110 tokens):\n\n"
+        + "\n\nTraining (the engine, `asr.train.lm`: batch from the text stream, forward + "
+        f"backward + AdamW, sentences of {SENTENCE_CHARS} characters):\n\n"
         + markdown_table(["padded tokens per batch", "tokens/s"], train_rows)
         + "\n\nCommand: `.venv/bin/python -m bench.lm"
         + (f" --arpa {args.arpa}" if args.arpa else "")

