@@ -8,9 +8,8 @@ files, lists of files or arrays with :meth:`Model.transcribe`, through the same 
 ``asr transcribe`` (VAD chunking of long audio, batched decoding, word timings:
 :mod:`asr.inference.transcribe`). The results are
 :class:`asr.inference.transcribe.Transcript` s (``.text``, ``.words`` with ``start``/``end``
-seconds and
-``confidence``, ``.duration_s``); :func:`asr.inference.writers.transcript_json` gives the CLI's
-JSON object of one.
+seconds and ``confidence``, ``.duration_s``); :func:`asr.inference.writers.transcript_json` gives
+the CLI's JSON object of one.
 
 Audio is always fed at the model's rate: files are resampled when read, and an array must come
 with its ``sample_rate`` (no default: a wrong guess gives garbage without a word), is resampled
@@ -41,7 +40,8 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 import torch
 
-from asr.data.inputs import AudioItem
+from asr.data.inputs import MANIFEST_SUFFIXES, AudioItem, expand_input
+from asr.errors import AsrError
 from asr.inference.decoding import decoding_spec, make_decoder
 from asr.inference.forward import InferenceError, resolve_device
 from asr.inference.transcribe import TranscribeConfig, TranscribeError, Transcript, transcribe_items
@@ -104,8 +104,7 @@ class Model:
 
     def decoder(self, spec: DecodeSpec) -> Decoder:
         """The decoder of ``spec`` (:func:`asr.inference.decoding.make_decoder`), built once per
-        model
-        (an LM is loaded once)."""
+        model (an LM is loaded once)."""
         if spec not in self._decoders:
             self._decoders[spec] = make_decoder(spec, self.tokenizer)
         return self._decoders[spec]
@@ -129,19 +128,23 @@ class Model:
         progress: bool = False,
         **decoding: Any,
     ) -> Transcript | list[Transcript]:
-        """Transcribe a file, a list of files, or an array.
+        """Transcribe a file, a folder, a manifest, a list of them, or an array.
 
         Args:
-            audio: an audio file (any format and rate libsndfile reads), a list of them, or a
-                ``(samples,)`` numpy array / torch tensor of mono audio.
+            audio: an audio file (any format and rate libsndfile reads), a folder (its audio
+                files, searched recursively, as ``asr transcribe`` does), a JSONL manifest, a
+                list of them, or a ``(samples,)`` numpy array / torch tensor of mono audio.
             sample_rate: the rate of an array, Hz (required for arrays; files carry their own).
             config: chunking and batching (default :class:`TranscribeConfig`).
-            on_error: ``"raise"`` (default) a failed input raises :class:`TranscribeError`;
-                ``"keep"`` returns it with ``error`` set and empty text (as the CLI's JSON).
+            on_error: ``"raise"`` (default): a failed input raises :class:`TranscribeError`
+                (one line naming it) and no result is returned; ``"keep"``: every input gets
+                its :class:`Transcript`, a failed one with ``error`` set to the reason, empty
+                ``text`` and no words (as the CLI's JSON), so the others are not lost.
             progress: show a progress bar in audio seconds.
             **decoding: decoding options (:func:`asr.decode.spec.build_spec`).
         Returns:
-            one :class:`Transcript` for a file or an array, a list for a list of files.
+            one :class:`Transcript` for a file or an array, a list for a folder, a manifest or
+            a list (in order; a folder's files sorted by path).
         """
         if on_error not in ("raise", "keep"):
             raise TranscribeError(f"on_error must be 'raise' or 'keep', got {on_error!r}")
@@ -161,9 +164,11 @@ class Model:
             raise TranscribeError(
                 f"audio must be a path, a list of paths or an array with sample_rate, got {what}"
             )
-        items = [AudioItem(str(p)) for p in paths]
+        items = _expand(paths)
         results = self._run(items, decoder, config, on_error, progress)
-        return results[0] if single else results
+        if single and not _is_collection(audio):  # type: ignore[arg-type]
+            return results[0]
+        return results  # a list, a folder or a manifest
 
     def _run(
         self,
@@ -202,6 +207,28 @@ class Model:
         return dataclasses.replace(result, item=AudioItem(ARRAY_NAME))
 
 
+def _is_collection(path: str | Path) -> bool:
+    """Whether ``path`` names several inputs: a folder or a manifest."""
+    return Path(path).is_dir() or Path(path).suffix.lower() in MANIFEST_SUFFIXES
+
+
+def _expand(paths: Sequence[str | Path]) -> list[AudioItem]:
+    """The items of files, folders and manifests (:func:`asr.data.inputs.expand_input`, as the
+    CLI reads them); an empty folder or a bad manifest is a :class:`TranscribeError`."""
+    items: list[AudioItem] = []
+    for path in paths:
+        if not _is_collection(path):
+            items.append(AudioItem(str(path)))  # read (or reported missing) later
+            continue
+        try:
+            items.extend(expand_input(path))
+        except AsrError as err:
+            raise TranscribeError(str(err)) from None
+    if not items:
+        raise TranscribeError(f"{', '.join(map(str, paths))}: no audio to transcribe")
+    return items
+
+
 def check_array(
     audio: np.ndarray | torch.Tensor, sample_rate: int | None, model_rate: int
 ) -> np.ndarray:
@@ -221,7 +248,9 @@ def check_array(
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
     samples = np.asarray(audio)
-    if samples.ndim != 1 or samples.size == 0 or not np.issubdtype(samples.dtype, np.number):
+    if samples.size == 0 and np.issubdtype(samples.dtype, np.number):
+        raise TranscribeError(f"empty audio array (shape {samples.shape}): nothing to transcribe")
+    if samples.ndim != 1 or not np.issubdtype(samples.dtype, np.number):
         raise TranscribeError(
             f"an audio array must be mono (samples,) numbers, got shape {samples.shape} "
             f"{samples.dtype} (mix channels first, e.g. samples.mean(axis=1))"
@@ -287,8 +316,21 @@ def transcribe(
     **options: Any,
 ) -> Transcript | list[Transcript]:
     """Transcribe audio with a model given by name, folder or :class:`Model` (loaded once and
-    reused by later calls). ``options``: those of :meth:`Model.transcribe` and the decoding
-    options. See the module docstring."""
+    reused by later calls). See the module docstring.
+
+    Args:
+        audio: a file, a folder (its audio files), a manifest, a list of them, or an array.
+        model: ``"default"``, a name from ``asr models``, a model folder or a :class:`Model`.
+        sample_rate: the rate of an array, Hz (required for arrays).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        **options: those of :meth:`Model.transcribe` (``config``, ``progress`` and
+            ``on_error``: ``"raise"``, the default, raises :class:`TranscribeError` at the first
+            failed input; ``"keep"`` returns every input's :class:`Transcript`, a failed one
+            with ``error`` set and empty ``text``) and the decoding options (``decoder``,
+            ``lm``, ``beam_size``, ``alpha``, ...: :func:`asr.decode.spec.build_spec`).
+    Returns:
+        one :class:`Transcript` for a file or an array, a list for a folder, manifest or list.
+    """
     if not isinstance(model, Model):
         key = (str(resolve_model_dir(model)), resolve_device(device))
         if key not in _LOADED:

@@ -140,3 +140,36 @@ def test_readme_python_section_runs(monkeypatch: pytest.MonkeyPatch, capsys) -> 
     exec(compile(blocks[0], "README.md (In Python)", "exec"), {"__name__": "readme"})
     lines = capsys.readouterr().out.splitlines()
     assert "True" in lines  # the array and the file gave the same greedy text
+
+
+def test_a_folder_is_transcribed_like_the_cli(model: api.Model, tmp_path: Path) -> None:
+    """Issue 25 item 23: a folder was refused (the CLI takes folders): its audio files, searched
+    recursively and sorted, as the CLI's JSON for the same folder."""
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "sub" / "lj.flac").write_bytes(Path(LJ).read_bytes())
+    (tmp_path / "in" / "synth.flac").write_bytes(Path(SYNTH).read_bytes())
+    (tmp_path / "in" / "notes.txt").write_text("not audio\n")
+    out = tmp_path / "out.json"
+    args = ["transcribe", str(tmp_path / "in"), "--format", "json", "--decoder", "greedy"]
+    assert main([*args, "--out", str(out), "--device", "cpu"]) == 0
+    results = model.transcribe(tmp_path / "in", decoder="greedy")
+    assert isinstance(results, list) and [r.text for r in results] != ["", ""]
+    assert [transcript_json(r) for r in results] == json.loads(out.read_text())
+    assert [r.item.path for r in results] == [
+        str(tmp_path / "in" / "sub" / "lj.flac"), str(tmp_path / "in" / "synth.flac")
+    ]  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TranscribeError, match="no audio files in this folder"):
+        model.transcribe(str(tmp_path / "empty"))
+
+
+def test_empty_array_dir_and_on_error_documented(model: api.Model) -> None:
+    """Issue 25 item 23: an empty array was called a shape error; ``dir(asr)`` lacked the API;
+    ``on_error="keep"`` was undocumented."""
+    for empty in (np.zeros(0, dtype=np.float32), torch.zeros(0), np.zeros((0, 2))):
+        with pytest.raises(TranscribeError, match=r"^empty audio array") as err:
+            model.transcribe(empty, sample_rate=16000)
+        assert "mono" not in str(err.value)
+    assert {"load_model", "transcribe", "Model", "__version__"} <= set(dir(asr))
+    for doc in (asr.transcribe.__doc__, api.Model.transcribe.__doc__):
+        assert doc is not None and "on_error" in doc and '"keep"' in doc and "error" in doc

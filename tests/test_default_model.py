@@ -83,6 +83,17 @@ def test_real_speech_sample_decodes_to_words(tmp_path, capsys):
     hyp = " ".join(capsys.readouterr().out.split())  # txt: a line per segment
     assert hyp and set(hyp) <= set(" ABCDEFGHIJKLMNOPQRSTUVWXYZ'")
     assert main(["transcribe", str(audio), "--threads", "1"]) == 0
-    hyp = " ".join(capsys.readouterr().out.split())  # txt: a line per segment
+    out = capsys.readouterr().out
+    hyp = " ".join(out.split())  # txt: a line per segment
     result = score({audio.stem: refs[audio.stem]}, {audio.stem: hyp})
     assert result.cer <= REAL_SAMPLE_MAX_CER, (hyp, refs[audio.stem])
+    assert out.splitlines() == _readme_example(audio)  # issue 25 item 21: it was out of date
+
+
+def _readme_example(audio: Path) -> list[str]:
+    """The output lines the README's Transcribe section shows for ``asr transcribe <audio>``."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    command = f"$ asr transcribe {audio.relative_to(ROOT)}"
+    start = next(i for i, line in enumerate(lines) if line.startswith(command)) + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(("#", "```")))
+    return lines[start:end]

@@ -409,7 +409,8 @@ def test_duplicate_ids_and_tiny_chunks_are_refused_before_the_work(tmp_path, mon
 def test_transcribe_replaces_existing_outputs_only_with_overwrite(tmp_path, monkeypatch, capsys):
     """asr transcribe replaced an existing --out file, and any ``<name>.<ext>`` in an --out
     folder, unasked. Each refusal comes before the model loads; --overwrite replaces exactly the
-    files the run writes (``a``, then ``a-2`` for a second ``a.wav``), nothing else there."""
+    files the run writes (``one/a.wav`` and ``twin/a.wav``: ``one_a`` and ``twin_a``), nothing
+    else there."""
     import asr.api
 
     def never(*args, **kwargs):
@@ -417,16 +418,17 @@ def test_transcribe_replaces_existing_outputs_only_with_overwrite(tmp_path, monk
 
     _audio_and_model(tmp_path)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "twin").mkdir()
-    (tmp_path / "twin" / "a.wav").write_bytes((tmp_path / "a.wav").read_bytes())
+    for folder in ("one", "twin"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.wav").write_bytes((tmp_path / "a.wav").read_bytes())
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "a-2.json").write_text("my notes\n")
+    (tmp_path / "out" / "twin_a.json").write_text("my notes\n")
     (tmp_path / "out" / "notes.txt").write_text("not ours\n")
     (tmp_path / "hyp.txt").write_text("my only copy\n")
-    base = ["transcribe", "a.wav", "twin/a.wav", "--model", "m"]
+    base = ["transcribe", "one/a.wav", "twin/a.wav", "--model", "m"]
     runs = [  # argv, culprit, the rest of the message
-        ([*base, "--format", "json", "--out", "out"], "out/a-2.json", "(1 of the 2 files"),
-        ([*base, "--format", "all", "--out", "out/"], "out/a-2.json", "(1 of the 10 files"),
+        ([*base, "--format", "json", "--out", "out"], "out/twin_a.json", "(1 of the 2 files"),
+        ([*base, "--format", "all", "--out", "out/"], "out/twin_a.json", "(1 of the 10 files"),
         ([*base, "--out", "hyp.txt"], "hyp.txt", "exists; pass --overwrite to replace it"),
     ]
     loader = asr.api.load_model
@@ -436,11 +438,14 @@ def test_transcribe_replaces_existing_outputs_only_with_overwrite(tmp_path, monk
         assert detail in err and "pass --overwrite" in err, err
     monkeypatch.setattr(asr.api, "load_model", loader)
     assert main([*runs[0][0], "--overwrite"]) == 0
-    assert sorted(os.listdir("out")) == ["a-2.json", "a.json", "notes.txt"]
+    assert sorted(os.listdir("out")) == ["notes.txt", "one_a.json", "twin_a.json"]
     assert (tmp_path / "out" / "notes.txt").read_text() == "not ours\n"
-    first, twin = (json.loads(Path("out", name).read_text()) for name in ("a.json", "a-2.json"))
+    first, twin = (
+        json.loads(Path("out", f"{name}_a.json").read_text()) for name in ("one", "twin")
+    )
     assert twin["audio_filepath"] == "twin/a.wav" and twin["words"] == first["words"]
     assert main([*runs[2][0], "--overwrite"]) == 0
-    assert [line.split()[0] for line in Path("hyp.txt").read_text().splitlines()] == ["a", "a-2"]
+    ids = [line.split()[0] for line in Path("hyp.txt").read_text().splitlines()]
+    assert ids == ["one/a", "twin/a"]
     assert main([*base, "--format", "all", "--out", "new/deeper/"]) == 0  # a new folder
     assert len(os.listdir("new/deeper")) == 10

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import pytest
 import torch
 
@@ -14,6 +17,7 @@ from asr.decode.kenlm_backend import (
     is_kenlm_path,
     pyctcdecode_labels,
 )
+from asr.lm.ngram import KenLMScorer, quiet_kenlm
 from asr.text.tokenizer import CharTokenizer
 
 pytest.importorskip("pyctcdecode")
@@ -126,3 +130,35 @@ def test_mismatched_lm_is_an_error(arpa, tmp_path):
     bad.write_text("hello\n")
     with pytest.raises(KenLMError, match="not an ARPA"):
         KenLMDecoder(CharTokenizer(), bad)
+
+
+def test_loading_is_quiet_on_the_happy_path(arpa, capfd, caplog):
+    """Issue 25 item 20: loading an ARPA file printed KenLM's "Loading the LM will be faster if
+    you build a binary file", a ruler and a row of ``*``, and pyctcdecode's "Unigrams and labels
+    don't seem to agree" (our own check, check_words_encodable, is the real one)."""
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO):
+        KenLMDecoder(CharTokenizer(), arpa)
+        KenLMScorer(arpa, chars=False)
+    assert capfd.readouterr().err == ""
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == []
+
+
+def test_real_messages_and_errors_stay_visible(tmp_path, capfd):
+    """Only KenLM's loading chatter is dropped: any other line written to the process's stderr
+    while loading is passed on, and a file KenLM refuses is still a one-line error."""
+    chatter = (
+        "Loading the LM will be faster if you build a binary file.\nReading /x/words.arpa\n"
+        "----5---10---15---20---25---30---35---40---45---50---55---60---65---70---75---80---85"
+        "---90---95--100\n" + "*" * 100 + "\n"
+    )
+    capfd.readouterr()
+    with quiet_kenlm():
+        os.write(2, (chatter + "WARNING: something real\n").encode())
+    assert capfd.readouterr().err == "WARNING: something real\n"
+    unigrams_only = tmp_path / "one.arpa"
+    unigrams_only.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1\tYES\n-1\tNO\n\n\\end\\\n")
+    with pytest.raises(KenLMError, match=r"cannot load the KenLM model: .*bigram") as err:
+        KenLMDecoder(CharTokenizer(), unigrams_only)
+    assert "\n" not in str(err.value) and capfd.readouterr().err == ""

@@ -284,19 +284,20 @@ def test_cli_formats_and_per_file_errors(tmp_path, model_dir, capsys):
     # subtitles of several inputs need a folder
     assert main([*base, str(corpus), "--format", "srt", "--out", str(tmp_path / "a.srt")]) == 2
     assert "folder" in capsys.readouterr().err
-    # two inputs with one stem in different folders keep distinct ids (issue 17 item 11)
+    # two inputs with one stem in different folders keep distinct ids (issue 17 item 11), told
+    # apart by their folders (issue 25 item 15)
     twin = tmp_path / "twin" / "x-000.wav"
     twin.parent.mkdir()
     twin.write_bytes((tmp_path / "audio" / "x-000.wav").read_bytes())
     pair = [str(tmp_path / "audio" / "x-000.wav"), str(twin)]
     assert main([*base, *pair, "--format", "txt"]) == 0
     assert [line.split(" ", 1)[0] for line in capsys.readouterr().out.splitlines()] == [
-        "x-000",
-        "x-000-2",
+        "audio/x-000",
+        "twin/x-000",
     ]
     assert main([*base, *pair, "--format", "manifest", "--out", str(tmp_path / "h.jsonl")]) == 0
     ids = [json.loads(line)["utt_id"] for line in (tmp_path / "h.jsonl").read_text().splitlines()]
-    assert ids == ["x-000", "x-000-2"]
+    assert ids == ["audio/x-000", "twin/x-000"]
 
 
 def test_no_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys):
@@ -436,7 +437,7 @@ def test_summary_has_no_rate_when_every_input_fails(tmp_path, model_dir, capsys)
     bad.write_bytes(b"fLaC" + bytes(40))
     assert main(["transcribe", str(bad), "--model", str(model_dir), "--device", "cpu"]) == 1
     err = capsys.readouterr().err
-    assert "transcribed 0/1 input(s), 0.0 min of audio" in err and "RTF" not in err
+    assert "transcribed 0/1 input(s), 0.0 s of audio" in err and "RTF" not in err
 
 
 def test_txt_and_tsv_lines_break_at_pauses_and_all_writes_every_format(tmp_path, oracle):
@@ -487,30 +488,3 @@ def test_all_and_tsv_need_a_folder(tmp_path, model_dir, capsys):
         assert "folder" in err and len(err.splitlines()) == 1
     assert main([*base, "--format", "all", "--out", f"{tmp_path}/o/"]) == 0
     assert len(list((tmp_path / "o").iterdir())) == 10
-
-
-def test_unique_names_and_the_files_a_folder_run_writes(tmp_path):
-    """The names are computed up front, in input order, failed inputs included."""
-    from asr.inference.writers import OutputWriter, unique_names
-
-    assert unique_names(["x", "x", "x-2", "y", "x"]) == ["x", "x-2", "x-2-2", "y", "x-3"]
-    names = ["x", "x", "a/b", "", "x-2"]
-    writer = OutputWriter("all", f"{tmp_path}/o/", names)
-    stems = ["x", "x-2", "a_b", "audio", "x-2-2"]
-    want = [
-        tmp_path / "o" / f"{s}.{e}" for s in stems for e in ("txt", "tsv", "json", "srt", "vtt")
-    ]
-    assert writer.files() == want
-    assert not (tmp_path / "o").exists()  # created with its first file, not before
-    assert OutputWriter("json", tmp_path / "o" / "x.json", names).files() == [
-        tmp_path / "o" / "x.json"
-    ]
-    assert OutputWriter("txt", None, names).files() == []
-    # a failed input keeps its name: what is written is always among the files checked
-    from asr.inference.transcribe import Transcript
-
-    writer = OutputWriter("json", f"{tmp_path}/p/", ["x", "x"])
-    writer.add(Transcript(AudioItem("a/x.wav"), 0.0, "", error="unreadable"))
-    writer.add(Transcript(AudioItem("b/x.wav"), 1.0, "HELLO"))
-    assert writer.close() == [tmp_path / "p" / "x-2.json"] == writer.files()[1:]
-    assert json.loads((tmp_path / "p" / "x-2.json").read_text())["text"] == "HELLO"

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` subcommand."""
     p = subparsers.add_parser(
         "export",
-        help="rewrite a model or LM folder (e.g. float16 weights)",
+        help="rewrite a model or LM folder (e.g. float16 weights), or export it to ONNX",
         description=__doc__.split("\n\n", 1)[1].strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a front-end config field (repeatable)",
     )
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: automatic, see asr transcribe)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -54,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
     from asr.data.features import FAILURES_NAME, check_features_out, extract_features
     from asr.frontend import Frontend
+    from asr.inference.forward import default_threads
     from asr.io.atomic import atomic_write_text
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads if args.threads > 0 else default_threads())
     out = check_features_out(args.out, args.overwrite)
     frontend = Frontend.from_yaml(args.config, args.overrides)
     result = extract_features(
@@ -75,11 +77,16 @@ def run(args: argparse.Namespace) -> int:
         f.message if f.message.startswith(f.source) else f"{f.source}: {f.message}"
         for f in result.failures
     ]
-    atomic_write_text(out / FAILURES_NAME, "\n".join(lines) + "\n")
+    listed = MAX_LISTED_FAILURES
+    try:
+        atomic_write_text(out / FAILURES_NAME, "\n".join(lines) + "\n")
+    except OSError as err:  # a full disk: all of them here instead
+        print(f"error: {out / FAILURES_NAME}: cannot write it ({err.strerror})", file=sys.stderr)
+        listed = len(lines)
     print(f"{len(lines)} input(s) failed:", file=sys.stderr)
-    for line in lines[:MAX_LISTED_FAILURES]:
+    for line in lines[:listed]:
         print(f"  {line}", file=sys.stderr)
-    if len(lines) > MAX_LISTED_FAILURES:
+    if len(lines) > listed:
         more = len(lines) - MAX_LISTED_FAILURES
         print(f"  ... and {more} more (see {out / FAILURES_NAME})", file=sys.stderr)
     return 1

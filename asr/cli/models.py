@@ -1,6 +1,7 @@
 """``asr models``: the models and language models asr gets by name, and whether they are cached.
 
-Without NAME: a table (name, what it is, size, licence, the WER its authors published, cached).
+Without NAME: a table (name, size, cached, checksum; then what it is, the WER its authors
+published and the licence), as wide as the terminal and at most 100 characters.
 With NAME: that entry in full (URLs, checksum, citation, where the WER is published, cache path);
 ``--download`` fetches it into the cache now (for later offline use).
 
@@ -20,6 +21,8 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 from typing import TYPE_CHECKING
 
 from asr.cli._options import add_base_url_argument
@@ -69,18 +72,32 @@ def _cached(entry: RegistryEntry) -> str:
     return "bundled" if entry.kind == "bundled" else ("yes" if is_cached(entry) else "no")
 
 
-def _row(e: RegistryEntry) -> list[str]:
-    size, wer = _size(e.size_mb), e.wer or "-"
-    return [e.name, e.description, size, e.licence, wer, _short_checksum(e), _cached(e)]
+# Widest table: the terminal's width, at most this many characters (and this when not a terminal).
+MAX_WIDTH = 100
 
 
-def table(registry: Registry) -> str:
-    """The markdown table of ``registry`` (one row per entry)."""
-    head = ["name", "what", "size", "licence", "WER published by its authors", "checksum"]
-    head.append("cached")
-    rows = [_row(e) for e in registry.entries.values()]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+def _entry_lines(e: RegistryEntry, width: int) -> list[str]:
+    """One entry of the table: name, size, cached and checksum on a line, then what it is, the
+    WER its authors published and the licence, each wrapped to ``width`` under the name."""
+    head = f"{e.name:<21} {_size(e.size_mb):>7}  {_cached(e):<8} {_short_checksum(e)}"
+    lines = textwrap.wrap(head, width, subsequent_indent="    ")
+    for text in (e.description, f"WER (its authors): {e.wer or '-'}", f"licence: {e.licence}"):
+        lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ")
+    return lines
+
+
+def table_width() -> int:
+    """The terminal's width, at most :data:`MAX_WIDTH` (that when not a terminal), at least 40."""
+    return max(40, min(MAX_WIDTH, shutil.get_terminal_size((MAX_WIDTH, 24)).columns))
+
+
+def table(registry: Registry, width: int | None = None) -> str:
+    """The table of ``registry``: a few lines per entry, none wider than ``width`` (default
+    :func:`table_width`)."""
+    width = width or table_width()
+    lines = [f"{'name':<21} {'size':>7}  {'cached':<8} checksum"]
+    for entry in registry.entries.values():
+        lines += _entry_lines(entry, width)
     return "\n".join(lines)
 
 
@@ -114,12 +131,14 @@ def run(args: argparse.Namespace) -> int:
     if args.name is None:
         if args.download:
             raise AsrError("--download needs a NAME (see the table: asr models)")
-        print(table(registry))
-        print(
-            "\nSizes are approximate. 'trust on first use': the publisher gives no checksum; the"
-            "\nsha256 of the first download is recorded in the cache and later downloads must"
-            "\nmatch it. URLs, checksums, citations, WER sources: asr models NAME"
+        width = table_width()
+        print(table(registry, width))
+        note = (
+            "Sizes are approximate. 'trust on first use': the publisher gives no checksum; the "
+            "sha256 of the first download is recorded in the cache and later downloads must "
+            "match it. URLs, checksums, citations, WER sources: asr models NAME"
         )
+        print("\n" + textwrap.fill(note, width))
         return 0
     entry = registry.get(args.name)
     if args.download and entry.kind != "bundled":

@@ -19,7 +19,15 @@ Examples::
 
 A file that cannot be read is reported (with its path) and the others go on; the exit status
 is 1 when any input failed. Existing output files (in a folder: any file this run would write)
-are replaced only with --overwrite, checked before the model loads; an input never.
+are replaced only with --overwrite, checked before the model loads; an input never. An output
+file that cannot be written (a full disk) stops the run with one line naming it: the files
+written before are kept and its text goes to standard output instead.
+
+Names: each input is named by its manifest utt_id or its file name without suffix (in a
+folder: <name>.<ext>; in a manifest or '<id> <text>' lines: its id). Inputs sharing a file name
+are told apart by their folders, whatever their order: a/x.flac and b/x.flac are a/x and b/x
+(files a_x.json and b_x.json), a/x-2.flac stays x-2. Two inputs that cannot be told apart
+(the same file twice, a manifest id given twice) are refused before the model loads.
 """
 
 from __future__ import annotations
@@ -92,6 +100,11 @@ def _config(args: argparse.Namespace):
         raise TranscribeError(f"bad option: {err}") from None
 
 
+def audio_length(seconds: float) -> str:
+    """A length of audio for the summary: ``5.6 s`` below a minute, else ``4.1 min``."""
+    return f"{seconds:.1f} s" if seconds < 59.95 else f"{seconds / 60:.1f} min"
+
+
 def _want_progress(args: argparse.Namespace, items) -> bool:
     from asr.errors import AsrError
     from asr.inference.transcribe import item_duration
@@ -109,7 +122,7 @@ def _want_progress(args: argparse.Namespace, items) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Transcribe; 0 when every input succeeded, 1 when some failed."""
     from asr.cli._options import decoding_options, load_for_decoding
-    from asr.data.inputs import collect_inputs
+    from asr.data.inputs import collect_inputs, distinct_names
     from asr.inference.malloc import bound_malloc_heap
     from asr.inference.transcribe import TranscribeError, transcribe_items
     from asr.inference.writers import OutputWriter
@@ -120,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     items, failures = collect_inputs(args.inputs)
     if not items and not failures:  # an empty manifest: nothing to do is not a success
         raise TranscribeError(f"{', '.join(args.inputs)}: no audio to transcribe")
-    names = [i.name for i in items]
+    names = distinct_names(items)  # a/x, b/x; an id given twice is refused
     writer = OutputWriter(args.format, args.out, names, overwrite=args.overwrite)  # checks first
     sources = [i.path for i in items] + args.inputs  # never an output, even with --overwrite
     check_output_files(writer.files(), args.overwrite, inputs=sources)
@@ -147,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     rtf = f" (RTF {wall / seconds:.3f})" if seconds > 0 else ""  # nothing read: no rate
     print(
         f"transcribed {len(items) - failed}/{len(items)} input(s), "
-        f"{seconds / 60:.1f} min of audio in {wall:.1f} s{rtf}{where}",
+        f"{audio_length(seconds)} of audio in {wall:.1f} s{rtf}{where}",
         file=sys.stderr,
     )
     failed += len(failures)

@@ -14,20 +14,24 @@ and JSONL manifests (``.jsonl``/``.json``; segments with ``offset``/``duration``
 The output folder must be new or empty, or (with ``overwrite``) a features folder written
 before (only those files in it); anything else is refused before any work
 (:func:`check_features_out`). A failing utterance (unreadable audio, too short for one frame,
-duplicate id) is recorded and skipped; the others go on. Every file is written atomically.
+duplicate id) is recorded and skipped; the others go on. Every file is written atomically. A
+file that cannot be written (a full disk) stops the run with one :class:`FeatureError` line
+naming it; the feature files written before are kept (the index is then not written).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from asr.data.inputs import MANIFEST_SUFFIXES, expand_input
@@ -207,6 +211,21 @@ def check_features_out(out_dir: str | Path, overwrite: bool = False) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def _writing(path: Path, done: int) -> Iterator[None]:
+    """Turn a failed write of ``path`` (a full disk), after ``done`` utterances were stored,
+    into one :class:`FeatureError` line."""
+    try:
+        yield
+    except (OSError, SafetensorError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise FeatureError(
+            f"{path}: cannot write it ({why}); stopped: the {done} feature file(s) written "
+            f"before are kept, {INDEX_NAME} is not written (free some space, then run again "
+            f"with {OVERWRITE_FLAG})"
+        ) from None
+
+
 def extract_features(
     frontend: torch.nn.Module,
     inputs: Sequence[str | Path],
@@ -232,9 +251,10 @@ def extract_features(
     if not jobs:  # nothing to compute: an error, and no empty index written
         reasons = "; ".join(f.message for f in failures) or "no inputs"
         raise FeatureError(f"no audio to compute features of: {reasons}")
-    out_dir.mkdir(parents=True, exist_ok=True)
     frontend = frontend.eval()
-    config_io.save(frontend.cfg, out_dir / CONFIG_NAME)
+    with _writing(out_dir / CONFIG_NAME, 0):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        config_io.save(frontend.cfg, out_dir / CONFIG_NAME)
     seen: dict[str, str] = {}
     entries = []
     for job in tqdm(jobs, desc="features", unit="utt", disable=not progress, dynamic_ncols=True):
@@ -256,10 +276,11 @@ def extract_features(
             "duration": repr(job.duration),
             "sample_rate": str(frontend.cfg.sample_rate_hz),
         }
-        save_features(out_dir / name, feats, metadata)
+        with _writing(out_dir / name, len(entries)):
+            save_features(out_dir / name, feats, metadata)
         entries.append(_index_entry(job, name, feats))
     index_path = out_dir / INDEX_NAME
-    with atomic_open(index_path) as fh:
+    with _writing(index_path, len(entries)), atomic_open(index_path) as fh:
         for entry in entries:
             fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return ExtractResult(len(entries), tuple(failures), index_path)

@@ -9,12 +9,20 @@ Results are :class:`asr.decode.beam.BeamHypothesis` records. pyctcdecode reports
 each word's first token gets the word's start frame exactly and its other tokens frames
 interpolated within the span. ``lm_score`` holds pyctcdecode's weighted LM and length part
 (its combined score minus the acoustic score), since it does not report log P_LM separately.
+
+Loading is quiet on the happy path: KenLM's progress lines are dropped
+(:func:`asr.lm.ngram.quiet_kenlm`), and so are two pyctcdecode warnings that fire on any
+character model with a small or ``<s>``-holding vocabulary ("Unigrams and labels don't seem to
+agree", "Only N unigrams passed as vocabulary"); :func:`check_words_encodable` makes the
+real check (an LM for other tokens is an error). Other warnings and errors are shown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +39,38 @@ KENLM_SUFFIXES = (".arpa", ".bin", ".binary", ".klm", ".arpa.gz")
 
 class KenLMError(BeamSearchError):
     """The KenLM backend cannot be built (missing package or file, unusable vocabulary)."""
+
+
+# pyctcdecode's loggers and the start of the warnings they give on the happy path.
+_PYCTCDECODE_NOISE = {
+    "pyctcdecode.alphabet": "Unigrams and labels don't seem to agree",
+    "pyctcdecode.language_model": "Only %s unigrams passed as vocabulary",
+}
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.start)
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """KenLM's progress lines and pyctcdecode's happy-path warnings dropped while loading."""
+    from asr.lm.ngram import quiet_kenlm  # here: the decoding algorithms import no LM code
+
+    filters = [(logging.getLogger(n), _DropMessage(m)) for n, m in _PYCTCDECODE_NOISE.items()]
+    for logger, drop in filters:
+        logger.addFilter(drop)
+    try:
+        with quiet_kenlm():
+            yield
+    finally:
+        for logger, drop in filters:
+            logger.removeFilter(drop)
 
 
 def is_kenlm_path(path: str | Path) -> bool:
@@ -103,14 +143,15 @@ class KenLMDecoder(Decoder):
         elif lm_path is not None and str(lm_path).lower().endswith(".arpa"):
             check_words_encodable(tokenizer, arpa_unigrams(lm_path), str(lm_path))
         try:
-            self.decoder = build_ctcdecoder(
-                pyctcdecode_labels(tokenizer.vocab),
-                kenlm_model_path=str(lm_path) if lm_path is not None else None,
-                unigrams=unigrams,
-                alpha=self.cfg.alpha,
-                beta=self.cfg.beta,
-                unk_score_offset=self.options.unk_score_offset,
-            )
+            with _quiet_loading():
+                self.decoder = build_ctcdecoder(
+                    pyctcdecode_labels(tokenizer.vocab),
+                    kenlm_model_path=str(lm_path) if lm_path is not None else None,
+                    unigrams=unigrams,
+                    alpha=self.cfg.alpha,
+                    beta=self.cfg.beta,
+                    unk_score_offset=self.options.unk_score_offset,
+                )
         except (ValueError, OSError, RuntimeError) as err:
             reason = str(err).split(" threw ")[-1].strip()
             raise KenLMError(f"{lm_path}: cannot load the KenLM model: {reason}") from None

@@ -3,9 +3,8 @@
 Manifest decoding (:mod:`asr.inference.manifest`), file transcription
 (:mod:`asr.inference.transcribe`) and
 decoder tuning (:mod:`asr.inference.tune`) all get their CTC log-probabilities here. The caller
-chooses
-the batches (:func:`duration_batches` for manifests; transcription batches chunks as it plans
-them) as lists of ``(key, AudioItem)``; each batch comes back as one :class:`EmissionBatch`
+chooses the batches (:func:`duration_batches` for manifests; transcription batches chunks as it
+plans them) as lists of ``(key, AudioItem)``; each batch comes back as one :class:`EmissionBatch`
 whose rows carry the caller's keys. An item whose audio cannot be read is a failure of its
 batch (with the reason), never an exception, and does not stop the others. The model is
 loaded once by the caller (:func:`asr.api.load_model`: torch or onnxruntime) and passed in.
@@ -24,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,44 @@ def resolve_device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise InferenceError("--device cuda: no CUDA device available (use --device cpu)")
     return name
+
+
+# Environment variables that set torch's CPU threads: when one is set, torch's count is kept.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# torch's own thread count (one per physical core), read before anything here changes it.
+TORCH_THREADS = torch.get_num_threads()
+
+
+def default_threads(
+    cores: int | None = None, cpus: int | None = None, load: float | None = None
+) -> int:
+    """The CPU threads to use when none are asked for (``--threads 0``): torch's default (one
+    per physical core) less the CPUs that other work keeps busy, at least 1.
+
+    torch's threads wait for each other at every operation, so one thread that shares its core
+    with another busy process holds all of them back: on 2 cores with one busy training, 2
+    threads decoded a 3-minute file several times slower than 1 thread (README, Transcribe).
+
+    Args:
+        cores: torch's default thread count (default :data:`TORCH_THREADS`).
+        cpus: the CPUs this process may run on (default: its affinity mask).
+        load: the busy CPUs (default: the 1-minute load average, :func:`os.getloadavg`).
+    Returns:
+        ``cores`` when ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` is set (the user's choice) or
+        the load cannot be read; else ``cpus - load`` rounded, from 1 to ``cores``.
+    """
+    cores = cores or TORCH_THREADS
+    if any(os.environ.get(name) for name in THREAD_VARIABLES):
+        return cores
+    if cpus is None:
+        affinity = getattr(os, "sched_getaffinity", None)
+        cpus = len(affinity(0)) if affinity is not None else os.cpu_count() or cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not on this platform
+            return cores
+    return max(1, min(cores, int(cpus - load + 0.5)))
 
 
 def duration_batches(

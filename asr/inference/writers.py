@@ -9,11 +9,19 @@ a ``start<TAB>end<TAB>text`` header, then times in integer milliseconds.
 Where the output goes (``--out``):
 
 * nothing: standard output;
-* an existing folder, or a path ending in ``/``: one file per input, ``<name>.<ext>`` (the
-  manifest's ``utt_id`` or the file name without suffix; ``-2``, ``-3`` ... on a clash, counted
-  over all inputs in order, failed ones included: :func:`unique_names`), written as soon as
-  that input is done;
+* an existing folder, or a path ending in ``/``: one file per input, ``<name>.<ext>`` (its id:
+  the manifest's ``utt_id`` or the file name without suffix; inputs sharing a file name are
+  told apart by their folders, ``a/x`` and ``b/x`` in files ``a_x.<ext>`` and ``b_x.<ext>``:
+  :func:`asr.data.inputs.distinct_names`), written as soon as that input is done;
 * any other path: one file for all inputs, written atomically at the end.
+
+Names never depend on the order of the inputs, and two inputs never share a name, an id or a
+file: a clash left (an id given twice, ``a/x`` next to a file ``a_x.flac``) is refused before
+the work starts.
+
+A file that cannot be written (a full disk) stops the run with one line naming it
+(:class:`OutputError`); the files written before are kept, and the text that file would have
+held goes to standard output instead, so the decoded result is not lost.
 
 Every file a run may write is known before it starts (:meth:`OutputWriter.files`), so the
 caller checks them all up front (``asr transcribe``: none may exist without ``--overwrite``).
@@ -41,7 +49,7 @@ import dataclasses
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -157,31 +165,30 @@ def render(t: Transcript, fmt: str) -> str:
     raise TranscribeError(f"unknown output format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
-def unique_names(names: Iterable[str]) -> list[str]:
-    """``names`` made distinct, in order: a repeated ``x`` becomes ``x-2``, then ``x-3`` ...
-
-    A candidate already taken (an input really named ``x-2``) gets the next free number.
-    """
-    taken: set[str] = set()
-    unique = []
-    for name in names:
-        candidate, n = name, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{name}-{n}"
-        taken.add(candidate)
-        unique.append(candidate)
-    return unique
-
-
 def _file_stem(name: str) -> str:
     """An utterance id as a file name in the output folder (no path separators, not empty)."""
     return re.sub(r"[\\/]", "_", name) or "audio"
 
 
+def _kaldi_id(name: str) -> str:
+    """An id as the first field of a Kaldi-style line (no white space)."""
+    return re.sub(r"\s+", "_", name)
+
+
 def _kaldi_line(t: Transcript) -> str:
-    name = re.sub(r"\s+", "_", t.item.name)
-    return f"{name} {t.text}\n"
+    return f"{_kaldi_id(t.item.name)} {t.text}\n"
+
+
+def _check_distinct(ids: Sequence[str], keys: Sequence[str], what: str) -> None:
+    """Refuse two ids that would share one ``what`` (the file names of a folder run)."""
+    seen: dict[str, str] = {}
+    for name, key in zip(ids, keys):
+        if key in seen:
+            raise TranscribeError(
+                f"the inputs named {seen[key]!r} and {name!r} would both have the {what} "
+                f"{key!r}: give them distinct ids (a manifest's utt_id)"
+            )
+        seen[key] = name
 
 
 class OutputWriter:
@@ -232,8 +239,14 @@ class OutputWriter:
                 f"--format {fmt} writes one file per input: with {self.num_items} inputs give "
                 "--out a folder (an existing one, or a path ending in /)"
             )
-        # folder: file names; one stream: ids (two inputs x.flac in different folders: x, x-2)
-        self.ids = unique_names(map(_file_stem, names) if self.folder is not None else names)
+        # the ids (distinct: asr.data.inputs.distinct_names) and, in a folder, their files
+        self.ids = list(names)
+        self.stems = [_file_stem(name) for name in self.ids]
+        _check_distinct(self.ids, self.ids, "id")
+        if self.folder is not None:
+            _check_distinct(self.ids, self.stems, "output file name")
+        elif fmt == "txt" and self.num_items > 1:
+            _check_distinct(self.ids, [_kaldi_id(n) for n in self.ids], "Kaldi-style id")
         self.parts: list[str] = []
         self.records: list[dict[str, Any]] = []
         self.written: list[Path] = []
@@ -251,22 +264,21 @@ class OutputWriter:
         """Every file this writer may write, known before the first transcript comes (for
         :func:`asr.io.outputs.check_output_files`); none for standard output."""
         if self.folder is not None:
-            return [path for name in self.ids for path in self._folder_files(name).values()]
+            return [path for stem in self.stems for path in self._folder_files(stem).values()]
         return [] if self.file is None else [self.file]
 
     def add(self, t: Transcript) -> None:
         """Write (or queue) the next transcript; failed ones appear only in manifests and JSON."""
-        name = self.ids[self.count]
+        name, stem = self.ids[self.count], self.stems[self.count]
         self.count += 1
         self.succeeded += t.error is None
+        t = dataclasses.replace(t, item=dataclasses.replace(t.item, utt_id=name))
         if self.folder is not None:
-            if t.error is None:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                for fmt, path in self._folder_files(name).items():
+            if t.error is None:  # the folder is made with its first file
+                for fmt, path in self._folder_files(stem).items():
                     self._write(path, render(t, fmt))
                     self.written.append(path)
             return
-        t = dataclasses.replace(t, item=dataclasses.replace(t.item, utt_id=name))
         if self.fmt == "json":
             self.records.append(transcript_json(t))
             return
@@ -294,13 +306,25 @@ class OutputWriter:
                 return []
         if self.file is None or not self.succeeded:  # nothing transcribed: nothing replaced
             return []
-        self.file.parent.mkdir(parents=True, exist_ok=True)
         self._write(self.file, "".join(self.parts))
         return [self.file]
 
     def _write(self, path: Path, text: str) -> None:
-        """Write one file atomically; without ``overwrite`` only if it still does not exist."""
+        """Write one file atomically; without ``overwrite`` only if it still does not exist.
+
+        A file that cannot be written (a full disk): its text goes to standard output instead,
+        then a one-line :class:`OutputError` naming it (the files written before are kept).
+        """
         try:
             atomic_write_text(path, text, exclusive=not self.overwrite)
         except OutputExistsError as err:
             raise OutputError(f"{err}; pass --overwrite to replace it") from None
+        except OSError as err:
+            tqdm.write(text, file=self.stdout, end="")
+            self.stdout.flush()
+            why = err.strerror or str(err)
+            kept = len(self.written)
+            before = f"; the {kept} file(s) written before it are kept" if kept else ""
+            raise OutputError(
+                f"{path}: cannot write it ({why}): its text is on standard output instead{before}"
+            ) from None

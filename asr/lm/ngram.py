@@ -21,13 +21,22 @@ order up to 12 for characters, 3 for words with under 2 M types).
 
 Character models: a sentence is its characters with the space written as ``|`` (ARPA separates
 tokens by whitespace); see :func:`char_tokens`.
+
+KenLM prints its progress while it reads an ARPA file ("Loading the LM will be faster if you
+build a binary file.", a ruler and a row of ``*``) on the process's standard error;
+:func:`quiet_kenlm` drops those lines and passes on any other.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +50,39 @@ SPACE = "|"  # how a space character is written as a token in character ARPA fil
 
 class NgramError(AsrError):
     """An n-gram model cannot be estimated, written or read."""
+
+
+# KenLM's chatter while loading an ARPA file, one pattern per line (stripped).
+_KENLM_CHATTER = re.compile(
+    r"Loading the LM will be faster if you build a binary file\.|Reading .*|[-0-9]*5---10-+[-0-9]*"
+    r"|\*+"
+)
+
+
+@contextlib.contextmanager
+def quiet_kenlm() -> Iterator[None]:
+    """While the block runs, file descriptor 2 (where KenLM's C++ code writes) goes to a
+    temporary file; afterwards its lines are written to :data:`sys.stderr`, except KenLM's
+    loading chatter (:data:`_KENLM_CHATTER`), so real warnings and errors stay visible."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no standard error to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode("utf-8", "replace").splitlines()
+            kept = [x for x in lines if x.strip() and not _KENLM_CHATTER.fullmatch(x.strip())]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
 
 
 def char_tokens(text: str) -> list[str]:
@@ -180,6 +222,8 @@ def estimate_arpa(
         discount_fallback: use lmplz's fallback discounts (0.5, 1, 1.5) for an order whose
             counts-of-counts cannot give discounts (tiny or tiny-vocabulary text) instead of
             raising.
+    Raises:
+        NgramError: a bad order or discounts, or ``out_path`` cannot be written (one line).
     """
     if order < 1:
         raise NgramError(f"order must be >= 1, got {order}")
@@ -208,7 +252,13 @@ def estimate_arpa(
     vocab_size = len(unigram_types - {ids[BOS]})
     probs, backoffs = _interpolate(counter, adjusted, list(discounts), vocab_size, bos=0)
     words = [w for w, _ in sorted(ids.items(), key=lambda kv: kv[1])]
-    counts = _write_arpa(out_path, counter, probs, backoffs, words)
+    try:
+        counts = _write_arpa(out_path, counter, probs, backoffs, words)
+    except OSError as err:  # a full disk: atomic, so an existing file is kept
+        raise NgramError(
+            f"{out_path}: cannot write the ARPA file ({err.strerror or err}); nothing was "
+            "written there (a file already there is kept as it was)"
+        ) from None
     return NgramStats(order, counts, tuple(tuple(d) for d in discounts), num_sentences, num_tokens)
 
 
@@ -269,7 +319,8 @@ class KenLMScorer:
         if not Path(path).is_file():
             raise NgramError(f"{path}: no such n-gram model file")
         try:
-            self.model = kenlm.Model(str(path))
+            with quiet_kenlm():
+                self.model = kenlm.Model(str(path))
         except (OSError, RuntimeError) as err:
             raise NgramError(f"{path}: KenLM cannot read it ({err})") from None
         self.order = self.model.order
