@@ -170,6 +170,22 @@ def test_transcribing_an_empty_manifest_fails(tmp_path, monkeypatch, capsys):
     assert os.listdir(".") == ["empty.jsonl"]
 
 
+def test_a_manifest_without_references_is_transcribed(tmp_path, monkeypatch, capsys):
+    """A manifest of audio to transcribe needs no ``text``: it failed with "missing key 'text'"
+    and then "transcribed 0/0". Tuning, which scores against the references, still needs it."""
+    from asr.data.inputs import manifest_items
+    from asr.data.manifest import ManifestError
+
+    monkeypatch.chdir(tmp_path)
+    _audio_and_model(tmp_path)
+    Path("audio.jsonl").write_text(json.dumps({"audio_filepath": "a.wav"}) + "\n")
+    assert main(["transcribe", "audio.jsonl", "--model", "m", "--out", "hyp.txt"]) == 0
+    assert "transcribed 1/1" in capsys.readouterr().err
+    assert Path("hyp.txt").is_file()
+    with pytest.raises(ManifestError, match="audio.jsonl:1: missing key 'text'"):
+        manifest_items("audio.jsonl")
+
+
 def _copies(*names: str) -> None:
     """Copies of ``a.wav`` (:func:`_audio_and_model`) at ``names``."""
     for name in names:

@@ -83,10 +83,11 @@ def audio_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
-def manifest_items(path: str | Path) -> list[AudioItem]:
+def manifest_items(path: str | Path, require_text: bool = True) -> list[AudioItem]:
     """The items of a JSONL manifest, in order (:class:`asr.data.manifest.ManifestError` when
-    a line is bad)."""
-    utterances = read_manifest(path)
+    a line is bad; a line without ``text`` is bad unless ``require_text`` is False, as for
+    audio to transcribe)."""
+    utterances = read_manifest(path, require_text=require_text)
     return [
         AudioItem.from_utterance(u, f"{path} utterance {k}") for k, u in enumerate(utterances, 1)
     ]
@@ -109,7 +110,7 @@ def expand_input(entry: str | Path) -> list[AudioItem]:
             raise InputError(f"{path}: no audio files in this folder")
         return found
     if path.suffix.lower() in MANIFEST_SUFFIXES:
-        return manifest_items(path)
+        return manifest_items(path, require_text=False)  # audio to transcribe: no reference
     return [AudioItem(str(path))]
 
 

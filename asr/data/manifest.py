@@ -135,10 +135,13 @@ def _duration_from_file(audio: str, offset: float, where: str) -> float:
     return round(length - offset, 6)
 
 
-def parse_line(line: str, where: str, base_dir: Path | None = None) -> Utterance:
+def parse_line(
+    line: str, where: str, base_dir: Path | None = None, require_text: bool = True
+) -> Utterance:
     """Parse one manifest line; ``where`` ("path:line") prefixes any error message.
 
-    A relative ``audio_filepath`` is joined to ``base_dir`` when given.
+    A relative ``audio_filepath`` is joined to ``base_dir`` when given. Without
+    ``require_text`` (audio to transcribe, no reference needed) a missing ``text`` reads as "".
     """
     try:
         obj = json.loads(line)
@@ -146,6 +149,8 @@ def parse_line(line: str, where: str, base_dir: Path | None = None) -> Utterance
         raise ManifestError(f"{where}: bad JSON: {err.msg} (column {err.colno})") from None
     if not isinstance(obj, dict):
         raise ManifestError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if not require_text:
+        obj.setdefault("text", "")
     missing = [key for key in REQUIRED_KEYS if key not in obj]
     if missing:
         raise ManifestError(f"{where}: missing key {', '.join(repr(k) for k in missing)}")
@@ -171,13 +176,16 @@ def parse_line(line: str, where: str, base_dir: Path | None = None) -> Utterance
     )
 
 
-def iter_manifest(path: str | Path, check_files: bool = False) -> Iterator[Utterance]:
+def iter_manifest(
+    path: str | Path, check_files: bool = False, require_text: bool = True
+) -> Iterator[Utterance]:
     """Yield the utterances of a manifest one by one (relative audio paths made absolute).
 
     Args:
         path: the JSONL manifest.
         check_files: also raise :class:`ManifestError` for an audio file that does not exist
             (default False: one ``stat`` per line; :func:`validate_manifest` turns it on).
+        require_text: every line needs its ``text`` (default True; False: missing reads "").
     """
     path = Path(path)
     base_dir = path.resolve().parent
@@ -192,15 +200,17 @@ def iter_manifest(path: str | Path, check_files: bool = False) -> Iterator[Utter
                 raise ManifestError(f"{where}: not UTF-8 text ({err.reason})") from None
             if not line.strip():
                 continue
-            utt = parse_line(line, where, base_dir)
+            utt = parse_line(line, where, base_dir, require_text)
             if check_files and not os.path.isfile(utt.audio_filepath):
                 raise ManifestError(f"{where}: audio file not found: {utt.audio_filepath}")
             yield utt
 
 
-def read_manifest(path: str | Path, check_files: bool = False) -> list[Utterance]:
+def read_manifest(
+    path: str | Path, check_files: bool = False, require_text: bool = True
+) -> list[Utterance]:
     """Read a whole manifest (see :func:`iter_manifest`)."""
-    return list(iter_manifest(path, check_files=check_files))
+    return list(iter_manifest(path, check_files=check_files, require_text=require_text))
 
 
 def validate_manifest(path: str | Path) -> list[Utterance]:
