@@ -182,7 +182,7 @@ def test_a_manifest_without_references_is_transcribed(tmp_path, monkeypatch, cap
     assert main(["transcribe", "audio.jsonl", "--model", "m", "--out", "hyp.txt"]) == 0
     assert "transcribed 1/1" in capsys.readouterr().err
     assert Path("hyp.txt").is_file()
-    with pytest.raises(ManifestError, match="audio.jsonl:1: missing key 'text'"):
+    with pytest.raises(ManifestError, match=r"audio\.jsonl:1: missing key 'text'"):
         manifest_items("audio.jsonl")
 
 
