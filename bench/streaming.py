@@ -46,6 +46,7 @@ from bench.streaming_data import (
     Latency,
     Utt,
     corpus_wer,
+    describe,
     load_utt,
     pair,
     reference_items,
@@ -102,15 +103,18 @@ def render_tables(inproc: dict, served: dict | None) -> list[str]:
 def render(args: Any, utts: Sequence[Utt], inproc: dict, served: dict | None, load: float) -> str:
     vad = "WebRTC" if webrtc_available() else "energy"
     latency, accuracy = render_tables(inproc, served)
+    names = dict.fromkeys(["default", *(r[1] for r in inproc["accuracy"])])
+    configs = "; ".join(f"{name} = {describe(CONFIGS[name])}" for name in names)
     parts = [
         f"Bundled default model (`asr.load_model()`); the first {len(utts)} utterances of "
         f"`{args.source}` ({sum(u.speech_s for u in utts):.0f} s), each followed by {PAD_S:g} s "
-        f"of room tone, sent in {BLOCK_S * 1000:.0f} ms blocks. Configs: default = chunk 0.24 s, "
-        "left 2.0 s, look-ahead 0.48 s, endpoint silence 0.5 s (`asr stream` / `asr serve` "
-        "defaults); low-latency = chunk 0.12 s, look-ahead 0.12 s, endpoint silence 0.3 s. "
-        "beam+LSTM = the bundled decode.yaml (beam 32, char LSTM). In-process: one stream at a "
-        "time, one torch thread, a simulated real-time clock. Server: `python -m asr serve` "
-        "subprocess on 127.0.0.1 (2 worker threads), aiohttp WebSocket clients at real-time pace. "
+        f"of room tone, sent in {BLOCK_S * 1000:.0f} ms blocks. Configs (left context 2.0 s): "
+        f"{configs}; default = the `asr stream` / `asr serve` defaults, previous = those before "
+        "provisional partials (provisional partials never change finals, so the silence rows "
+        "run without them). beam+LSTM = the bundled decode.yaml (beam 32, char LSTM). "
+        "In-process: one stream at a time, one torch thread, a simulated real-time clock. "
+        "Server: `python -m asr serve` subprocess on 127.0.0.1 (2 worker threads), aiohttp "
+        "WebSocket clients at real-time pace. "
         f"Load average at start {load:.2f}. {args.note} Command: `{args.command}`.",
         "**Latency** (median / p90, s): first partial = first speech frame (the file's "
         f"{vad} VAD) to the first non-empty result (k early: k files had text before the first "

@@ -28,8 +28,12 @@ PAD_S = 1.0  # room tone after each file: the speaker stopped
 GOAL_PARTIAL_S, GOAL_FINAL_S, GOAL_WER_REL = 0.3, 0.5, 0.02
 KEEP_UP_LAG_S = 0.5  # p90 lag of results behind their audio that still counts as keeping up
 DECODINGS: dict[str, dict[str, Any]] = {"greedy": {"decoder": "greedy"}, "beam+LSTM": {}}
+# Provisional partials never change finals (tests/test_streaming.py), so the silence rows that
+# measure accuracy run without them.
 CONFIGS = {  # default = the flags' defaults of asr stream / asr serve
     "default": StreamConfig(),
+    "previous": StreamConfig(endpoint_silence_s=0.5, provisional=False),  # the defaults before
+    "silence-0.4": StreamConfig(endpoint_silence_s=0.4, provisional=False),
     "low-latency": StreamConfig(ChunkConfig(chunk_s=0.12, right_s=0.12), endpoint_silence_s=0.3),
 }
 SILENCE_S = CONFIGS["default"].endpoint_silence_s  # the server's
@@ -86,6 +90,14 @@ class Latency:
                 self.compute.append(t - m["end"])
                 if m["end"] < tl.audio_s - 1e-3:
                     self.final.append(t - m["end"] + silence_s)
+
+
+def describe(cfg: StreamConfig) -> str:
+    """The options of a stream config that the bench varies, in words."""
+    chunk = cfg.chunk
+    text = f"chunk {chunk.chunk_s:g} s, look-ahead {chunk.right_s:g} s, "
+    text += f"endpoint silence {cfg.endpoint_silence_s:g} s, provisional partials "
+    return text + ("on" if cfg.provisional else "off")
 
 
 def reference_items(source: Path) -> list[tuple[str, str, str]]:

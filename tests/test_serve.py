@@ -16,6 +16,7 @@ aiohttp = pytest.importorskip("aiohttp")
 from aiohttp.test_utils import TestServer  # noqa: E402
 
 from asr.serve.app import ServeConfig, Server  # noqa: E402
+from asr.streaming import StreamConfig  # noqa: E402
 
 SAMPLE = Path(asr.__file__).parent / "pretrained" / "samples" / "synth-test.flac"
 
@@ -163,3 +164,16 @@ def test_commands_are_registered() -> None:
     assert args.host == "127.0.0.1"
     args = parser.parse_args(["stream", "-", "--rate", "8000"])
     assert args.input == "-" and args.rate == 8000
+
+
+def test_stream_flags_reach_the_stream_config() -> None:
+    from asr.cli import build_parser
+    from asr.cli.stream import stream_config
+
+    parser = build_parser()
+    for command in (["serve"], ["stream", "-"]):
+        config = stream_config(parser.parse_args(command))
+        assert config == StreamConfig()  # the flags' defaults are the library's
+        assert config.provisional and config.endpoint_silence_s == 0.35
+        config = stream_config(parser.parse_args([*command, "--no-provisional"]))
+        assert not config.provisional

@@ -1,4 +1,5 @@
-"""Streaming inference: chunked encoder equality, resumable beam search, sessions, endpoints."""
+"""Streaming inference: chunked encoder equality, resumable beam search, sessions, endpoints,
+provisional partials."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from asr.models.tcn import BlockConfig, EncoderConfig
 from asr.streaming import (
     ChunkConfig,
     ChunkedEncoder,
+    Stream,
     StreamConfig,
     StreamingError,
+    StreamResult,
     open_stream,
     receptive_field,
 )
 from asr.streaming.decoder import BeamStream
+from asr.streaming.features import StreamingFeatures
 
 SAMPLES = Path(asr.__file__).parent / "pretrained" / "samples"
 
@@ -156,3 +160,98 @@ def test_bad_audio_and_decoder(model: asr.Model) -> None:
         stream.accept(np.array([np.nan], dtype=np.float32))
     with pytest.raises(StreamingError):
         ChunkConfig(chunk_s=0)
+
+
+def _feed(stream: Stream, audio: np.ndarray, seed: int | None = None) -> list[StreamResult]:
+    """All results of ``audio`` in 0.1 s blocks (``seed``: random sizes of 1-4000 samples)."""
+    rng = np.random.default_rng(seed)
+    pos, results = 0, []
+    while pos < len(audio):
+        n = 1600 if seed is None else int(rng.integers(1, 4000))
+        results += stream.accept(audio[pos : pos + n])
+        pos += n
+    return results + stream.finish()
+
+
+def test_provisional_partial_comes_before_its_look_ahead(model: asr.Model) -> None:
+    x = _audio()
+    right = ChunkConfig().right_s
+    early = {}
+    for provisional in (False, True):
+        stream = open_stream(model, StreamConfig(provisional=provisional), decoder="greedy")
+        partials = [r for r in _feed(stream, x) if not r.final]
+        # a word whose first frame's look-ahead had not arrived when the partial was made
+        ahead = [r for r in partials if any(w.start > r.end - right for w in r.words)]
+        early[provisional] = (ahead, next(r.end for r in partials if r.text))
+    assert not early[False][0], "committed frames always have their look-ahead"
+    assert early[True][0], "provisional partials should show words before their look-ahead"
+    assert early[True][1] <= early[False][1] - right / 2  # the first text comes earlier
+
+
+@pytest.mark.parametrize("decoding", [{"decoder": "greedy"}, {"beam_size": 4}])
+def test_provisional_decoding_never_changes_finals(model: asr.Model, decoding: dict) -> None:
+    x = _audio()
+    audio = np.concatenate([x, np.zeros(12000, np.float32), x[: len(x) // 2]])
+    finals = {}
+    for provisional in (False, True):
+        stream = open_stream(model, StreamConfig(provisional=provisional), **decoding)
+        results = _feed(stream, audio, seed=3)
+        finals[provisional] = [r.as_dict() for r in stream.finals]
+        assert [r.as_dict() for r in results if r.final] == finals[provisional]
+    assert len(finals[True]) >= 2 and finals[True] == finals[False]
+
+
+def test_provisional_frames_see_the_end_as_whole_inference_does(model: asr.Model) -> None:
+    net = _small_network(model)
+    rf = receptive_field(net.cfg.encoder)
+    x = _audio()[:32000]
+    enc = ChunkedEncoder(net, ChunkConfig(chunk_s=0.12), left_frames=rf, right_frames=rf)
+    plain = ChunkedEncoder(net, ChunkConfig(chunk_s=0.12), left_frames=rf, right_frames=rf)
+    feats = StreamingFeatures(net.frontend)
+    seen, outs, plain_outs = [], [], []
+    for pos in range(0, len(x), 1000):
+        for e in (enc, plain):
+            e.accept(x[pos : pos + 1000])
+        feats.accept(x[pos : pos + 1000])
+        seen.append(feats.compute())
+        outs.append(enc.step())
+        plain_outs.append(plain.step())
+        emitted = enc.emitted
+        guess = enc.provisional()
+        assert enc.emitted == emitted and len(guess) == enc.available - emitted
+        all_feats = torch.cat(seen)
+        with torch.no_grad():
+            whole, _ = net.forward_features(all_feats[None], torch.tensor([len(all_feats)]))
+        torch.testing.assert_close(guess, whole[0, emitted:], atol=1e-4, rtol=1e-4)
+    assert torch.equal(torch.cat([*outs, enc.flush()]), torch.cat([*plain_outs, plain.flush()]))
+
+
+def _count_provisional(stream: Stream) -> list[int]:
+    """Record the number of pending frames of every provisional encoder run of ``stream``."""
+    calls: list[int] = []
+    run = stream.encoder.provisional
+
+    def counted() -> torch.Tensor:
+        out = run()
+        calls.append(len(out))
+        return out
+
+    stream.encoder.provisional = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_provisional_is_bounded(model: asr.Model) -> None:
+    stream = open_stream(model, StreamConfig(), decoder="greedy")
+    calls = _count_provisional(stream)
+    _feed(stream, np.zeros(16000, np.float32))
+    assert not calls, "no provisional frames before the VAD hears speech"
+    stream = open_stream(model, StreamConfig(endpoint=False), decoder="greedy")
+    calls = _count_provisional(stream)
+    x = _audio()[:16000]
+    for pos in range(0, len(x), 160):  # 10 ms pieces: one run per provisional_every_s at most
+        stream.accept(x[pos : pos + 160])
+    assert 0 < len(calls) <= 11 + 5  # 1 s / 0.09 s, and the emitting chunks' (reused) tails
+    chunk = stream.encoder.chunk_out
+    assert max(calls) < chunk + round(0.48 / 0.03) + 2  # pending: a chunk and the look-ahead
+    with pytest.raises(StreamingError):
+        StreamConfig(provisional_every_s=0)

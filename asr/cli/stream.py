@@ -55,9 +55,17 @@ def add_stream_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--left-s", type=float, default=2.0, help="left context (default 2.0 s)")
     g.add_argument("--right-s", type=float, default=0.48, help="look-ahead (default 0.48 s)")
     g.add_argument(
-        "--endpoint-silence", type=float, default=0.5, help="silence ending an utterance (0.5 s)"
+        "--endpoint-silence",
+        type=float,
+        default=0.35,
+        help="silence ending an utterance (default 0.35 s)",
     )
     g.add_argument("--no-endpoint", action="store_true", help="one utterance until the end")
+    g.add_argument(
+        "--no-provisional",
+        action="store_true",
+        help="partials only from frames whose look-ahead has arrived (later, less compute)",
+    )
 
 
 def stream_config(args: argparse.Namespace) -> StreamConfig:
@@ -66,7 +74,10 @@ def stream_config(args: argparse.Namespace) -> StreamConfig:
 
     chunk = ChunkConfig(args.chunk_s, args.left_s, args.right_s)
     return StreamConfig(
-        chunk=chunk, endpoint=not args.no_endpoint, endpoint_silence_s=args.endpoint_silence
+        chunk=chunk,
+        endpoint=not args.no_endpoint,
+        endpoint_silence_s=args.endpoint_silence,
+        provisional=not args.no_provisional,
     )
 
 

@@ -4,7 +4,8 @@
   normalised by the statistics seen so far.
 - :mod:`asr.streaming.encoder`: the conv acoustic model on chunks with cached left context and
   a small look-ahead (:func:`receptive_field`: where it is exact).
-- :mod:`asr.streaming.decoder`: greedy and the prefix beam search + LSTM LM, resumable.
+- :mod:`asr.streaming.decoder`: greedy and the prefix beam search + LSTM LM, resumable, and the
+  greedy extension that makes provisional partials.
 - :mod:`asr.streaming.endpoint`: VAD endpointing (:mod:`asr.inference.vad`'s detectors, frame by
 frame).
 - :mod:`asr.streaming.session`: :class:`Stream` (``accept``, ``partial``, ``finals``,

@@ -7,11 +7,18 @@ searched once, the LM state of every prefix is carried with it, and the best hyp
 (with the end-of-sentence LM score, as at the end of an utterance) is available at any time.
 Fed a whole utterance in any chunking, it gives exactly :func:`beam_search`'s result.
 
+:func:`extend_greedy` makes a provisional hypothesis without touching a decoder: the committed
+best hypothesis followed by the best path of frames whose look-ahead has not arrived (their
+tokens may change). For the beam decoder it is a cheap stand-in for continuing the search on a
+copy, which would cost a beam step (the LSTM LM included) for every provisional frame at every
+update (``docs/streaming.md`` has the measured cost).
+
 Example::
 
     dec = stream_decoder(model.decoder(model.decode_spec()))
     dec.advance(log_probs_chunk)          # (frames, vocab)
     print(dec.best().text)
+    guess = extend_greedy(dec.best(), pending, prev=last_id, offset=frames_so_far, tokenizer=tok)
     dec.reset()                           # next utterance
 """
 
@@ -138,6 +145,43 @@ class BeamStream:
         if hyps:
             return hyps[0]
         return BeamHypothesis((), (), "", float("-inf"), float("-inf"), 0.0, 0.0)
+
+
+def extend_greedy(
+    hyp: BeamHypothesis | GreedyHypothesis,
+    log_probs: Tensor,
+    prev: int,
+    offset: int,
+    tokenizer: Tokenizer,
+) -> BeamHypothesis | GreedyHypothesis:
+    """``hyp`` followed by the best path of more frames (a provisional hypothesis).
+
+    Args:
+        hyp: the committed best hypothesis (not modified).
+        log_probs: ``(frames, vocab)`` the frames after the committed ones.
+        prev: the argmax token of the last committed frame (blank if none): a token repeated
+            across the boundary is emitted once, as greedy decoding of the whole would.
+        offset: frame index of ``log_probs[0]`` in the utterance.
+        tokenizer: gives the text.
+    Returns:
+        ``hyp`` itself when the frames add no token, else a :class:`GreedyHypothesis` with
+        ``log_prob`` = the committed score plus the new frames' best-path log-probability.
+    """
+    if len(log_probs) == 0:
+        return hyp
+    best, ids = log_probs.max(dim=-1)
+    blank = tokenizer.blank_id
+    tokens, frames = list(hyp.token_ids), list(hyp.frames)
+    for t, i in enumerate(ids.tolist()):
+        if i != blank and i != prev:
+            tokens.append(i)
+            frames.append(offset + t)
+        prev = i
+    if len(tokens) == len(hyp.token_ids):
+        return hyp
+    base = hyp.log_prob if isinstance(hyp, GreedyHypothesis) else hyp.score
+    text = tokenizer.decode(tokens)
+    return GreedyHypothesis(tuple(tokens), tuple(frames), text, base + float(best.sum()))
 
 
 def stream_decoder(decoder: Decoder) -> StreamDecoder:

@@ -13,11 +13,18 @@ receptive field (``tests/test_streaming.py`` checks it); with a small look-ahead
 approximation whose cost in WER ``bench/streaming.py`` measures. At the end of the stream
 (:meth:`ChunkedEncoder.flush`) the remaining frames see the true end.
 
+:meth:`ChunkedEncoder.provisional` gives the frames after the emitted ones up to the end of the
+features so far, the missing look-ahead treated as the end of the utterance (zero-padded, as
+whole-utterance inference treats the end of a file): partial results from them come before
+their look-ahead arrives, and may change once it has. Nothing is emitted or dropped by it; the
+part of an emitting window after its new frames is kept and reused when nothing arrived since.
+
 Example::
 
     enc = ChunkedEncoder(model.network, ChunkConfig(chunk_s=0.24, left_s=2.0, right_s=0.24))
     enc.accept(samples)            # any number of samples at the model's rate
     log_probs = enc.step()         # (new frames, vocab), possibly empty
+    guess = enc.provisional()      # (pending frames, vocab): not emitted, may change
     rest = enc.flush()             # the audio ended
 """
 
@@ -103,6 +110,9 @@ class ChunkedEncoder:
         self.feats = torch.zeros(0, self.features.frontend.num_features)
         self.fbase = 0  # utterance feature index of feats[0]
         self.emitted = 0  # output frames emitted
+        self.tail: Tensor | None = None  # frames after the emitted ones of the last window
+        self.tail_total = -1  # feature frames when ``tail`` was computed
+        self.computed_at = 0  # samples when features were last computed
 
     @property
     def samples(self) -> int:
@@ -116,12 +126,42 @@ class ChunkedEncoder:
     def step(self) -> Tensor:
         """Log-probs ``(frames, vocab)`` of the output frames whose look-ahead has arrived, in
         multiples of the chunk (possibly none)."""
-        self._add(self.features.compute())
+        self._add_features()
         total = self.fbase + len(self.feats)
         ready = (total - 1 - self.right) // self.sub + 1 - self.emitted if total else 0
         if ready < self.chunk_out:
             return torch.zeros(0, self.network.vocab_size)
         return self._emit(ready - ready % self.chunk_out, final=False)
+
+    @property
+    def available(self) -> int:
+        """Output frames the features so far cover (emitted or not)."""
+        total = self.fbase + len(self.feats)
+        if total == 0:
+            return 0
+        return int(self.network.encoder.output_lengths(torch.tensor([total]))[0])
+
+    @torch.no_grad()
+    def provisional(self) -> Tensor:
+        """Log-probs ``(frames, vocab)`` of the output frames after the emitted ones up to the
+        end of the features so far, the window's end taken as the end of the utterance (the
+        missing look-ahead zero-padded as at the end of a file). Emits and keeps nothing.
+
+        Reuses the tail of the last emitting window when no features arrived since; otherwise
+        runs the encoder on ``[left context | pending frames]``.
+        """
+        self._add_features()
+        total = self.fbase + len(self.feats)
+        count = self.available - self.emitted
+        if count <= 0:
+            return torch.zeros(0, self.network.vocab_size)
+        if self.tail is not None and self.tail_total == total and len(self.tail) == count:
+            return self.tail
+        start = max(0, self.emitted * self.sub - self.left)
+        log_probs = self._run(start, total)
+        first = self.emitted - start // self.sub
+        self.tail, self.tail_total = log_probs[first : first + count], total
+        return self.tail
 
     def flush(self) -> Tensor:
         """Log-probs ``(frames, vocab)`` of every remaining frame: the audio ended here."""
@@ -134,6 +174,12 @@ class ChunkedEncoder:
     def _add(self, new: Tensor) -> None:
         if len(new):
             self.feats = torch.cat([self.feats, new])
+
+    def _add_features(self) -> None:
+        """The feature frames the audio so far allows (nothing to do when none arrived)."""
+        if self.features.total != self.computed_at:
+            self.computed_at = self.features.total
+            self._add(self.features.compute())
 
     @torch.no_grad()
     def _emit(self, count: int, final: bool) -> Tensor:
@@ -154,14 +200,23 @@ class ChunkedEncoder:
         end = total
         if not final:  # at least the look-ahead; more only while it is already there
             end = min(total, (self.emitted + n - 1) * self.sub + 1 + max(self.right, self.left))
+        log_probs = self._run(start, end)
+        first = self.emitted - start // self.sub
+        out = log_probs[first : first + n]
+        self.emitted += n
+        self.tail, self.tail_total = None, -1
+        if end == total and not final:  # the frames after these, for provisional()
+            self.tail, self.tail_total = log_probs[first + n :], total
+        return out
+
+    def _run(self, start: int, end: int) -> Tensor:
+        """The encoder on feature frames ``[start, end)`` (``start`` a multiple of the stride),
+        both ends padded as an utterance's; ``(output frames of the window, vocab)`` float32."""
         window = self.feats[start - self.fbase : end - self.fbase]
         x = self.features.normalize(window).to(self.network.device)[None]
         lengths = torch.tensor([len(window)], device=x.device)
         log_probs, _ = self.network.forward_features(x, lengths)
-        first = self.emitted - start // self.sub
-        out = log_probs[0, first : first + n].float().cpu()
-        self.emitted += n
-        return out
+        return log_probs[0].float().cpu()
 
     def _trim(self) -> None:
         keep_from = max(0, self.emitted * self.sub - self.left - self.sub)
