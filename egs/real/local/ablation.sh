@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Data ablation of egs/real at a fixed compute budget: the bundled model fine-tuned for the same
 # number of updates (conf/train_ft.yaml, the cosine schedule spanning --steps) on each training
-# mix, then decoded greedy and beam + LSTM on the dev sets and scored into $exp/ablation.md.
+# mix, then decoded greedy and beam + LSTM on the dev sets and scored into $exp/ablation.md (one
+# table per mix).
 #
 #   bash egs/real/local/ablation.sh --data /work/real/data --exp /work/real/ablation
 #
 # Mixes (manifests of egs/real/run.sh stage 0, which must have run):
 #   ls        LibriSpeech train-clean-100 only (the shared samples + the csukuangfj subset)
 #   ls_so     + speechocean762 (250 Mandarin-L1 adults and children)
+#   ls_rest   + LJSpeech, VCTK p239, Common Voice (everything but speechocean762)
 #   all       + LJSpeech, VCTK p239, Common Voice (= train.jsonl with LibriSpeech once)
 # Every stage skips finished work; a killed run resumes from its checkpoints.
 set -euo pipefail
@@ -17,13 +19,15 @@ data=data/real
 exp=exp/real/ablation
 steps=3000                                  # updates per mix (30 s of audio each)
 threads=1                                   # torch threads (1 keeps pace on a shared machine)
-mixes="ls ls_so all"
+mixes="ls ls_so ls_rest all"
 am_config=egs/real/conf/train_ft.yaml
+init=asr/pretrained/default                 # the model every mix is fine-tuned from
 lang=asr/pretrained/default
 lm=asr/pretrained/default/lm
 decode_config=asr/pretrained/default/decode.yaml
 asr="${ASR:-asr}"
-help_message="usage: $0 [--data DIR] [--exp DIR] [--steps N] [--threads N] [--mixes 'ls ls_so all']"
+help_message="usage: $0 [--data DIR] [--exp DIR] [--steps N] [--threads N] [--init MODEL]
+       [--mixes 'ls ls_so ls_rest all']"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
 
@@ -37,16 +41,18 @@ mix_inputs() {  # the manifests of one mix
     case $1 in
         ls) ;;
         ls_so) sets+=(speechocean762) ;;
+        ls_rest) sets+=("${rest_sets[@]}") ;;
         all) sets+=(speechocean762 "${rest_sets[@]}") ;;
-        *) echo "$0: unknown mix '$1' (ls, ls_so, all)" >&2; exit 1 ;;
+        *) echo "$0: unknown mix '$1' (ls, ls_so, ls_rest, all)" >&2; exit 1 ;;
     esac
     local s
     for s in "${sets[@]}"; do echo "$data/$s.jsonl"; done
 }
 
 mkdir -p "$exp"
-dirs=()
+: > "$exp/ablation.md.tmp"
 for mix in $mixes; do
+    dirs=()
     manifest=$exp/$mix/train.jsonl
     mkdir -p "$exp/$mix"
     if [[ ! -f $manifest ]]; then
@@ -55,7 +61,8 @@ for mix in $mixes; do
     fi
     recipes/train_am.sh --train "$manifest" --valid "$data/real_dev.jsonl" \
         "$am_config" "$lang" "$exp/$mix/am" "data.augment.noise_manifest=$manifest" \
-        "engine.max_steps=$steps" engine.epochs=100 engine.average_best=1 "engine.threads=$threads"
+        "engine.max_steps=$steps" engine.epochs=100 engine.average_best=1 "engine.threads=$threads" \
+        "init_from=$init"
     for subset in "${eval_sets[@]}"; do
         out=$exp/$mix/decode
         recipes/decode.sh --decoder greedy --decode-opts "--no-progress --threads 1" \
@@ -69,6 +76,8 @@ for mix in $mixes; do
             dirs+=("$folder")
         done
     done
+    recipes/wer_table.sh "$exp/$mix/results.md" "${dirs[@]}"
+    { echo "## $mix"; echo; cat "$exp/$mix/results.md"; echo; } >> "$exp/ablation.md.tmp"
 done
-recipes/wer_table.sh "$exp/ablation.md" "${dirs[@]}"
-echo "wrote $exp/ablation.md"
+mv "$exp/ablation.md.tmp" "$exp/ablation.md"
+echo "wrote $exp/ablation.md (one table per mix)"
