@@ -73,7 +73,7 @@ def save_lm(
     Returns:
         ``Path(out_dir)``.
     """
-    check_dtype(dtype, LMError)
+    weight_dtype = check_dtype(dtype, LMError)
     diff = vocab_difference(model.vocab, tokenizer.vocab)
     if diff is not None:
         raise LMError(f"cannot export: model and tokenizer vocabularies differ: {diff}")
@@ -84,7 +84,7 @@ def save_lm(
         state = {
             k: v.detach()
             .cpu()
-            .to(check_dtype(dtype) if v.is_floating_point() else v.dtype)
+            .to(weight_dtype if v.is_floating_point() else v.dtype)
             .contiguous()
             .clone()
             for k, v in model.state_dict().items()

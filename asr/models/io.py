@@ -60,7 +60,7 @@ class ExportedConfig:
         check_format(self.format, self.version, FORMAT, VERSION)
 
 
-def _export_state(model: CTCModel, dtype: str) -> dict[str, torch.Tensor]:
+def _export_state(model: CTCModel, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """Tensors to store: parameters cast to ``dtype`` (front-end kept float32), buffers as is."""
     params = {name for name, _ in model.named_parameters()}
     state = {}
@@ -69,7 +69,7 @@ def _export_state(model: CTCModel, dtype: str) -> dict[str, torch.Tensor]:
             continue
         tensor = tensor.detach().cpu()
         if name in params and not name.startswith("frontend.") and tensor.is_floating_point():
-            tensor = tensor.to(check_dtype(dtype))
+            tensor = tensor.to(dtype)
         state[name] = tensor.contiguous().clone()
     return state
 
@@ -95,7 +95,7 @@ def export_model(
     Returns:
         ``Path(out_dir)``.
     """
-    check_dtype(dtype)
+    weight_dtype = check_dtype(dtype)
     if tokenizer.vocab_size != model.vocab_size:
         raise ModelFileError(
             f"tokenizer has {tokenizer.vocab_size} symbols but the model outputs {model.vocab_size}"
@@ -104,7 +104,8 @@ def export_model(
     dest = out_dir.resolve()  # "." has no name to derive the temporary folder's name from
     tmp = make_temp_dir(dest, out_dir)
     try:
-        save_file(_export_state(model, dtype), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        state = _export_state(model, weight_dtype)
+        save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         exported = ExportedConfig(vocab_size=model.vocab_size, model=model.cfg, dtype=dtype)
         config_io.save(exported, tmp / CONFIG_FILE)
         tokenizer.save(tmp)
