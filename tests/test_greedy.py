@@ -87,3 +87,24 @@ def test_matches_brute_force_best_path(seed):
 def test_rejects_wrong_rank():
     with pytest.raises(ValueError, match="batch, frames, vocab"):
         greedy_decode(torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_collapse_path_equals_greedy_decode_whole_and_chunked(seed: int) -> None:
+    """The one-path collapse agrees with the batched one, and continued chunk by chunk with
+    ``prev`` it gives the whole path's tokens (a run across a boundary is emitted once)."""
+    from asr.decode.greedy import collapse_path
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 4, (60,), generator=gen)  # few symbols: many runs and repeats
+    log_probs = torch.nn.functional.one_hot(ids, 4).float().log()
+    whole = greedy_decode(log_probs[None], blank_id=0)[0]
+    path = collapse_path(ids.tolist(), blank_id=0)
+    assert [t for t, _ in path] == list(whole.token_ids)
+    assert [f for _, f in path] == list(whole.frames)
+    chunked, prev = [], None
+    for start in range(0, 60, 7):
+        part = ids[start : start + 7].tolist()
+        chunked += [(t, start + f) for t, f in collapse_path(part, 0, prev)]
+        prev = part[-1]
+    assert chunked == path

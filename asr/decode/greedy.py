@@ -5,6 +5,7 @@ dropped. :func:`greedy_decode` is the algorithm (training validates with it);
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -15,7 +16,7 @@ from asr.decode.base import Decoder
 if TYPE_CHECKING:
     from asr.text.tokenizer import Tokenizer
 
-__all__ = ["GreedyDecoder", "GreedyHypothesis", "greedy_decode"]
+__all__ = ["GreedyDecoder", "GreedyHypothesis", "collapse_path", "greedy_decode"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +64,29 @@ def greedy_decode(
         tokens = tuple(ids[b, frame_idx].tolist())
         text = tokenizer.decode(list(tokens)) if tokenizer is not None else None
         out.append(GreedyHypothesis(tokens, tuple(frame_idx.tolist()), text, float(scores[b])))
+    return out
+
+
+def collapse_path(
+    ids: Sequence[int], blank_id: int = 0, prev: int | None = None
+) -> list[tuple[int, int]]:
+    """The tokens of a best path, one at a time (what :func:`greedy_decode` does for a batch).
+
+    Args:
+        ids: the argmax symbol of every frame.
+        blank_id: index of the CTC blank. Default 0.
+        prev: the symbol of the frame before ``ids[0]`` (default: a blank), so that a path
+            continued chunk by chunk emits a token that runs across the boundary once.
+    Returns:
+        ``(token, frame)`` pairs: repeats collapsed, blanks dropped, each token at the first frame
+        of its run within ``ids``.
+    """
+    prev = blank_id if prev is None else prev
+    out = []
+    for frame, symbol in enumerate(ids):
+        if symbol != blank_id and symbol != prev:
+            out.append((symbol, frame))
+        prev = symbol
     return out
 
 

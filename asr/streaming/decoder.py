@@ -38,7 +38,7 @@ from asr.decode.beam import (
     _Search,
 )
 from asr.decode.beam_decoder import BeamDecoder
-from asr.decode.greedy import GreedyDecoder, GreedyHypothesis
+from asr.decode.greedy import GreedyDecoder, GreedyHypothesis, collapse_path
 from asr.streaming.features import StreamingError
 
 if TYPE_CHECKING:
@@ -81,15 +81,10 @@ class GreedyStream:
 
     def best(self) -> GreedyHypothesis:
         """The best path of the frames so far."""
-        blank = self.tokenizer.blank_id
-        tokens, frames, prev = [], [], blank
-        for t, i in enumerate(self.ids):
-            if i != blank and i != prev:
-                tokens.append(i)
-                frames.append(t)
-            prev = i
-        text = self.tokenizer.decode(tokens)
-        return GreedyHypothesis(tuple(tokens), tuple(frames), text, self.log_prob)
+        path = collapse_path(self.ids, self.tokenizer.blank_id)
+        tokens = tuple(token for token, _ in path)
+        text = self.tokenizer.decode(list(tokens))
+        return GreedyHypothesis(tokens, tuple(frame for _, frame in path), text, self.log_prob)
 
 
 class BeamStream:
@@ -170,18 +165,14 @@ def extend_greedy(
     if len(log_probs) == 0:
         return hyp
     best, ids = log_probs.max(dim=-1)
-    blank = tokenizer.blank_id
-    tokens, frames = list(hyp.token_ids), list(hyp.frames)
-    for t, i in enumerate(ids.tolist()):
-        if i != blank and i != prev:
-            tokens.append(i)
-            frames.append(offset + t)
-        prev = i
-    if len(tokens) == len(hyp.token_ids):
+    new = collapse_path(ids.tolist(), tokenizer.blank_id, prev)
+    if not new:
         return hyp
+    tokens = (*hyp.token_ids, *(token for token, _ in new))
+    frames = (*hyp.frames, *(offset + frame for _, frame in new))
     base = hyp.log_prob if isinstance(hyp, GreedyHypothesis) else hyp.score
-    text = tokenizer.decode(tokens)
-    return GreedyHypothesis(tuple(tokens), tuple(frames), text, base + float(best.sum()))
+    score = base + float(best.sum())
+    return GreedyHypothesis(tokens, frames, tokenizer.decode(list(tokens)), score)
 
 
 def stream_decoder(decoder: Decoder) -> StreamDecoder:
