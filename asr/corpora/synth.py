@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.corpora import tts_kokoro
 from asr.corpora.synth_config import (
     MIN_SECONDS_PER_NOVEL,
     SUBSETS,
@@ -205,7 +206,20 @@ def _novels_needed(files: list[Path], hours: float, cfg: SynthConfig) -> list[Pa
     return sorted(files[i] for i in order[:count])
 
 
+def _kokoro_blends(voices: list[Voice], cfg: SynthConfig) -> list[Voice]:
+    """``cfg.kokoro_blends`` new kokoro voices mixing the installed ones (seeded,
+    :func:`asr.corpora.tts_kokoro.draw_blends`); a blend is in its main voice's speaker group."""
+    mine = {v.name: v for v in voices if v.engine == "kokoro"}
+    if not mine or cfg.kokoro_blends == 0:
+        return []
+    drawn = tts_kokoro.draw_blends({n: v.sex for n, v in mine.items()}, cfg.kokoro_blends, cfg.seed)
+    return [Voice("kokoro", name, "", sex, mine[main].group_id) for name, sex, main in drawn]
+
+
 def _voices(cfg: SynthConfig) -> list[Voice]:
+    tts_kokoro.configure(cfg.kokoro_voices, cfg.kokoro_model)
+    if "kokoro" in cfg.engines:
+        tts_kokoro.require()  # one line naming the missing package, model or voices folder
     check_engines(cfg.engines)
     voices = available_voices(tuple(cfg.engines) + tuple(cfg.optional_engines))
     if cfg.voices:
@@ -213,7 +227,7 @@ def _voices(cfg: SynthConfig) -> list[Voice]:
         if unknown:
             raise SynthError(f"voices: {unknown[0]!r} is not an installed voice")
         voices = [v for v in voices if v.base_id in set(cfg.voices)]
-    return voices
+    return voices + _kokoro_blends(voices, cfg)
 
 
 def make_plan(
@@ -282,6 +296,7 @@ def build_corpus(cfg: SynthConfig, out: str | Path, jobs: int = 1, render: bool 
         return {"planned": 0}
     _check_same_config(cfg, out / "corpus.yaml")
     (out / "LibriSpeech").mkdir(exist_ok=True)
+    tts_kokoro.configure(cfg.kokoro_voices, cfg.kokoro_model)  # before the workers fork
     ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     pool = ctx.Pool(jobs, initializer=init_worker) if jobs > 1 else None
     try:

@@ -51,6 +51,9 @@ class SynthConfig:
     engine_pitch_ranges: dict[str, tuple[float, float]] = field(
         default_factory=dict
     )  # per engine, overrides pitch_range (neural voices: a wide warp makes many speakers)
+    kokoro_voices: str = ""  # kokoro-js's voices/ folder; "" = $ASR_KOKORO_VOICES (tts_kokoro)
+    kokoro_model: str = ""  # Kokoro ONNX file; "" = $ASR_KOKORO_MODEL, else the PyPI parts
+    kokoro_blends: int = 0  # extra kokoro voices, each a seeded mix of 2-3 installed ones
     exclude_manifests: tuple[str, ...] = ()  # never read a sentence sharing 8 words with these
     speed_range: tuple[float, float] = (0.85, 1.2)  # speaking-rate factors of the other settings
     pitch_range: tuple[float, float] = (0.85, 1.15)  # pitch factors of the other settings
@@ -70,6 +73,8 @@ class SynthConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.min_duration_s < self.max_duration_s:
             raise ValueError("need 0 < min_duration_s < max_duration_s")
+        if self.kokoro_blends < 0:
+            raise ValueError(f"kokoro_blends must be >= 0, got {self.kokoro_blends}")
         if min(self.settings_per_voice, self.utts_per_block, self.utts_per_block_eval) < 1:
             raise ValueError("settings_per_voice and utts_per_block(_eval) must be >= 1")
         for name in ("reverb_prob", "noise_prob", "heldout_fraction"):

@@ -1,5 +1,6 @@
 """Text-to-speech voices as synthetic speakers: system engines (espeak-ng, flite, festival,
-mbrola) and neural voices shipped in PyPI packages (hibari, piper: :mod:`asr.corpora.tts_neural`).
+mbrola) and neural voices shipped in registry packages (hibari, piper, kokoro:
+:mod:`asr.corpora.tts_neural`).
 
 A :class:`Voice` names one engine voice plus a speaking-rate and pitch setting; every distinct
 ``Voice`` is one "speaker" of a synthetic corpus. :func:`available_voices` lists the base voices
@@ -40,8 +41,8 @@ from asr.corpora.tts_neural import (
 from asr.errors import AsrError
 from asr.io.audio import load_audio, resample, save_audio
 
-ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "hibari", "piper")
-NEURAL_ENGINES = ("hibari", "piper")
+ENGINES = ("espeak-ng", "flite", "festival", "mbrola", "hibari", "piper", "kokoro")
+NEURAL_ENGINES = ("hibari", "piper", "kokoro")
 # Engines whose pitch factor is applied by the resampling warp (see the module doc).
 WARPED_ENGINES = ("flite", "festival", *NEURAL_ENGINES)
 
@@ -255,6 +256,7 @@ def available_voices(engines: tuple[str, ...] | list[str] = ENGINES) -> list[Voi
         "mbrola": _mbrola_voices,
         "hibari": functools.partial(_neural_voices, "hibari"),
         "piper": functools.partial(_neural_voices, "piper"),
+        "kokoro": functools.partial(_neural_voices, "kokoro"),
     }
     voices: list[Voice] = []
     for engine in engines:

