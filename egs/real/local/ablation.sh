@@ -11,6 +11,8 @@
 #   ls_so     + speechocean762 (250 Mandarin-L1 adults and children)
 #   ls_rest   + LJSpeech, VCTK p239, Common Voice (everything but speechocean762)
 #   all       + LJSpeech, VCTK p239, Common Voice (= train.jsonl with LibriSpeech once)
+#   ls_rest_tts  ls_rest + the synthetic speech of --tts (a manifest of `asr synth-corpus`
+#             output prepared with `asr prepare librispeech`), against forgetting the TTS voices
 # Every stage skips finished work; a killed run resumes from its checkpoints.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."   # the repository root
@@ -24,10 +26,14 @@ am_config=egs/real/conf/train_ft.yaml
 init=asr/pretrained/default                 # the model every mix is fine-tuned from
 lang=asr/pretrained/default
 lm=asr/pretrained/default/lm
+tts=""                                      # TTS train manifest for ls_rest_tts ("": no such mix)
+synth_test=""                               # also decode this manifest, as synth_test (the
+                                            # egs/synth test set: corpus.yaml, --hours-train 0)
 decode_config=asr/pretrained/default/decode.yaml
 asr="${ASR:-asr}"
 help_message="usage: $0 [--data DIR] [--exp DIR] [--steps N] [--threads N] [--init MODEL]
-       [--mixes 'ls ls_so ls_rest all']"
+       [--mixes 'ls ls_so ls_rest all ls_rest_tts'] [--tts MANIFEST]
+       [--synth-test MANIFEST]"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
 
@@ -43,12 +49,26 @@ mix_inputs() {  # the manifests of one mix
         ls_so) sets+=(speechocean762) ;;
         ls_rest) sets+=("${rest_sets[@]}") ;;
         all) sets+=(speechocean762 "${rest_sets[@]}") ;;
-        *) echo "$0: unknown mix '$1' (ls, ls_so, ls_rest, all)" >&2; exit 1 ;;
+        ls_rest_tts) sets+=("${rest_sets[@]}") ;;
+        *) echo "$0: unknown mix '$1' (ls, ls_so, ls_rest, all, ls_rest_tts)" >&2; exit 1 ;;
     esac
     local s
     for s in "${sets[@]}"; do echo "$data/$s.jsonl"; done
+    if [[ $1 == ls_rest_tts ]]; then echo "$tts@tts_"; fi  # its speaker ids are numbers too
 }
 
+for mix in $mixes; do
+    if [[ $mix == ls_rest_tts && ! -f $tts ]]; then
+        echo "$0: mix ls_rest_tts needs --tts MANIFEST (an existing file), got '$tts'" >&2
+        exit 1
+    fi
+done
+declare -A eval_manifest=([real_dev]=$data/real_dev.jsonl [dev_clean]=$data/dev_clean.jsonl)
+if [[ -n $synth_test ]]; then
+    [[ -f $synth_test ]] || { echo "$0: --synth-test: no such file '$synth_test'" >&2; exit 1; }
+    eval_sets+=(synth_test)
+    eval_manifest[synth_test]=$synth_test
+fi
 mkdir -p "$exp"
 : > "$exp/ablation.md.tmp"
 for mix in $mixes; do
@@ -65,14 +85,15 @@ for mix in $mixes; do
         "init_from=$init"
     for subset in "${eval_sets[@]}"; do
         out=$exp/$mix/decode
+        ref=${eval_manifest[$subset]}
         recipes/decode.sh --decoder greedy --decode-opts "--no-progress --threads 1" \
-            "$exp/$mix/am/model" "$data/$subset.jsonl" "$out/greedy/$subset"
+            "$exp/$mix/am/model" "$ref" "$out/greedy/$subset"
         recipes/decode.sh --decoder beam --decode-opts \
             "--lm $lm --decode-config $decode_config --no-progress --threads 1" \
-            "$exp/$mix/am/model" "$data/$subset.jsonl" "$out/beam_lstm/$subset"
+            "$exp/$mix/am/model" "$ref" "$out/beam_lstm/$subset"
         for decoder in greedy beam_lstm; do
             folder=$out/$decoder/$subset
-            recipes/score.sh --score-opts --normalize "$data/$subset.jsonl" "$folder/hyp.jsonl" "$folder"
+            recipes/score.sh --score-opts --normalize "$ref" "$folder/hyp.jsonl" "$folder"
             dirs+=("$folder")
         done
     done
