@@ -15,6 +15,7 @@ from asr.corpora.librispeech import collect_subset
 from asr.corpora.synth_text import Sentence, speakable, transcribe, word_ngrams
 from asr.io.audio import audio_info, load_audio
 from asr.text.normalize import normalize_text
+from tests.pitch import median_f0
 
 SENTENCE = "The old house stood on the hill above the quiet river."
 NEEDS_ESPEAK = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
@@ -74,29 +75,11 @@ def test_neural_pitch_warp_moves_the_fundamental(engine: str) -> None:
     low = tts.synthesize(tts.jitter(voice, 1.0, 0.8), SENTENCE, seed=1)
     high = tts.synthesize(tts.jitter(voice, 1.0, 1.25), SENTENCE, seed=1)
     assert 0.8 < low.size / high.size < 1.25  # piper draws its durations unseeded
-    ratio = _median_f0(high) / _median_f0(low)
+    ratio = median_f0(high) / median_f0(low)
     assert 1.25 / 0.8 * 0.85 < ratio < 1.25 / 0.8 * 1.15
     if engine == "hibari":
         again = tts.synthesize(tts.jitter(voice, 1.0, 0.8), SENTENCE, seed=1)
         np.testing.assert_array_equal(low, again)
-
-
-def _median_f0(samples: np.ndarray, rate: int = 16000) -> float:
-    """Median F0 (Hz) over loud 40 ms frames, from the autocorrelation peak in 60-500 Hz."""
-    frame = int(0.04 * rate)
-    f0s = []
-    rms_all = np.sqrt(np.mean(samples**2))
-    for start in range(0, samples.size - frame, frame // 2):
-        x = samples[start : start + frame] - samples[start : start + frame].mean()
-        if np.sqrt(np.mean(x**2)) < rms_all:
-            continue
-        ac = np.correlate(x, x, "full")[frame - 1 :]
-        lo, hi = rate // 500, rate // 60
-        lag = lo + int(np.argmax(ac[lo:hi]))
-        if ac[lag] > 0.4 * ac[0]:
-            f0s.append(rate / lag)
-    assert len(f0s) >= 5, "no voiced frames"
-    return float(np.median(f0s))
 
 
 def test_missing_engine_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

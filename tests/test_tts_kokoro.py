@@ -15,6 +15,7 @@ import pytest
 
 from asr.corpora import synth, synth_config, tts, tts_kokoro
 from asr.errors import AsrError
+from tests.pitch import median_f0
 
 NEEDS_ESPEAK = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 SENTENCE = "The old house stood on the hill above the quiet river."
@@ -263,24 +264,6 @@ def _needs_kokoro() -> None:
         pytest.skip(problem)
 
 
-def _median_f0(samples: np.ndarray, rate: int) -> float:
-    """Median F0 (Hz) of the loud 40 ms frames from the autocorrelation peak in 60-500 Hz."""
-    frame = int(0.04 * rate)
-    rms_all = np.sqrt(np.mean(samples**2))
-    f0s = []
-    for start in range(0, samples.size - frame, frame // 2):
-        x = samples[start : start + frame] - samples[start : start + frame].mean()
-        if np.sqrt(np.mean(x**2)) < rms_all:
-            continue
-        ac = np.correlate(x, x, "full")[frame - 1 :]
-        lo, hi = rate // 500, rate // 60
-        lag = lo + int(np.argmax(ac[lo:hi]))
-        if ac[lag] > 0.4 * ac[0]:
-            f0s.append(rate / lag)
-    assert len(f0s) >= 5, "no voiced frames"
-    return float(np.median(f0s))
-
-
 @pytest.mark.slow
 def test_real_render_is_speech_like() -> None:
     """Kokoro reads a sentence at 24 kHz as speech: a plausible duration for 11 words, a voiced
@@ -295,7 +278,7 @@ def test_real_render_is_speech_like() -> None:
     frames = samples[: samples.size // 480 * 480].reshape(-1, 480)  # 20 ms
     level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
     assert np.percentile(level, 90) - np.percentile(level, 10) > 20  # syllables and gaps
-    assert 140 < _median_f0(samples, rate) < 400  # a female voice
+    assert 140 < median_f0(samples, rate) < 400  # a female voice
     voice = tts.Voice("kokoro", "af_heart", "", "F", "kokoro:af_heart", speed=1.3)
     fast = tts.synthesize(voice, SENTENCE, 16000, seed=3)  # same seed: same tempo jitter
     assert 0.65 < fast.size / 16000 / seconds < 0.9
