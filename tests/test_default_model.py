@@ -20,10 +20,11 @@ from asr.scoring.wer import score
 SAMPLES_DIR = DEFAULT_MODEL_DIR.parent / "samples"
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BUNDLE_MB = 25.0
-# synthetic sample: 0.250 with the bundle of 2026-12-07 (egs/real ls_rest_tts, 12,000 updates of
-# real and synthetic speech; run 13: 0.279; the real-speech-only ls_rest fine-tune: 0.298)
+# synthetic sample: 0.231 with the bundle of 2026-12-07 (egs/real ls_rest_tts + Kokoro voices,
+# 24,000 updates of real and synthetic speech; run 13: 0.279; the real-speech-only ls_rest
+# fine-tune: 0.298)
 SYNTH_SAMPLE_MAX_CER = 0.30
-# LJSpeech sample: 0.121 with the bundle of 2026-12-07 (run 13 at beam 32: 0.174; run 9: 0.342)
+# LJSpeech sample: 0.107 with the bundle of 2026-12-07 (run 13 at beam 32: 0.174; run 9: 0.342)
 REAL_SAMPLE_MAX_CER = 0.15
 
 
