@@ -381,13 +381,9 @@ def _chunks(phonemes: str, limit: int = MAX_PHONEMES) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _session(path: str) -> Any:
-    import onnxruntime
+    from asr.onnx.runtime import make_session
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return onnxruntime.InferenceSession(
-        path, sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    return make_session(path, threads=1)
 
 
 def synthesize(name: str, text: str, tempo: float, seed: int) -> tuple[np.ndarray, int]:

@@ -74,16 +74,13 @@ def _hibari(name: str) -> Any:
 
 @functools.lru_cache(maxsize=4)
 def _piper(name: str) -> Any:
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
 
+    from asr.onnx.runtime import make_session
+
     package = importlib.import_module(NEURAL_VOICES["piper"][name][1])
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(
-        str(package.model_path()), sess_options=options, providers=["CPUExecutionProvider"]
-    )
+    session = make_session(package.model_path(), threads=1)
     config = PiperConfig.from_dict(json.loads(package.config_path().read_text(encoding="utf-8")))
     return PiperVoice(session=session, config=config)
 

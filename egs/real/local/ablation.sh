@@ -47,9 +47,8 @@ mix_inputs() {  # the manifests of one mix
     case $1 in
         ls) ;;
         ls_so) sets+=(speechocean762) ;;
-        ls_rest) sets+=("${rest_sets[@]}") ;;
+        ls_rest | ls_rest_tts) sets+=("${rest_sets[@]}") ;;
         all) sets+=(speechocean762 "${rest_sets[@]}") ;;
-        ls_rest_tts) sets+=("${rest_sets[@]}") ;;
         *) echo "$0: unknown mix '$1' (ls, ls_so, ls_rest, all, ls_rest_tts)" >&2; exit 1 ;;
     esac
     local s
