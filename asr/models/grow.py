@@ -1,0 +1,176 @@
+"""Deepen a trained encoder without changing what it computes (Net2DeeperNet for conv blocks).
+
+A trained model that has stopped improving for want of capacity can be made deeper and trained
+on, instead of trained again from scratch: :func:`deepen` gives every chosen residual block
+``extra`` more sub-blocks, inserted in front of its existing ones, each set to the identity:
+
+* the (depthwise) convolution is a unit impulse at the centre tap, the pointwise one the
+  identity matrix, so the pair passes its input through ("same" padding: the centre tap has
+  offset 0 at any dilation);
+* the batch norm's running statistics are the per-channel mean ``m`` and variance ``v`` of the
+  block's input measured on calibration audio, and its affine weight and bias are
+  ``sqrt(v + eps)`` and ``m``: the identity in eval mode exactly, and in training mode as far as
+  a batch's statistics match the calibration audio's;
+* the ReLU after it passes the block input unchanged, because that input is itself the output of
+  the previous block's ReLU (so only blocks after the first, in a ReLU encoder, can grow).
+
+The old layers keep their weights; the residual branches and the head are untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from asr.models.ctc import CTCModel, ModelConfig
+from asr.models.tcn import ConvBlock, MaskedConv1d, sequence_mask
+
+
+def growable_blocks(cfg: ModelConfig) -> list[int]:
+    """Indices of the encoder blocks :func:`deepen` can grow: residual, stride 1, not the first
+    (its input is the features, not a ReLU output), in an encoder whose activation is ReLU."""
+    enc = cfg.encoder
+    if enc.activation != "relu":
+        return []
+    return [i for i, b in enumerate(enc.blocks) if i > 0 and b.residual and b.stride == 1]
+
+
+def deepen_config(cfg: ModelConfig, extra: int, blocks: list[int] | None = None) -> ModelConfig:
+    """``cfg`` with ``extra`` more repeats in each of ``blocks`` (default: every growable block).
+
+    Raises:
+        ValueError: ``extra`` < 1, or a block that cannot grow (see :func:`growable_blocks`).
+    """
+    if extra < 1:
+        raise ValueError(f"extra must be >= 1, got {extra}")
+    allowed = growable_blocks(cfg)
+    chosen = allowed if blocks is None else blocks
+    bad = [i for i in chosen if i not in allowed]
+    if bad or not chosen:
+        raise ValueError(
+            f"blocks {bad or chosen} cannot grow: only residual stride-1 blocks after the first "
+            f"of a ReLU encoder can (here {allowed})"
+        )
+    new_blocks = tuple(
+        dataclasses.replace(b, repeat=b.repeat + extra) if i in chosen else b
+        for i, b in enumerate(cfg.encoder.blocks)
+    )
+    return dataclasses.replace(cfg, encoder=dataclasses.replace(cfg.encoder, blocks=new_blocks))
+
+
+@torch.no_grad()
+def block_input_stats(
+    model: CTCModel, batches: Iterable[tuple[Tensor, Tensor]], blocks: list[int]
+) -> dict[int, tuple[Tensor, Tensor]]:
+    """Per-channel mean and variance of each block's input over the valid frames of ``batches``.
+
+    Args:
+        model: the trained model (run in eval mode).
+        batches: ``(waveforms (batch, samples), lengths (batch,))`` pairs of calibration audio.
+        blocks: encoder block indices.
+    Returns:
+        ``{block: (mean (channels,), var (channels,))}``, float64.
+    """
+    sums: dict[int, list[Tensor]] = {}
+
+    def hook(index: int):
+        def record(_module: nn.Module, args: tuple) -> None:
+            xs, lengths = args
+            x = xs[-1].double()
+            mask = sequence_mask(lengths, x.shape[-1]).unsqueeze(1).to(x.dtype)
+            acc = sums.setdefault(index, [torch.zeros(()), 0.0, 0.0])
+            acc[0] = acc[0] + mask.sum()
+            acc[1] = acc[1] + (x * mask).sum(dim=(0, 2))
+            acc[2] = acc[2] + (x * x * mask).sum(dim=(0, 2))
+
+        return record
+
+    handles = [model.encoder.blocks[i].register_forward_pre_hook(hook(i)) for i in blocks]
+    was_training = model.training
+    model.eval()
+    try:
+        for waveforms, lengths in batches:
+            model(waveforms, lengths)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    if len(sums) != len(blocks):
+        raise ValueError("no calibration audio: batches was empty")
+    stats = {}
+    for index, (count, total, squares) in sums.items():
+        mean = total / count
+        stats[index] = (mean, (squares / count - mean * mean).clamp_min(0.0))
+    return stats
+
+
+def _set_identity(layers: list[nn.Module], mean: Tensor, var: Tensor) -> None:
+    """Make one inserted sub-block's convs and batch norm the identity (see the module doc)."""
+    for layer in layers:
+        if isinstance(layer, MaskedConv1d):
+            weight = layer.conv.weight  # (out, in / groups, kernel)
+            weight.zero_()
+            centre = weight.shape[-1] // 2
+            if layer.conv.groups == 1:
+                weight[:, :, centre] = torch.eye(weight.shape[0], dtype=weight.dtype)
+            else:
+                weight[:, 0, centre] = 1.0
+        elif isinstance(layer, nn.BatchNorm1d):
+            layer.running_mean.copy_(mean)
+            layer.running_var.copy_(var)
+            layer.weight.copy_(torch.sqrt(var + layer.eps))
+            layer.bias.copy_(mean)
+
+
+@torch.no_grad()
+def deepen(
+    model: CTCModel,
+    extra: int,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    blocks: list[int] | None = None,
+) -> CTCModel:
+    """A deeper copy of ``model`` that computes the same log-probabilities (in eval mode).
+
+    Args:
+        model: the trained model; left unchanged.
+        extra: sub-blocks to insert in front of each grown block's existing ones (>= 1).
+        batches: calibration audio, ``(waveforms (batch, samples), lengths (batch,))`` pairs
+            (a few minutes of training speech), for the inserted batch norms' statistics.
+        blocks: encoder block indices to grow; None (default): every growable block.
+    Returns:
+        The new model (eval mode, float32, on the CPU); its ``cfg`` holds the new repeats.
+    """
+    new_cfg = deepen_config(model.cfg, extra, blocks)
+    grown = [
+        i
+        for i, (a, b) in enumerate(zip(model.cfg.encoder.blocks, new_cfg.encoder.blocks))
+        if a.repeat != b.repeat
+    ]
+    stats = block_input_stats(model, batches, grown)
+    new = CTCModel(new_cfg, model.vocab_size, load_stats=False).eval()
+    state = new.state_dict()
+    old_blocks = model.encoder.blocks
+    for key, tensor in model.state_dict().items():
+        if key.startswith("spec_augment."):
+            continue
+        state[_shifted_key(key, old_blocks, new.encoder.blocks, grown)] = tensor.detach().cpu()
+    new.load_state_dict(state)
+    for index in grown:
+        block: ConvBlock = new.encoder.blocks[index]
+        inserted = len(block.mconv) - len(old_blocks[index].mconv)
+        mean, var = stats[index]
+        _set_identity(list(block.mconv)[:inserted], mean.float(), var.float())
+    return new
+
+
+def _shifted_key(key: str, old: nn.ModuleList, new: nn.ModuleList, grown: list[int]) -> str:
+    """``encoder.blocks.B.mconv.I.*`` of a grown block B -> its index after the insertion."""
+    parts = key.split(".")
+    if parts[:2] != ["encoder", "blocks"] or parts[3] != "mconv" or int(parts[2]) not in grown:
+        return key
+    block = int(parts[2])
+    parts[4] = str(int(parts[4]) + len(new[block].mconv) - len(old[block].mconv))
+    return ".".join(parts)
