@@ -115,7 +115,7 @@ def main() -> None:
         items = manifest_items(args.manifest)[: args.limit or None]
         waves, refs = [read_item(i, 16000) for i in items], [i.text or "" for i in items]
     search, _ = load_search_config(DEFAULT_MODEL_DIR / "decode.yaml")
-    _, tokenizer = load_model(DEFAULT_MODEL_DIR)
+    default_net, tokenizer = load_model(DEFAULT_MODEL_DIR)
     decoders = {
         "greedy": make_decoder(DecodeSpec("greedy"), tokenizer),
         "beam+LSTM": make_decoder(
@@ -127,7 +127,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        models = {"default (0.81 M)": DEFAULT_MODEL_DIR, "QuartzNet 5x5 (6.7 M)": None}
+        default_m = default_net.num_parameters() / 1e6
+        models = {f"default ({default_m:.2f} M)": DEFAULT_MODEL_DIR, "QuartzNet 5x5 (6.7 M)": None}
         for label, model_dir in models.items():
             sub = tmp / label.split()[0]
             sub.mkdir()

@@ -104,7 +104,11 @@ def test_inprocess_rows(inproc: dict, utts: list[bd.Utt]) -> None:
     assert len(out["latency"]) == len(out["accuracy"]) == len(bd.DECODINGS)
     for _, cfg, n, whole, stream, rel, met in out["accuracy"]:
         assert cfg == "default" and n == len(utts) and met in ("yes", "no")
-        assert 0.0 <= whole <= 100.0 and 0.0 <= stream <= 100.0 and math.isfinite(rel)
+        # WER has no upper bound: the references are the clips' first 5 words, and a clip may
+        # cut into a sixth, which the model can hear as several
+        assert whole >= 0.0 and stream >= 0.0 and math.isfinite(rel)
+        if whole > 0:
+            assert rel == pytest.approx(stream / whole - 1.0)
     assert set(out["texts"]) == {(d, "default") for d in bd.DECODINGS}
     assert all(len(texts) == len(utts) for texts in out["texts"].values())
     assert 0.0 <= bd.corpus_wer(["A B"], ["A C"]) == 0.5

@@ -295,9 +295,12 @@ def test_lm_int8_with_an_onnx_lm_is_a_one_line_error(lm_pair, tmp_path, capsys) 
 @pytest.mark.slow
 def test_int8_within_stated_tolerance(tmp_path, speech, default_onnx, lm_pair) -> None:
     """int8 (dynamic) acoustic model: on frames the float model is confident about (best
-    log-prob > -1), that symbol's log-prob moves by < 0.5 nat (observed 0.13); posteriors move
-    by < 0.25 (observed 0.06); >= 95 % of the frames keep their best symbol (observed 98 %).
-    int8 LM step: log-probs within 0.15 of torch's."""
+    log-prob > -1), that symbol's log-prob moves by < 1 nat (observed 0.55 with the 1.29 M
+    default, 0.13 with the 0.81 M one before it: the deeper network compounds more rounding);
+    posteriors move by < 0.4 (observed 0.26, before 0.06); >= 95 % of the frames keep their
+    best symbol (observed 98 %). The WER does not move: greedy on the 340 real dev utterances
+    of egs/real, 81.59 % float32, 81.51 % int8 (README). int8 LM step: log-probs within 0.15
+    of torch's."""
     pytest.importorskip("onnx")
     from asr.onnx.export import quantize_int8
 
@@ -313,8 +316,8 @@ def test_int8_within_stated_tolerance(tmp_path, speech, default_onnx, lm_pair) -
         confident = best.values > -1.0
         picked = ours[row, :n].gather(1, best.indices[:, None])[:, 0]
         assert confident.sum() > n / 3
-        assert (picked - best.values)[confident].abs().max() < 0.5
-        assert (ours[row, :n].exp() - ref[row, :n].exp()).abs().max() < 0.25
+        assert (picked - best.values)[confident].abs().max() < 1.0
+        assert (ours[row, :n].exp() - ref[row, :n].exp()).abs().max() < 0.4
         assert (ours[row, :n].argmax(-1) == best.indices).float().mean() >= 0.95
     lm, folder = lm_pair
     lm8 = tmp_path / "lm8"
@@ -394,8 +397,9 @@ def test_python_api_with_onnxruntime(default_onnx) -> None:
 
     sample = str(SAMPLES / "synth-test.flac")
     onnx_model = asr.load_model(default_onnx, backend="onnxruntime")
-    assert onnx_model.network.device == torch.device("cpu") and "0.81 M" in repr(onnx_model)
     torch_model = asr.load_model("default", device="cpu")
+    size = f"{torch_model.network.num_parameters() / 1e6:.2f} M parameters"
+    assert onnx_model.network.device == torch.device("cpu") and size in repr(onnx_model)
     ours = onnx_model.transcribe(sample, decoder="greedy")
     assert ours.text == torch_model.transcribe(sample, decoder="greedy").text
     assert [w.start for w in ours.words] == [

@@ -69,8 +69,8 @@ def _chunked(enc: ChunkedEncoder, x: np.ndarray, seed: int = 0) -> torch.Tensor:
 
 
 def test_receptive_field_of_the_default_model(model: asr.Model) -> None:
-    # 16 (stride-3 prologue) + 3 * (2 * (16 + 19 + 25 + 31 + 37) + 86)
-    assert receptive_field(model.network.cfg.encoder) == 1042
+    # 16 (stride-3 prologue) + 3 * (4 * (16 + 19 + 25 + 31 + 37) + 86)
+    assert receptive_field(model.network.cfg.encoder) == 1810
 
 
 @pytest.mark.parametrize("seed", [0, 1])
