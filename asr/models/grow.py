@@ -74,14 +74,14 @@ def block_input_stats(
     Returns:
         ``{block: (mean (channels,), var (channels,))}``, float64.
     """
-    sums: dict[int, list[Tensor]] = {}
+    sums: dict[int, list[Tensor | float]] = {}
 
     def hook(index: int):
         def record(_module: nn.Module, args: tuple) -> None:
             xs, lengths = args
             x = xs[-1].double()
             mask = sequence_mask(lengths, x.shape[-1]).unsqueeze(1).to(x.dtype)
-            acc = sums.setdefault(index, [torch.zeros(()), 0.0, 0.0])
+            acc = sums.setdefault(index, [0.0, 0.0, 0.0])  # frames, sum, sum of squares
             acc[0] = acc[0] + mask.sum()
             acc[1] = acc[1] + (x * mask).sum(dim=(0, 2))
             acc[2] = acc[2] + (x * x * mask).sum(dim=(0, 2))
@@ -143,34 +143,30 @@ def deepen(
     Returns:
         The new model (eval mode, float32, on the CPU); its ``cfg`` holds the new repeats.
     """
-    new_cfg = deepen_config(model.cfg, extra, blocks)
-    grown = [
-        i
-        for i, (a, b) in enumerate(zip(model.cfg.encoder.blocks, new_cfg.encoder.blocks))
-        if a.repeat != b.repeat
-    ]
+    new_cfg = deepen_config(model.cfg, extra, blocks)  # validates blocks
+    grown = growable_blocks(model.cfg) if blocks is None else list(blocks)
     stats = block_input_stats(model, batches, grown)
     new = CTCModel(new_cfg, model.vocab_size, load_stats=False).eval()
+    # layers inserted in front of each grown block's mconv (conv, [pointwise,] BN, ReLU, dropout)
+    inserted = {
+        i: len(new.encoder.blocks[i].mconv) - len(model.encoder.blocks[i].mconv) for i in grown
+    }
     state = new.state_dict()
-    old_blocks = model.encoder.blocks
     for key, tensor in model.state_dict().items():
-        if key.startswith("spec_augment."):
-            continue
-        state[_shifted_key(key, old_blocks, new.encoder.blocks, grown)] = tensor.detach().cpu()
+        if not key.startswith("spec_augment."):
+            state[_shifted_key(key, inserted)] = tensor.detach().cpu()
     new.load_state_dict(state)
-    for index in grown:
+    for index, count in inserted.items():
         block: ConvBlock = new.encoder.blocks[index]
-        inserted = len(block.mconv) - len(old_blocks[index].mconv)
         mean, var = stats[index]
-        _set_identity(list(block.mconv)[:inserted], mean.float(), var.float())
+        _set_identity(list(block.mconv)[:count], mean.float(), var.float())
     return new
 
 
-def _shifted_key(key: str, old: nn.ModuleList, new: nn.ModuleList, grown: list[int]) -> str:
-    """``encoder.blocks.B.mconv.I.*`` of a grown block B -> its index after the insertion."""
+def _shifted_key(key: str, inserted: dict[int, int]) -> str:
+    """``encoder.blocks.B.mconv.I.*`` of a grown block B -> ``I + inserted[B]``."""
     parts = key.split(".")
-    if parts[:2] != ["encoder", "blocks"] or parts[3] != "mconv" or int(parts[2]) not in grown:
+    if parts[:2] != ["encoder", "blocks"] or parts[3] != "mconv" or int(parts[2]) not in inserted:
         return key
-    block = int(parts[2])
-    parts[4] = str(int(parts[4]) + len(new[block].mconv) - len(old[block].mconv))
+    parts[4] = str(int(parts[4]) + inserted[int(parts[2])])
     return ".".join(parts)

@@ -15,9 +15,9 @@ import sys
 
 import torch
 
-from asr.data.manifest import read_manifest
+from asr.data.inputs import manifest_items
 from asr.errors import AsrError
-from asr.io.audio import load_audio
+from asr.inference.forward import pad_waves, read_item
 from asr.io.folders import check_model_out
 from asr.models.grow import deepen
 from asr.models.io import export_model, load_model
@@ -27,19 +27,8 @@ def batches(
     manifest: str, utts: int, batch: int, rate: int
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first ``utts`` utterances of ``manifest`` as padded (waveforms, lengths) batches."""
-    waves = [
-        torch.from_numpy(load_audio(u.audio_filepath, rate)[0])
-        for u in read_manifest(manifest)[:utts]
-    ]
-    out = []
-    for start in range(0, len(waves), batch):
-        chunk = waves[start : start + batch]
-        lengths = torch.tensor([len(w) for w in chunk])
-        padded = torch.zeros(len(chunk), int(lengths.max()))
-        for row, w in enumerate(chunk):
-            padded[row, : len(w)] = w
-        out.append((padded, lengths))
-    return out
+    waves = [read_item(item, rate) for item in manifest_items(manifest)[:utts]]
+    return [pad_waves(waves[start : start + batch]) for start in range(0, len(waves), batch)]
 
 
 def main() -> int:
