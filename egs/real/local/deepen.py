@@ -1,7 +1,7 @@
 """Deepen a trained model folder (asr.models.grow.deepen) and write the grown model folder.
 
 usage: python egs/real/local/deepen.py SRC_MODEL OUT_MODEL --extra N --calib MANIFEST
-           [--utts 64] [--batch 8]
+           [--utts 64] [--batch 8] [--overwrite]
 
 The calibration utterances (the first --utts of MANIFEST, a training manifest: never a dev or
 test set) set the inserted batch norms' statistics. The grown model is checked to give the same
@@ -39,9 +39,10 @@ def main() -> int:
     parser.add_argument("--calib", required=True, help="training manifest for the statistics")
     parser.add_argument("--utts", type=int, default=64)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--overwrite", action="store_true", help="replace a model folder at OUT")
     args = parser.parse_args()
     try:
-        check_model_out(args.out, "acoustic model", sources=(args.src,))
+        check_model_out(args.out, "acoustic model", args.overwrite, sources=(args.src,))
         model, tokenizer = load_model(args.src)
         calib = batches(args.calib, args.utts, args.batch, model.cfg.frontend.sample_rate_hz)
         torch.manual_seed(0)
