@@ -130,6 +130,16 @@ def test_limits_busy_idle_and_size(model: asr.Model) -> None:
     _serve(model, check, max_streams=1, idle_timeout_s=0.5, max_message_bytes=4096)
 
 
+def test_pool_threads_start_with_the_server(model: asr.Model) -> None:
+    before = {t for t in threading.enumerate() if t.name.startswith("asr-serve")}
+    server = Server(model, ServeConfig(workers=3))
+    try:
+        started = {t for t in threading.enumerate() if t.name.startswith("asr-serve")} - before
+        assert len(started) == 3  # all of them, before any stream (the pool starts them lazily)
+    finally:
+        server.pool.shutdown(wait=True)
+
+
 def test_vanishing_clients_leak_nothing(model: asr.Model) -> None:
     x, rate = _pcm()
 

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import json
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,17 @@ class ServeConfig:
     stream: StreamConfig = dataclasses.field(default_factory=StreamConfig)
 
 
+def _started_pool(workers: int) -> ThreadPoolExecutor:
+    """A pool whose ``workers`` threads all run from now on (ThreadPoolExecutor starts them
+    lazily, when tasks overlap), so the server's thread count is fixed from start-up and a
+    thread that outlives a stream is a leak, not the pool filling up."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="asr-serve")
+    barrier = threading.Barrier(workers)
+    for wait in [pool.submit(barrier.wait, timeout=30.0) for _ in range(workers)]:
+        wait.result()
+    return pool
+
+
 class Server:
     """The aiohttp application around one loaded model.
 
@@ -70,7 +82,7 @@ class Server:
         self.model = model
         self.cfg = config or ServeConfig()
         self.decoding = {k: v for k, v in (decoding or {}).items() if v is not None}
-        self.pool = ThreadPoolExecutor(self.cfg.workers, thread_name_prefix="asr-serve")
+        self.pool = _started_pool(self.cfg.workers)
         self.active = 0
         self.served = 0
         self.app = web.Application(client_max_size=self.cfg.max_upload_bytes)
