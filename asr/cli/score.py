@@ -17,16 +17,26 @@ against our upper-case output), both are normalised to the LibriSpeech conventio
 stderr says so; --exact scores them as given (with a warning), --normalize always normalises. Text
 that is not Latin script is never normalised by default.
 
+``--baseline HYP0`` (another system's hypotheses for the same REF) adds the difference of the
+error rates, HYP minus HYP0, with its interval from a paired bootstrap over the utterances
+(``--resamples``, ``--confidence``, ``--seed``): when the interval excludes 0 the difference is not
+an accident of which utterances the test set holds.
+
 Examples::
 
     asr score data/test.jsonl exp/hyp.jsonl
     asr score ref.txt hyp.txt --format plain --json > scores.json
     asr score text hyp_text --cer --alignments errors
+    asr score data/dev.jsonl exp/new/hyp.jsonl --baseline exp/old/hyp.jsonl --alignments none
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asr.scoring.wer import ScoreReport
 
 FORMAT_CHOICES = ("auto", "jsonl", "kaldi", "trn", "plain")
 
@@ -84,58 +94,102 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--top", type=int, default=10, help="most frequent confusions to list (default 10)"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="HYP0",
+        help="another system's hypotheses of the same REF: report WER/CER(HYP) - WER/CER(HYP0) "
+        "with a paired bootstrap interval",
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=0.95, help="interval coverage (default 0.95)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.set_defaults(func=run)
 
 
-def _id_key(args: argparse.Namespace, ref_fmt: str, hyp_fmt: str) -> str | None:
+def _id_key(args: argparse.Namespace, ref_fmt: str, hyp_fmt: str, hyp: str) -> str | None:
     """The JSONL id key: as asked, or utt_id if both JSONL files have it on every line."""
     from asr.scoring.transcripts import jsonl_all_have
 
     if args.match != "auto":
         return args.match
     if ref_fmt == hyp_fmt == "jsonl":
-        both = jsonl_all_have(args.ref, "utt_id") and jsonl_all_have(args.hyp, "utt_id")
+        both = jsonl_all_have(args.ref, "utt_id") and jsonl_all_have(hyp, "utt_id")
         return "utt_id" if both else "audio_filepath"
     return None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Read both files, score them and print the report; returns 0."""
-    import json
+def _read_pair(args: argparse.Namespace, hyp_path: str) -> tuple[dict | list, dict | list]:
+    """REF and one hypothesis file, read and paired as the options say (notes on stderr)."""
     import sys
 
-    from asr.scoring.convention import comparable
     from asr.scoring.transcripts import detect_pair_formats, pair_single, read_transcripts
-    from asr.scoring.wer import ScoreError, format_report, score
+    from asr.scoring.wer import ScoreError
 
     pairing = detect_pair_formats(
-        args.ref, args.hyp, args.ref_format or args.format, args.hyp_format or args.format
+        args.ref, hyp_path, args.ref_format or args.format, args.hyp_format or args.format
     )
     if pairing.note:
         print(f"note: {pairing.note}", file=sys.stderr)
     ref_fmt, hyp_fmt = pairing.ref_format, pairing.hyp_format
-    id_key = _id_key(args, ref_fmt, hyp_fmt)
+    id_key = _id_key(args, ref_fmt, hyp_fmt, hyp_path)
     refs = read_transcripts(args.ref, ref_fmt, text_key=args.ref_key or "text", id_key=id_key)
-    hyps = read_transcripts(args.hyp, hyp_fmt, text_key=args.hyp_key, id_key=id_key)
+    hyps = read_transcripts(hyp_path, hyp_fmt, text_key=args.hyp_key, id_key=id_key)
     if len(refs) == 0:
         raise ScoreError(f"{args.ref}: no utterances")
-    plain = args.hyp if isinstance(hyps, list) else args.ref
+    plain = hyp_path if isinstance(hyps, list) else args.ref
     refs, hyps, single = pair_single(refs, hyps)
     if single is not None:
         print(f"note: {plain} is one line without an utterance id: paired with the one "
               f"utterance '{single}' of the other file", file=sys.stderr)  # fmt: skip
+    return refs, hyps
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the files, score them and print the report; returns 0."""
+    import json
+    import sys
+
+    from asr.scoring.convention import comparable
+    from asr.scoring.wer import ScoreError, format_report, score
+
+    if args.baseline and (args.resamples < 1 or not 0 < args.confidence < 1):
+        raise ScoreError(f"--resamples must be >= 1 and --confidence in (0, 1), got "
+                         f"{args.resamples} and {args.confidence}")  # fmt: skip
+    refs, hyps = _read_pair(args, args.hyp)
+    sides = [(refs, hyps)] + ([_read_pair(args, args.baseline)] if args.baseline else [])
     mode = "always" if args.normalize else "never" if args.exact else "auto"
-    refs, hyps, decision = comparable(refs, hyps, mode)
-    if decision.message:
-        print(decision.message, file=sys.stderr)
-    normalize = decision.apply
-    report = score(
-        refs, hyps, unit="char" if args.cer else "word", ref_name=args.ref, hyp_name=args.hyp
-    )
+    decisions = [comparable(r, h, mode)[2] for r, h in sides]
+    for message in dict.fromkeys(d.message for d in decisions if d.message):
+        print(message, file=sys.stderr)
+    normalize = any(d.apply for d in decisions)  # one decision for both systems, or their
+    mode = "always" if normalize else "never"  # rates would not compare
+    unit = "char" if args.cer else "word"
+    report, *base = [
+        score(*comparable(r, h, mode)[:2], unit=unit, ref_name=args.ref, hyp_name=path)
+        for (r, h), path in zip(sides, (args.hyp, args.baseline))
+    ]
+    diffs = _differences(args, base[0], report) if base else []
     if args.json:
         data = {"normalized": normalize, **report.to_dict()}
+        if diffs:
+            data["baseline"] = {"hyp": args.baseline, **{d.unit: d.to_dict() for d in diffs}}
         print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
         title = f"{args.hyp} (normalised)" if normalize else args.hyp
         print(format_report(report, title=title, alignments=args.alignments, top=args.top))
+        for diff in diffs:
+            print(diff.describe())
     return 0
+
+
+def _differences(args: argparse.Namespace, base: ScoreReport, report: ScoreReport) -> list:
+    """The paired bootstrap of WER and CER, HYP minus the baseline."""
+    from asr.scoring.significance import compare
+
+    names = (args.baseline, args.hyp)
+    options = {"resamples": args.resamples, "confidence": args.confidence, "seed": args.seed}
+    return [compare(base, report, unit, names=names, **options) for unit in ("word", "char")]
