@@ -30,10 +30,11 @@ tts=""                                      # TTS train manifest for ls_rest_tts
 synth_test=""                               # also decode this manifest, as synth_test (the
                                             # egs/synth test set: corpus.yaml, --hours-train 0)
 decode_config=asr/pretrained/default/decode.yaml
+am_overrides=""                             # more training overrides, e.g. "engine.seed=1"
 asr="${ASR:-asr}"
 help_message="usage: $0 [--data DIR] [--exp DIR] [--steps N] [--threads N] [--init MODEL]
        [--mixes 'ls ls_so ls_rest all ls_rest_tts'] [--tts MANIFEST]
-       [--synth-test MANIFEST]"
+       [--synth-test MANIFEST] [--am-overrides 'k=v ...']"
 . recipes/parse_options.sh
 command -v "$asr" >/dev/null || asr=".venv/bin/asr"
 
@@ -78,10 +79,11 @@ for mix in $mixes; do
         mapfile -t inputs < <(mix_inputs "$mix")
         "$asr" prepare mix "${inputs[@]}" --out "$manifest"
     fi
+    # shellcheck disable=SC2086
     recipes/train_am.sh --train "$manifest" --valid "$data/real_dev.jsonl" \
         "$am_config" "$lang" "$exp/$mix/am" "data.augment.noise_manifest=$manifest" \
         "engine.max_steps=$steps" engine.epochs=100 engine.average_best=1 "engine.threads=$threads" \
-        "init_from=$init"
+        "init_from=$init" $am_overrides
     for subset in "${eval_sets[@]}"; do
         out=$exp/$mix/decode
         ref=${eval_manifest[$subset]}
