@@ -63,7 +63,7 @@ def test_bundle_is_small_and_complete():
 
     recipe = load_train_config(ROOT / "egs" / "synth" / "conf" / "train.yaml").model
     # the synthetic recipe's architecture with two more sub-blocks in each residual block
-    # (egs/real/local/deepen.py --extra 2)
+    # (egs/real/local/grow.py --extra 2)
     grown = deepen_config(recipe, 2)
     assert model.cfg.encoder == grown.encoder
     assert model.num_parameters() == CTCModel(grown, tokenizer.vocab_size).num_parameters()

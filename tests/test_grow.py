@@ -1,5 +1,6 @@
-"""asr.models.grow: a deepened model computes what the source did; its inserted batch norms hold
-the block inputs' statistics (checked against a brute-force numpy mean/variance)."""
+"""asr.models.grow: a deepened or widened model computes what the source did; a deepened one's
+inserted batch norms hold the block inputs' statistics (checked against a brute-force numpy
+mean/variance); a widened one's channel copies part ways after one training step."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from asr.models.ctc import CTCModel, ModelConfig, load_model_config
-from asr.models.grow import deepen, deepen_config, growable_blocks
+from asr.models.grow import deepen, deepen_config, growable_blocks, widen, widen_config
 from asr.models.io import export_model, load_model
 from asr.models.tcn import BlockConfig, EncoderConfig, MaskedConv1d
 from asr.text.tokenizer import CharTokenizer
@@ -137,3 +138,73 @@ def test_inserted_batch_norms_hold_the_block_input_statistics() -> None:
 def test_deepen_needs_calibration_audio() -> None:
     with pytest.raises(ValueError, match="no calibration audio"):
         deepen(_model(), 1, [])
+
+
+def test_widen_config_and_errors() -> None:
+    cfg = _model().cfg
+    assert [b.filters for b in widen_config(cfg, 20).encoder.blocks] == [20, 20, 20, 20, 24]
+    assert [b.filters for b in widen_config(cfg, 32, [4]).encoder.blocks] == [16] * 4 + [32]
+    with pytest.raises(ValueError, match="width must exceed"):
+        widen_config(cfg, 16)
+    with pytest.raises(ValueError, match="of one width"):
+        widen_config(cfg, 40, [3, 4])
+    with pytest.raises(ValueError, match="of one width"):
+        widen_config(cfg, 40, [7])
+    dense = dataclasses.replace(cfg.encoder.blocks[1], residual_dense=True)  # Jasper DR is refused
+    blocks = (cfg.encoder.blocks[0], dense, *cfg.encoder.blocks[2:])
+    dr = dataclasses.replace(cfg, encoder=dataclasses.replace(cfg.encoder, blocks=blocks))
+    with pytest.raises(ValueError, match="dense-residual"):
+        widen_config(dr, 20)
+
+
+@pytest.mark.parametrize("width", [20, 40])  # 40: more new channels than old, copied twice
+def test_widened_model_computes_the_same(width: int, tmp_path: Path) -> None:
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wide = widen(model, width)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert wide.encoder.blocks[1].mconv[1].conv.weight.shape == (width, width, 1)
+    waves, lengths = torch.randn(2, 8000) * 0.1, torch.tensor([8000, 5200])
+    with torch.no_grad():
+        want, want_len = model(waves, lengths)
+        got, got_len = wide(waves, lengths)
+        assert torch.equal(got_len, want_len)
+        torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-5)
+        # training mode too (on a second pair: it moves the running statistics): a batch's
+        # statistics of copied channels are the originals'
+        train_a = _model().train()
+        train_b = widen(train_a, width).train()
+        torch.testing.assert_close(
+            train_b(waves, lengths)[0], train_a(waves, lengths)[0], atol=2e-5, rtol=1e-5
+        )
+    export_model(wide, CharTokenizer(), tmp_path / "m")
+    loaded, _ = load_model(tmp_path / "m")
+    assert loaded.cfg == wide.cfg
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(waves, lengths)[0], want, atol=2e-5, rtol=1e-5)
+
+
+def _copies(bn: torch.nn.BatchNorm1d, old: int) -> list[tuple[int, int]]:
+    """(new channel, old channel) pairs whose batch-norm parameters and statistics are equal."""
+    rows = torch.stack([bn.weight, bn.bias, bn.running_mean, bn.running_var], dim=1).detach()
+    return [
+        (j, i) for j in range(old, len(rows)) for i in range(old) if torch.equal(rows[j], rows[i])
+    ]
+
+
+def test_widened_copies_part_ways_in_training() -> None:
+    """Each new channel starts as a copy of an old one; the random split of the weights that read
+    them gives the copies different gradients (equal shares would keep them equal forever)."""
+    wide = widen(_model(), 24, seed=3)
+    bn = wide.encoder.blocks[1].mconv[2]  # the first sub-block's batch norm
+    pairs = _copies(bn, 16)
+    assert sorted(j for j, _ in pairs) == list(range(16, 24))  # every new channel, once
+    assert len({i for _, i in pairs}) == 8  # 8 distinct old channels (no replacement)
+    wide.train()
+    optim = torch.optim.SGD(wide.parameters(), lr=0.1)
+    waves, lengths = torch.randn(2, 8000) * 0.1, torch.tensor([8000, 5200])
+    logp, _ = wide(waves, lengths)
+    (logp[..., 1:].exp() ** 2).sum().backward()  # any loss that depends on the channels
+    optim.step()
+    moved = [(j, i) for j, i in pairs if not torch.equal(bn.weight[j], bn.weight[i])]
+    assert moved == pairs

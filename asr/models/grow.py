@@ -1,4 +1,4 @@
-"""Deepen a trained encoder without changing what it computes (Net2DeeperNet for conv blocks).
+"""Deepen or widen a trained encoder without changing what it computes (Net2Net for conv blocks).
 
 A trained model that has stopped improving for want of capacity can be made deeper and trained
 on, instead of trained again from scratch: :func:`deepen` gives every chosen residual block
@@ -15,6 +15,11 @@ on, instead of trained again from scratch: :func:`deepen` gives every chosen res
   the previous block's ReLU (so only blocks after the first, in a ReLU encoder, can grow).
 
 The old layers keep their weights; the residual branches and the head are untouched.
+
+:func:`widen` (Net2WiderNet) gives the chosen blocks more filters: each new channel copies an old
+one wherever it is produced (convolution rows, batch norms, squeeze-excite gates), and every
+layer that reads the widened stream splits each old input weight among the copies with random
+shares that sum to one, so the output is unchanged and training can pull the copies apart.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from asr.models.ctc import CTCModel, ModelConfig
-from asr.models.tcn import ConvBlock, MaskedConv1d, sequence_mask
+from asr.models.tcn import ConvBlock, MaskedConv1d, SqueezeExcite, sequence_mask
 
 
 def growable_blocks(cfg: ModelConfig) -> list[int]:
@@ -170,3 +175,140 @@ def _shifted_key(key: str, inserted: dict[int, int]) -> str:
         return key
     parts[4] = str(int(parts[4]) + inserted[int(parts[2])])
     return ".".join(parts)
+
+
+# --- Net2WiderNet ------------------------------------------------------------------------------
+
+
+def widen_config(cfg: ModelConfig, width: int, blocks: list[int] | None = None) -> ModelConfig:
+    """``cfg`` with ``width`` filters in each of ``blocks`` (default: every block as wide as the
+    first one, the encoder's main width).
+
+    Raises:
+        ValueError: the chosen blocks differ in width, ``width`` is not larger, or a block is
+            dense-residual (Jasper DR: not supported).
+    """
+    enc = cfg.encoder
+    chosen = _wide_blocks(cfg, blocks)
+    old = enc.blocks[chosen[0]].filters
+    if width <= old:
+        raise ValueError(f"width must exceed the blocks' {old} filters, got {width}")
+    new_blocks = tuple(
+        dataclasses.replace(b, filters=width) if i in chosen else b
+        for i, b in enumerate(enc.blocks)
+    )
+    return dataclasses.replace(cfg, encoder=dataclasses.replace(enc, blocks=new_blocks))
+
+
+def _wide_blocks(cfg: ModelConfig, blocks: list[int] | None) -> list[int]:
+    enc = cfg.encoder
+    if any(b.residual_dense for b in enc.blocks):
+        raise ValueError("dense-residual encoders (Jasper DR) cannot be widened")
+    main = enc.blocks[0].filters
+    chosen = (
+        [i for i, b in enumerate(enc.blocks) if b.filters == main] if blocks is None else blocks
+    )
+    widths = {enc.blocks[i].filters for i in chosen if 0 <= i < len(enc.blocks)}
+    if not chosen or len(widths) != 1 or any(not 0 <= i < len(enc.blocks) for i in chosen):
+        raise ValueError(f"blocks {chosen}: choose existing blocks of one width (here {main})")
+    return sorted(chosen)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Mapping:
+    """New channel j copies old channel ``index[j]``; ``index[j] == j`` for the old ones."""
+
+    index: Tensor  # (new,) int64
+    counts: Tensor  # (old,) replicas of each old channel, >= 1
+
+
+def _mapping(old: int, new: int, gen: torch.Generator) -> _Mapping:
+    extra = torch.cat([torch.randperm(old, generator=gen) for _ in range(-(-(new - old) // old))])
+    index = torch.cat([torch.arange(old), extra[: new - old]])
+    return _Mapping(index, torch.bincount(index, minlength=old))
+
+
+def _replicate(t: Tensor, dim: int, m: _Mapping | None) -> Tensor:
+    """Rows (``dim``) of ``t`` copied for the new channels; unchanged when ``m`` is None."""
+    return t if m is None else t.index_select(dim, m.index)
+
+
+def _split_inputs(weight: Tensor, m: _Mapping | None, gen: torch.Generator) -> Tensor:
+    """Input columns (dim 1) copied, each old column's weight split at random among its copies
+    (shares in [0.5, 1.5], normalised per output row): the sum over the copies equals the old
+    weight, so the layer's output is unchanged, and the copies' gradients differ, so training
+    can tell them apart (equal shares would keep them identical forever)."""
+    if m is None:
+        return weight
+    share = torch.rand(weight.shape[0], len(m.index), generator=gen, dtype=torch.float64) + 0.5
+    total = torch.zeros(weight.shape[0], len(m.counts), dtype=torch.float64)
+    total.index_add_(1, m.index, share)
+    share = (share / total[:, m.index]).to(weight.dtype)
+    return weight.index_select(1, m.index) * share.view(*share.shape, *[1] * (weight.dim() - 2))
+
+
+@torch.no_grad()
+def widen(model: CTCModel, width: int, blocks: list[int] | None = None, seed: int = 0) -> CTCModel:
+    """A wider copy of ``model`` that computes the same log-probabilities (Net2WiderNet).
+
+    Every chosen block gets ``width`` filters; each new channel copies an old one (drawn without
+    replacement while old channels last) in every convolution, batch norm and squeeze-excite
+    that produces it, and the layers that read a widened stream split each old input weight at
+    random among its copies (:func:`_split_inputs`), the CTC head included. The residual sums
+    stay consistent because all chosen blocks share one channel mapping.
+
+    Args:
+        model: the trained model; left unchanged.
+        width: the new number of filters, larger than the chosen blocks' (one width for all).
+        blocks: encoder block indices; None (default): every block as wide as the first.
+        seed: seed of the channel choice and the weight shares (default 0).
+    Returns:
+        The new model (eval mode, float32, on the CPU); its ``cfg`` holds the new widths.
+    """
+    chosen = _wide_blocks(model.cfg, blocks)
+    new_cfg = widen_config(model.cfg, width, chosen)
+    gen = torch.Generator().manual_seed(seed)
+    mapping = _mapping(model.cfg.encoder.blocks[chosen[0]].filters, width, gen)
+    new = CTCModel(new_cfg, model.vocab_size, load_stats=False).eval()
+    state = new.state_dict()
+    for key, tensor in model.state_dict().items():
+        if not key.startswith(("encoder.", "head.", "spec_augment.")):
+            state[key] = tensor.detach().cpu()
+    new.load_state_dict(state)
+    in_map: _Mapping | None = None
+    for index, (src, dst) in enumerate(zip(model.encoder.blocks, new.encoder.blocks)):
+        out_map = mapping if index in chosen else None
+        _widen_layers(list(src.mconv), list(dst.mconv), in_map, out_map, gen)
+        for src_branch, dst_branch in zip(src.res or [], dst.res or []):
+            _widen_layers(list(src_branch), list(dst_branch), in_map, out_map, gen)
+        in_map = out_map
+    new.head.conv.weight.copy_(_split_inputs(model.head.conv.weight, in_map, gen))
+    new.head.conv.bias.copy_(model.head.conv.bias)
+    return new
+
+
+def _widen_layers(
+    src: list[nn.Module],
+    dst: list[nn.Module],
+    in_map: _Mapping | None,
+    out_map: _Mapping | None,
+    gen: torch.Generator,
+) -> None:
+    """Copy one block's layer list (``mconv`` or a residual branch) into its wider twin."""
+    current = in_map  # the mapping of the stream the next layer reads
+    for s, d in zip(src, dst):
+        if isinstance(s, MaskedConv1d) and s.conv.groups > 1:  # depthwise: channel by channel
+            d.conv.weight.copy_(_replicate(s.conv.weight, 0, current))
+        elif isinstance(s, MaskedConv1d):
+            weight = _split_inputs(s.conv.weight, current, gen)
+            d.conv.weight.copy_(_replicate(weight, 0, out_map))
+            current = out_map
+        elif isinstance(s, nn.BatchNorm1d):
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(d, name).copy_(_replicate(getattr(s, name), 0, current))
+            d.num_batches_tracked.copy_(s.num_batches_tracked)
+        elif isinstance(s, SqueezeExcite):  # its bottleneck grows with the width: the new
+            hidden = s.fc[0].weight.shape[0]  # units read the input but write nothing yet
+            d.fc[0].weight[:hidden].copy_(_split_inputs(s.fc[0].weight, current, gen))
+            d.fc[2].weight.zero_()
+            d.fc[2].weight[:, :hidden].copy_(_replicate(s.fc[2].weight, 0, current))
