@@ -9,7 +9,8 @@
 #
 # MODEL: an exported acoustic model folder, or a bundle (asr/pretrained/default's layout) whose
 # lm/ and decode.yaml are then used unless --lm/--decode-config say otherwise. Sets: real_dev,
-# dev_clean, ljspeech (when egs/real/run.sh stage 0 wrote it) and --synth-test. Writes
+# its dev_clean and ls_samples_dev parts, ljspeech (when egs/real/run.sh stage 0 wrote it) and
+# --synth-test. Writes
 # $out/<set>_<greedy|beam>.jsonl (kept: a rerun only scores) and $out/results.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."   # the repository root
@@ -36,8 +37,9 @@ if [[ -z $decode_config ]]; then
 fi
 if [[ -n $baseline && ! -d $baseline ]]; then echo "$0: --baseline: no such folder '$baseline'" >&2; exit 1; fi
 
-declare -A manifest=([real_dev]=$data/real_dev.jsonl [dev_clean]=$data/dev_clean.jsonl)
-sets=(real_dev dev_clean)
+declare -A manifest=([real_dev]=$data/real_dev.jsonl [dev_clean]=$data/dev_clean.jsonl
+    [ls_samples_dev]=$data/ls_samples_dev.jsonl)
+sets=(real_dev dev_clean ls_samples_dev)
 if [[ -f $data/ljspeech.jsonl ]]; then sets+=(ljspeech); manifest[ljspeech]=$data/ljspeech.jsonl; fi
 if [[ -n $synth_test ]]; then
     [[ -f $synth_test ]] || { echo "$0: --synth-test: no such file '$synth_test'" >&2; exit 1; }
