@@ -11,7 +11,8 @@
 # lm/ and decode.yaml are then used unless --lm/--decode-config say otherwise. Sets: real_dev,
 # its dev_clean and ls_samples_dev parts, ljspeech (when egs/real/run.sh stage 0 wrote it) and
 # --synth-test. Writes
-# $out/<set>_<greedy|beam>.jsonl (kept: a rerun only scores) and $out/results.md.
+# $out/<set>_<greedy|beam>.jsonl (kept: a rerun with the same inputs only scores; other inputs
+# are refused) and $out/results.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."   # the repository root
 
@@ -49,7 +50,15 @@ for set in "${sets[@]}"; do
     [[ -f ${manifest[$set]} ]] || { echo "$0: ${manifest[$set]}: no such manifest" >&2; exit 1; }
 done
 
+# the decodes in $out are reused on a rerun: only for the same model, LM and decode config
+stamp=$( { sha256sum "$model"/*.safetensors "$decode_config"; find "$lm" -type f -print0 |
+    sort -z | xargs -0 sha256sum; } | cut -d' ' -f1 | sha256sum | cut -c1-16)
+if [[ -f $out/inputs.sha256 && $(cat "$out/inputs.sha256") != "$stamp" ]]; then
+    echo "$0: $out holds decodes of another model, LM or decode config; give another --out" >&2
+    exit 1
+fi
 mkdir -p "$out"
+echo "$stamp" > "$out/inputs.sha256"
 {
     echo "model: $model; LM: $lm; decode config: $decode_config${baseline:+; baseline: $baseline}"
     echo
