@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from asr.scoring.convention import comparable
+    from asr.scoring.convention import comparable, decide_normalization
     from asr.scoring.wer import ScoreError, format_report, score
 
     if args.baseline and (args.resamples < 1 or not 0 < args.confidence < 1):
@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
     refs, hyps = _read_pair(args, args.hyp)
     sides = [(refs, hyps)] + ([_read_pair(args, args.baseline)] if args.baseline else [])
     mode = "always" if args.normalize else "never" if args.exact else "auto"
-    decisions = [comparable(r, h, mode)[2] for r, h in sides]
+    texts = [[list(x.values()) if isinstance(x, dict) else x for x in side] for side in sides]
+    decisions = [decide_normalization(r, h, mode) for r, h in texts]
     for message in dict.fromkeys(d.message for d in decisions if d.message):
         print(message, file=sys.stderr)
     normalize = any(d.apply for d in decisions)  # one decision for both systems, or their
