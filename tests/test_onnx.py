@@ -156,7 +156,9 @@ def test_band_limited_log_probs_match_torch(rate, default_onnx, torch_default) -
     """Issue 25: audio at 8 kHz resampled to 16 kHz has no signal in the mel bands above 4 kHz;
     NeMo's per-feature normalisation blew their rounding noise up to unit variance and the
     backends differed by up to 12.5 in log-probs. The default model's front-end floors the
-    std (normalize_min_std) and normalises in float64: they agree within 1e-3."""
+    std (normalize_min_std) and normalises in float64: they agree within 1e-3, plus float32's
+    relative rounding (1e-5) on the far tail (the 72,000-update default puts symbols as low as
+    -695; at -293 the two backends differed by 1.07e-3, 3.6e-6 relative)."""
     from asr.io.audio import resample
 
     model, tokenizer = torch_default
@@ -167,7 +169,7 @@ def test_band_limited_log_probs_match_torch(rate, default_onnx, torch_default) -
     with torch.inference_mode():
         ref, ref_lengths = model(waves, lens)
     ours, out_lengths = onnx_model(waves, lens)
-    assert (ours - ref).abs().max() <= 1e-3
+    assert ((ours - ref).abs() <= 1e-3 + 1e-5 * ref.abs()).all()
     ref_text = greedy_decode(ref, ref_lengths, tokenizer)[0].text
     assert greedy_decode(ours, out_lengths, tokenizer)[0].text == ref_text
 
@@ -295,12 +297,12 @@ def test_lm_int8_with_an_onnx_lm_is_a_one_line_error(lm_pair, tmp_path, capsys) 
 @pytest.mark.slow
 def test_int8_within_stated_tolerance(tmp_path, speech, default_onnx, lm_pair) -> None:
     """int8 (dynamic) acoustic model: on frames the float model is confident about (best
-    log-prob > -1), that symbol's log-prob moves by < 1 nat (observed 0.29 with the 1.29 M
-    default of 2026-12-07 night, 0.26 and 0.55 with the two before it, 0.13 with the 0.81 M
-    one: the deeper network compounds more rounding); posteriors move by < 0.4 (observed 0.15,
-    0.12, 0.26, 0.06); >= 95 % of the frames keep their best symbol (observed 97-98 %). The WER
-    does not move: greedy on the 340 real dev utterances of egs/real, 78.46 % float32, 78.59 %
-    int8 (README). int8 LM step: log-probs within 0.15 of torch's."""
+    log-prob > -1), that symbol's log-prob moves by < 1 nat (observed 0.34 with the 1.29 M
+    default of 2026-12-07 late night, 0.29, 0.26 and 0.55 with the three before it, 0.13 with
+    the 0.81 M one: the deeper network compounds more rounding); posteriors move by < 0.4
+    (observed 0.17, 0.15, 0.12, 0.26, 0.06); >= 95 % of the frames keep their best symbol
+    (observed 97-98 %). The WER moves little: greedy on the 340 real dev utterances of egs/real,
+    77.14 % float32, 77.59 % int8 (README). int8 LM step: log-probs within 0.15 of torch's."""
     pytest.importorskip("onnx")
     from asr.onnx.export import quantize_int8
 
