@@ -27,7 +27,8 @@ MAX_BUNDLE_MB = 25.0
 # 0.81 M model: 0.231; run 13: 0.279; the real-speech-only ls_rest fine-tune: 0.298)
 SYNTH_SAMPLE_MAX_CER = 0.30
 # LJSpeech sample: 0.087 with that bundle (the 60,000-update one: 0.067; the 48,000-update one
-# and the 36,000-update model: 0.094; the 24,000-update model: 0.107; run 13 at beam 32: 0.174; run 9: 0.342)
+# and the 36,000-update model: 0.094; the 24,000-update model: 0.107; run 13 at beam 32: 0.174;
+# run 9: 0.342)
 REAL_SAMPLE_MAX_CER = 0.15
 
 
