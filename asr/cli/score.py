@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from asr.scoring.convention import comparable, decide_normalization
+    from asr.scoring.convention import decide_normalization, normalize_transcripts
     from asr.scoring.wer import ScoreError, format_report, score
 
     if args.baseline and (args.resamples < 1 or not 0 < args.confidence < 1):
@@ -162,15 +162,15 @@ def run(args: argparse.Namespace) -> int:
     refs, hyps = _read_pair(args, args.hyp)
     sides = [(refs, hyps)] + ([_read_pair(args, args.baseline)] if args.baseline else [])
     mode = "always" if args.normalize else "never" if args.exact else "auto"
-    texts = [[list(x.values()) if isinstance(x, dict) else x for x in side] for side in sides]
-    decisions = [decide_normalization(r, h, mode) for r, h in texts]
+    decisions = [decide_normalization(r, h, mode) for r, h in sides]
     for message in dict.fromkeys(d.message for d in decisions if d.message):
         print(message, file=sys.stderr)
     normalize = any(d.apply for d in decisions)  # one decision for both systems, or their
-    mode = "always" if normalize else "never"  # rates would not compare
+    if normalize:  # rates would not compare
+        sides = [(normalize_transcripts(r), normalize_transcripts(h)) for r, h in sides]
     unit = "char" if args.cer else "word"
     report, *base = [
-        score(*comparable(r, h, mode)[:2], unit=unit, ref_name=args.ref, hyp_name=path)
+        score(r, h, unit=unit, ref_name=args.ref, hyp_name=path)
         for (r, h), path in zip(sides, (args.hyp, args.baseline))
     ]
     diffs = _differences(args, base[0], report) if base else []

@@ -105,12 +105,14 @@ class Normalization:
 
 
 def decide_normalization(
-    refs: Iterable[str], hyps: Iterable[str], mode: NormalizeMode = "auto"
+    refs: Iterable[str] | dict[str, str],
+    hyps: Iterable[str] | dict[str, str],
+    mode: NormalizeMode = "auto",
 ) -> Normalization:
     """The scoring policy every scorer follows (``asr score``, LM-weight tuning, validation).
 
     Args:
-        refs, hyps: the texts of each side.
+        refs, hyps: the texts of each side (a dict by utterance id: its values).
         mode: "always" normalises both sides; "never" scores them as given (warning when their
             conventions differ); "auto" (default) normalises only when their case, punctuation
             or digits differ (:func:`convention_mismatch`) and the text is Latin script.
@@ -119,6 +121,7 @@ def decide_normalization(
     """
     if mode == "always":
         return Normalization(True)
+    refs, hyps = (list(x.values()) if isinstance(x, dict) else x for x in (refs, hyps))
     mismatch, latin = convention_mismatch(refs, hyps)
     if mismatch is None:
         return Normalization(False)
@@ -146,8 +149,7 @@ def comparable(
 ) -> tuple[Transcripts, Transcripts, Normalization]:
     """Both sides as they are scored under ``mode`` (:func:`decide_normalization`), and the
     decision. ``refs``/``hyps``: texts by utterance id, or lists in the same order."""
-    texts = (list(x.values()) if isinstance(x, dict) else x for x in (refs, hyps))
-    decision = decide_normalization(*texts, mode=mode)
+    decision = decide_normalization(refs, hyps, mode=mode)
     if decision.apply:
         return normalize_transcripts(refs), normalize_transcripts(hyps), decision
     return refs, hyps, decision
